@@ -1,0 +1,1197 @@
+# cython: language_level=3
+"""Molecule-level kernel of mcsyn: one synapse run on plain arrays, without the GIL.
+
+Units inside the kernel: length in µm, time in µs. Every rate arrives already converted to the
+quantity the loop needs (a per-hit probability, a hazard per step, a rate per µs), so the loop
+does no unit arithmetic. The Python layer (``mcsyn.compile``) validates the model and builds
+those arrays; this module re-checks array sizes at entry and never trusts indices it did not check.
+
+Geometry (see docs in ``mcsyn/geometry.py``): a slab 0 <= z <= h between the postsynaptic (z = 0,
+plane 0) and presynaptic (z = h, plane 1) membranes. The slab is the cleft for r < R_cleft and,
+with an explicit band, continues to R_outer. Outside kinds: closed rim, absorbing rim, band, or a
+homogenised volume (a spherical shell R_inner < |x| < R_domain around the terminal).
+
+Time stepping: slab molecules take fine steps (dt_fine); volume molecules take one coarse step
+(dt_coarse = K dt_fine) per window. Site transitions are exact exponential waiting times kept in a
+binary heap, executed at the first fine step boundary after they fall due.
+"""
+from libc.stdint cimport uint64_t, uint32_t, int64_t, int32_t, int8_t
+from libc.stdlib cimport malloc, realloc, free, calloc
+from libc.math cimport sqrt, floor, exp, log, fabs, ceil
+from libc.string cimport memset
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
+cdef extern from "mcsyn_random.h" nogil:
+    ctypedef struct mcsyn_rng:
+        pass
+    void mcsyn_ziggurat_init()
+    void mcsyn_rng_seed(mcsyn_rng *r, const uint64_t *words)
+    uint64_t mcsyn_next_u64(mcsyn_rng *r)
+    double mcsyn_uniform(mcsyn_rng *r)
+    double mcsyn_exponential(mcsyn_rng *r)
+    double mcsyn_normal(mcsyn_rng *r)
+
+mcsyn_ziggurat_init()
+
+# ==================================================================================================
+# Constants shared with the Python layer (mcsyn/compile.py mirrors them)
+
+cdef enum:
+    OUTSIDE_CLOSED = 0      # reflecting cleft rim
+    OUTSIDE_OPEN = 1        # absorbing cleft rim: leaving counts as escaped
+    OUTSIDE_BAND = 2        # slab continues to R_outer
+    OUTSIDE_VOLUME = 3      # homogenised extracellular volume beyond the rim
+
+cdef enum:
+    EXIT_PLAIN = 0          # first-order change of state, nothing else happens
+    EXIT_UNBIND = 1         # a bound molecule is released next to the site
+    EXIT_UPTAKE = 2         # the bound molecule is translocated: counted as taken up
+    EXIT_DEGRADE = 3        # the bound molecule is destroyed by the site (enzyme)
+    EXIT_EFFLUX = 4         # the site emits a new molecule (reverse transport): counted as released
+
+cdef enum:
+    PLANE_POST = 0
+    PLANE_PRE = 1
+    PLANE_VOLUME = 2
+
+# time-series columns, in this order
+SERIES_COLUMNS = ("released", "free_cleft", "free_band", "free_volume", "bound",
+                  "taken_up", "escaped", "degraded", "effluxed", "binding_events")
+DEF N_SERIES = 10
+
+# ==================================================================================================
+# C-level state of one run
+
+ctypedef struct Pool:
+    double *x
+    double *y
+    double *z
+    double *clock           # remaining integrated hazard before a volume reaction or degradation
+    int32_t *species
+    Py_ssize_t n
+    Py_ssize_t capacity
+
+ctypedef struct Sim:
+    mcsyn_rng rng
+    # geometry, µm
+    double h
+    double r_cleft
+    double r_outer
+    double r_inner
+    double r_domain
+    int outside
+    int outer_absorbing
+    # time, µs
+    double dt_fine
+    double dt_coarse
+    int64_t steps_per_coarse
+    int64_t n_coarse
+    int64_t sample_every
+    int64_t n_samples
+    # species
+    int n_species
+    double *sigma_fine          # per-axis step sd in the slab, µm
+    double *sigma_volume        # per-axis step sd in the volume per coarse step, µm (D* = D/λ²)
+    double *hazard_cleft        # degradation hazard per fine step in the cleft
+    double *hazard_band         # degradation hazard per fine step in the band
+    double *hazard_volume       # degradation hazard per coarse step in the volume
+    int *membrane_binding       # 1 if some membrane site can bind this species
+    int *slab_hazard            # 1 if a degradation hazard acts in the slab
+    # kinetic schemes, over global state index g
+    int n_states
+    int32_t *state_type
+    int32_t *state_ligands
+    int32_t *bind_start
+    int32_t *bind_to
+    int32_t *bind_species
+    double *bind_value          # membrane: per-hit probability; volume: hazard per coarse step per free site
+    int32_t *exit_start
+    int32_t *exit_to
+    int32_t *exit_kind
+    int32_t *exit_species
+    double *exit_rate           # per µs
+    double *exit_total          # per µs
+    # site types
+    int n_types
+    int32_t *type_volume_index  # -1 for membrane types
+    int32_t *type_ground        # global index of each type's state 0
+    int n_volume_types
+    # sites
+    Py_ssize_t n_sites
+    int32_t *site_type
+    int32_t *site_state
+    int8_t *site_plane
+    double *site_x
+    double *site_y
+    double *site_z
+    int32_t *site_voxel
+    double *site_next
+    int32_t *heap
+    int32_t *heap_pos
+    Py_ssize_t heap_n
+    # membrane tile maps
+    double tile
+    int64_t n_tile
+    double grid_half
+    int32_t *tile_site          # [2, n_tile, n_tile]
+    # volume voxels
+    double voxel
+    int64_t n_vox
+    int32_t *vox_start          # [n_volume_types, n_vox^3 + 1]
+    int32_t *vox_free           # [n_volume_types, n_vox^3] free (ground-state) sites per voxel
+    int32_t *vox_sites          # [n_volume_types sites, sorted by voxel]
+    int32_t *site_slot          # position of a volume site inside vox_sites
+    double *vol_bind_hazard     # [n_volume_types, n_species] hazard per coarse step per free site
+    double *voxel_weight        # [n_vox^3] voxel volume / extracellular-shell volume inside it
+    int vol_binding_species_any
+    int *vol_binding            # per species: some volume site binds it
+    # molecules
+    Pool slab
+    Pool vol
+    double volume_clock         # time volume molecules have been advanced to
+    # counters
+    int64_t released
+    int64_t taken_up
+    int64_t escaped
+    int64_t degraded
+    int64_t effluxed
+    int64_t bound
+    int64_t binding_events
+    int64_t *state_count
+    # output
+    int64_t *series
+    int64_t *states_series
+    # injections
+    Py_ssize_t n_inject
+    Py_ssize_t next_inject
+    double *inj_time
+    double *inj_x
+    double *inj_y
+    double *inj_z
+    int32_t *inj_species
+    int8_t *inj_volume
+
+# ==================================================================================================
+# molecule pools
+
+cdef int pool_init(Pool *p, Py_ssize_t capacity) noexcept nogil:
+    if capacity < 16:
+        capacity = 16
+    p.n = 0
+    p.capacity = capacity
+    p.x = <double*> malloc(capacity * sizeof(double))
+    p.y = <double*> malloc(capacity * sizeof(double))
+    p.z = <double*> malloc(capacity * sizeof(double))
+    p.clock = <double*> malloc(capacity * sizeof(double))
+    p.species = <int32_t*> malloc(capacity * sizeof(int32_t))
+    if p.x == NULL or p.y == NULL or p.z == NULL or p.clock == NULL or p.species == NULL:
+        return -1
+    return 0
+
+cdef void pool_free(Pool *p) noexcept nogil:
+    free(p.x); free(p.y); free(p.z); free(p.clock); free(p.species)
+    p.x = NULL; p.y = NULL; p.z = NULL; p.clock = NULL; p.species = NULL
+
+cdef int pool_grow(Pool *p) noexcept nogil:
+    cdef Py_ssize_t cap = p.capacity * 2
+    cdef double *nx = <double*> realloc(p.x, cap * sizeof(double))
+    if nx == NULL: return -1
+    p.x = nx
+    nx = <double*> realloc(p.y, cap * sizeof(double))
+    if nx == NULL: return -1
+    p.y = nx
+    nx = <double*> realloc(p.z, cap * sizeof(double))
+    if nx == NULL: return -1
+    p.z = nx
+    nx = <double*> realloc(p.clock, cap * sizeof(double))
+    if nx == NULL: return -1
+    p.clock = nx
+    cdef int32_t *ns = <int32_t*> realloc(p.species, cap * sizeof(int32_t))
+    if ns == NULL: return -1
+    p.species = ns
+    p.capacity = cap
+    return 0
+
+cdef inline int pool_add(Sim *s, Pool *p, double x, double y, double z, int32_t sp) noexcept nogil:
+    if p.n == p.capacity:
+        if pool_grow(p) != 0:
+            return -1
+    p.x[p.n] = x
+    p.y[p.n] = y
+    p.z[p.n] = z
+    p.species[p.n] = sp
+    p.clock[p.n] = mcsyn_exponential(&s.rng)
+    p.n += 1
+    return 0
+
+cdef inline void pool_remove(Pool *p, Py_ssize_t i) noexcept nogil:
+    # swap-remove keeps the arrays dense; the caller re-examines index i
+    cdef Py_ssize_t last = p.n - 1
+    p.x[i] = p.x[last]
+    p.y[i] = p.y[last]
+    p.z[i] = p.z[last]
+    p.clock[i] = p.clock[last]
+    p.species[i] = p.species[last]
+    p.n = last
+
+# ==================================================================================================
+# event heap over sites (min-heap on site_next)
+
+cdef inline void heap_swap(Sim *s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef int32_t sa = s.heap[a], sb = s.heap[b]
+    s.heap[a] = sb
+    s.heap[b] = sa
+    s.heap_pos[sb] = <int32_t> a
+    s.heap_pos[sa] = <int32_t> b
+
+cdef void heap_up(Sim *s, Py_ssize_t i) noexcept nogil:
+    cdef Py_ssize_t parent
+    while i > 0:
+        parent = (i - 1) >> 1
+        if s.site_next[s.heap[parent]] <= s.site_next[s.heap[i]]:
+            break
+        heap_swap(s, i, parent)
+        i = parent
+
+cdef void heap_down(Sim *s, Py_ssize_t i) noexcept nogil:
+    cdef Py_ssize_t left, right, smallest
+    while True:
+        left = 2 * i + 1
+        right = left + 1
+        smallest = i
+        if left < s.heap_n and s.site_next[s.heap[left]] < s.site_next[s.heap[smallest]]:
+            smallest = left
+        if right < s.heap_n and s.site_next[s.heap[right]] < s.site_next[s.heap[smallest]]:
+            smallest = right
+        if smallest == i:
+            break
+        heap_swap(s, i, smallest)
+        i = smallest
+
+cdef void heap_set(Sim *s, int32_t site, double t) noexcept nogil:
+    cdef Py_ssize_t i = s.heap_pos[site]
+    cdef double old
+    if i < 0:
+        s.site_next[site] = t
+        i = s.heap_n
+        s.heap[i] = site
+        s.heap_pos[site] = <int32_t> i
+        s.heap_n += 1
+        heap_up(s, i)
+    else:
+        old = s.site_next[site]
+        s.site_next[site] = t
+        if t < old:
+            heap_up(s, i)
+        else:
+            heap_down(s, i)
+
+cdef void heap_remove(Sim *s, int32_t site) noexcept nogil:
+    cdef Py_ssize_t i = s.heap_pos[site]
+    cdef Py_ssize_t last
+    if i < 0:
+        return
+    last = s.heap_n - 1
+    if i != last:
+        heap_swap(s, i, last)
+    s.heap_n = last
+    s.heap_pos[site] = -1
+    if i < s.heap_n:
+        heap_up(s, i)
+        heap_down(s, i)
+
+# ==================================================================================================
+# site state changes
+
+cdef inline void volume_site_leaves_ground(Sim *s, int32_t site) noexcept nogil:
+    # free (ground-state) sites sit at the front of their voxel's segment
+    cdef int32_t vt = s.type_volume_index[s.site_type[site]]
+    cdef int32_t v = s.site_voxel[site]
+    cdef Py_ssize_t nv = s.n_vox * s.n_vox * s.n_vox
+    cdef int32_t last_free = s.vox_start[vt * (nv + 1) + v] + s.vox_free[vt * nv + v] - 1
+    cdef int32_t slot = s.site_slot[site]
+    cdef int32_t other = s.vox_sites[last_free]
+    s.vox_sites[slot] = other
+    s.site_slot[other] = slot
+    s.vox_sites[last_free] = site
+    s.site_slot[site] = last_free
+    s.vox_free[vt * nv + v] -= 1
+
+cdef inline void volume_site_enters_ground(Sim *s, int32_t site) noexcept nogil:
+    cdef int32_t vt = s.type_volume_index[s.site_type[site]]
+    cdef int32_t v = s.site_voxel[site]
+    cdef Py_ssize_t nv = s.n_vox * s.n_vox * s.n_vox
+    cdef int32_t first_busy = s.vox_start[vt * (nv + 1) + v] + s.vox_free[vt * nv + v]
+    cdef int32_t slot = s.site_slot[site]
+    cdef int32_t other = s.vox_sites[first_busy]
+    s.vox_sites[slot] = other
+    s.site_slot[other] = slot
+    s.vox_sites[first_busy] = site
+    s.site_slot[site] = first_busy
+    s.vox_free[vt * nv + v] += 1
+
+cdef void set_site_state(Sim *s, int32_t site, int32_t g, double t) noexcept nogil:
+    cdef int32_t old = s.site_state[site]
+    cdef int32_t ground = s.type_ground[s.site_type[site]]
+    s.state_count[old] -= 1
+    s.state_count[g] += 1
+    s.bound += s.state_ligands[g] - s.state_ligands[old]
+    s.site_state[site] = g
+    if s.site_plane[site] == PLANE_VOLUME:
+        if old == ground and g != ground:
+            volume_site_leaves_ground(s, site)
+        elif old != ground and g == ground:
+            volume_site_enters_ground(s, site)
+    if s.exit_total[g] > 0.0:
+        heap_set(s, site, t + mcsyn_exponential(&s.rng) / s.exit_total[g])
+    else:
+        heap_remove(s, site)
+
+# ==================================================================================================
+# placing molecules
+
+cdef inline double fold_slab(double z, double h) noexcept nogil:
+    # reflecting walls at 0 and h: unfold onto the period 2h and mirror
+    cdef double period, k
+    if z >= 0.0 and z <= h:
+        return z
+    if z < 0.0 and z >= -h:
+        return -z
+    if z > h and z <= 2.0 * h:
+        return 2.0 * h - z
+    period = 2.0 * h
+    k = floor(z / period)
+    z -= k * period
+    if z > h:
+        z = period - z
+    return z
+
+cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, double t) noexcept nogil:
+    # molecules joining the volume mid-window are advanced to the volume clock at once, so that
+    # every volume molecule stands at the same time when the next coarse step is taken
+    cdef double remaining = s.volume_clock - t
+    cdef double sig, r, r2
+    if remaining > 0.0:
+        sig = s.sigma_volume[sp] * sqrt(remaining / s.dt_coarse)
+        x += sig * mcsyn_normal(&s.rng)
+        y += sig * mcsyn_normal(&s.rng)
+        z += sig * mcsyn_normal(&s.rng)
+        r2 = x * x + y * y + z * z
+        if r2 >= s.r_domain * s.r_domain:
+            s.escaped += 1
+            return 0
+        if r2 < s.r_inner * s.r_inner and r2 > 0.0:
+            r = sqrt(r2)
+            sig = (2.0 * s.r_inner - r) / r
+            x *= sig
+            y *= sig
+            z *= sig
+    return pool_add(s, &s.vol, x, y, z, sp)
+
+cdef int place_near_membrane_site(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
+    # Time reversal of a hit: the molecule reappears where a molecule that would bind this site
+    # in one step would have started: a Gaussian step ending on the site, cut at a uniform
+    # fraction f. This keeps detailed balance with the per-hit binding probability.
+    cdef double sig = s.sigma_fine[sp]
+    cdef double f = mcsyn_uniform(&s.rng)
+    cdef double x = s.site_x[site] - f * sig * mcsyn_normal(&s.rng)
+    cdef double y = s.site_y[site] - f * sig * mcsyn_normal(&s.rng)
+    cdef double dz = f * sig * fabs(mcsyn_normal(&s.rng))
+    cdef double z
+    cdef double r2, r, scale
+    if s.site_plane[site] == PLANE_POST:
+        z = fold_slab(dz, s.h)
+    else:
+        z = fold_slab(s.h - dz, s.h)
+    r2 = x * x + y * y
+    if s.outside == OUTSIDE_BAND:
+        if r2 >= s.r_outer * s.r_outer:
+            r = sqrt(r2)
+            scale = (2.0 * s.r_outer - r) / r
+            x *= scale
+            y *= scale
+    elif r2 >= s.r_cleft * s.r_cleft:
+        r = sqrt(r2)
+        scale = (2.0 * s.r_cleft - r) / r
+        x *= scale
+        y *= scale
+    return pool_add(s, &s.slab, x, y, z, sp)
+
+cdef int release_from_site(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
+    if s.site_plane[site] == PLANE_VOLUME:
+        return add_volume_molecule(s, s.site_x[site], s.site_y[site], s.site_z[site], sp, t)
+    return place_near_membrane_site(s, site, sp, t)
+
+# ==================================================================================================
+# site events
+
+cdef int process_events(Sim *s, double t) noexcept nogil:
+    cdef int32_t site, g, e, e_end, kind, sp
+    cdef double pick, acc, t_event
+    while s.heap_n > 0 and s.site_next[s.heap[0]] <= t:
+        site = s.heap[0]
+        g = s.site_state[site]
+        e = s.exit_start[g]
+        e_end = s.exit_start[g + 1]
+        pick = mcsyn_uniform(&s.rng) * s.exit_total[g]
+        acc = 0.0
+        while e < e_end - 1:
+            acc += s.exit_rate[e]
+            if pick < acc:
+                break
+            e += 1
+        kind = s.exit_kind[e]
+        sp = s.exit_species[e]
+        t_event = s.site_next[site]
+        set_site_state(s, site, s.exit_to[e], t_event)
+        if kind == EXIT_UNBIND:
+            if release_from_site(s, site, sp, t) != 0:
+                return -1
+        elif kind == EXIT_UPTAKE:
+            s.taken_up += 1
+        elif kind == EXIT_DEGRADE:
+            s.degraded += 1
+        elif kind == EXIT_EFFLUX:
+            s.released += 1
+            s.effluxed += 1
+            if release_from_site(s, site, sp, t) != 0:
+                return -1
+    return 0
+
+cdef inline int try_bind(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
+    # returns 1 if the molecule bound the membrane site
+    cdef int32_t g = s.site_state[site]
+    cdef int32_t b = s.bind_start[g]
+    cdef int32_t b_end = s.bind_start[g + 1]
+    cdef double u, acc
+    if b == b_end:
+        return 0
+    u = mcsyn_uniform(&s.rng)
+    acc = 0.0
+    while b < b_end:
+        if s.bind_species[b] == sp:
+            acc += s.bind_value[b]
+            if u < acc:
+                set_site_state(s, site, s.bind_to[b], t)
+                s.binding_events += 1
+                return 1
+        b += 1
+    return 0
+
+# ==================================================================================================
+# one fine step of every slab molecule
+
+cdef inline int32_t tile_lookup(Sim *s, int plane, double x, double y) noexcept nogil:
+    cdef double fx = (x + s.grid_half) / s.tile
+    cdef double fy = (y + s.grid_half) / s.tile
+    cdef int64_t ix, iy
+    if fx < 0.0 or fy < 0.0:
+        return -1
+    ix = <int64_t> fx
+    iy = <int64_t> fy
+    if ix >= s.n_tile or iy >= s.n_tile:
+        return -1
+    return s.tile_site[(plane * s.n_tile + ix) * s.n_tile + iy]
+
+cdef inline int hit_membranes(Sim *s, double x0, double y0, double z0,
+                              double dx, double dy, double dz, int32_t sp, double t) noexcept nogil:
+    # Walk the straight step through the unfolded slab: every crossing of a plane z = k h is a
+    # hit on the postsynaptic (k even) or presynaptic (k odd) membrane at the crossing point.
+    cdef int64_t k, k_last
+    cdef double f
+    cdef int32_t site
+    if dz > 0.0:
+        k = <int64_t> floor(z0 / s.h) + 1
+        k_last = <int64_t> floor((z0 + dz) / s.h)
+        while k <= k_last:
+            f = (k * s.h - z0) / dz
+            site = tile_lookup(s, <int> (k & 1), x0 + f * dx, y0 + f * dy)
+            if site >= 0 and try_bind(s, site, sp, t):
+                return 1
+            k += 1
+    else:
+        k = <int64_t> ceil(z0 / s.h) - 1
+        k_last = <int64_t> ceil((z0 + dz) / s.h)
+        while k >= k_last:
+            f = (k * s.h - z0) / dz
+            site = tile_lookup(s, <int> (k & 1), x0 + f * dx, y0 + f * dy)
+            if site >= 0 and try_bind(s, site, sp, t):
+                return 1
+            k -= 1
+    return 0
+
+cdef inline double crossing_probability(double d0, double d1, double sig) noexcept nogil:
+    # Brownian bridge: chance that a step starting d0 and ending d1 inside an absorbing boundary
+    # touched it in between (planar approximation, per-axis sd sig)
+    if d0 <= 0.0 or d1 <= 0.0:
+        return 1.0
+    return exp(-2.0 * d0 * d1 / (sig * sig))
+
+cdef int step_slab(Sim *s, double t_end) noexcept nogil:
+    cdef Pool *p = &s.slab
+    cdef Py_ssize_t i = 0
+    cdef double x0, y0, z0, x, y, z, dx, dy, dz, sig, r2, r, r0, scale, hz
+    cdef double rc2 = s.r_cleft * s.r_cleft
+    cdef double ro2 = s.r_outer * s.r_outer
+    cdef double rim, near2
+    cdef int32_t sp
+    cdef int leaves
+    if s.outside == OUTSIDE_BAND:
+        rim = s.r_outer
+    else:
+        rim = s.r_cleft
+    while i < p.n:
+        sp = p.species[i]
+        sig = s.sigma_fine[sp]
+        x0 = p.x[i]
+        y0 = p.y[i]
+        z0 = p.z[i]
+        if s.slab_hazard[sp]:
+            r2 = x0 * x0 + y0 * y0
+            hz = s.hazard_cleft[sp] if r2 < rc2 else s.hazard_band[sp]
+            p.clock[i] -= hz
+            if p.clock[i] <= 0.0:
+                s.degraded += 1
+                pool_remove(p, i)
+                continue
+        dx = sig * mcsyn_normal(&s.rng)
+        dy = sig * mcsyn_normal(&s.rng)
+        dz = sig * mcsyn_normal(&s.rng)
+        z = z0 + dz
+        if s.membrane_binding[sp] and (z < 0.0 or z > s.h):
+            if hit_membranes(s, x0, y0, z0, dx, dy, dz, sp, t_end):
+                pool_remove(p, i)
+                continue
+        z = fold_slab(z, s.h)
+        x = x0 + dx
+        y = y0 + dy
+        r2 = x * x + y * y
+        near2 = rim - 4.0 * sig
+        near2 = near2 * near2 if near2 > 0.0 else 0.0
+        if r2 >= near2:
+            leaves = 0
+            r = sqrt(r2)
+            if s.outside == OUTSIDE_CLOSED:
+                if r >= rim:
+                    scale = (2.0 * rim - r) / r
+                    x *= scale
+                    y *= scale
+            elif s.outside == OUTSIDE_BAND and not s.outer_absorbing:
+                if r >= rim:
+                    scale = (2.0 * rim - r) / r
+                    x *= scale
+                    y *= scale
+            else:
+                if r >= rim:
+                    leaves = 1
+                else:
+                    r0 = sqrt(x0 * x0 + y0 * y0)
+                    if mcsyn_uniform(&s.rng) < crossing_probability(rim - r0, rim - r, sig):
+                        leaves = 1
+            if leaves:
+                if s.outside == OUTSIDE_VOLUME:
+                    # the rim opens onto the varicosity's surface in the volume
+                    if r > 0.0:
+                        scale = s.r_inner / r
+                    else:
+                        scale = 0.0
+                    if add_volume_molecule(s, x * scale, y * scale, 0.0, sp, t_end) != 0:
+                        return -1
+                else:
+                    s.escaped += 1
+                pool_remove(p, i)
+                continue
+        p.x[i] = x
+        p.y[i] = y
+        p.z[i] = z
+        i += 1
+    return 0
+
+# ==================================================================================================
+# one coarse step of every volume molecule
+
+cdef inline int64_t voxel_of(Sim *s, double x, double y, double z) noexcept nogil:
+    cdef int64_t n = s.n_vox
+    cdef int64_t ix = <int64_t> ((x + s.r_domain) / s.voxel)
+    cdef int64_t iy = <int64_t> ((y + s.r_domain) / s.voxel)
+    cdef int64_t iz = <int64_t> ((z + s.r_domain) / s.voxel)
+    if ix < 0: ix = 0
+    if iy < 0: iy = 0
+    if iz < 0: iz = 0
+    if ix >= n: ix = n - 1
+    if iy >= n: iy = n - 1
+    if iz >= n: iz = n - 1
+    return (ix * n + iy) * n + iz
+
+cdef int bind_in_voxel(Sim *s, int64_t v, int32_t sp, double pick, double t) noexcept nogil:
+    # pick is uniform on [0, total binding hazard); choose the site type, then its transition
+    cdef int vt, ty
+    cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
+    cdef double w, acc = 0.0
+    cdef int32_t site, g, b, b_end
+    for ty in range(s.n_types):
+        vt = s.type_volume_index[ty]
+        if vt < 0:
+            continue
+        w = s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
+        if pick < acc + w:
+            site = s.vox_sites[s.vox_start[vt * (nv + 1) + v]]
+            g = s.type_ground[ty]
+            pick = (pick - acc) / s.vox_free[vt * nv + v]
+            b = s.bind_start[g]
+            b_end = s.bind_start[g + 1]
+            acc = 0.0
+            while b < b_end - 1:
+                if s.bind_species[b] == sp:
+                    acc += s.bind_value[b]
+                    if pick < acc:
+                        break
+                b += 1
+            while s.bind_species[b] != sp:
+                b -= 1
+            set_site_state(s, site, s.bind_to[b], t)
+            s.binding_events += 1
+            return 1
+        acc += w
+    return 0
+
+cdef int step_volume(Sim *s, double t) noexcept nogil:
+    cdef Pool *p = &s.vol
+    cdef Py_ssize_t i = 0
+    cdef double x, y, z, sig, r2, r, r0, scale, hz, hb, near
+    cdef double rd2 = s.r_domain * s.r_domain
+    cdef double ri2 = s.r_inner * s.r_inner
+    cdef int64_t v, nv = s.n_vox * s.n_vox * s.n_vox
+    cdef int vt
+    cdef int32_t sp
+    while i < p.n:
+        sp = p.species[i]
+        x = p.x[i]
+        y = p.y[i]
+        z = p.z[i]
+        hz = s.hazard_volume[sp]
+        hb = 0.0
+        v = 0
+        if s.vol_binding[sp]:
+            v = voxel_of(s, x, y, z)
+            for vt in range(s.n_volume_types):
+                hb += s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
+            hb *= s.voxel_weight[v]
+        if hz + hb > 0.0:
+            p.clock[i] -= hz + hb
+            if p.clock[i] <= 0.0:
+                scale = mcsyn_uniform(&s.rng) * (hz + hb)
+                if scale < hz:
+                    s.degraded += 1
+                else:
+                    bind_in_voxel(s, v, sp, (scale - hz) / s.voxel_weight[v], t)
+                pool_remove(p, i)
+                continue
+        sig = s.sigma_volume[sp]
+        x += sig * mcsyn_normal(&s.rng)
+        y += sig * mcsyn_normal(&s.rng)
+        z += sig * mcsyn_normal(&s.rng)
+        r2 = x * x + y * y + z * z
+        if r2 >= rd2:
+            s.escaped += 1
+            pool_remove(p, i)
+            continue
+        near = s.r_domain - 4.0 * sig
+        if near < 0.0 or r2 > near * near:
+            r = sqrt(r2)
+            r0 = sqrt(p.x[i] * p.x[i] + p.y[i] * p.y[i] + p.z[i] * p.z[i])
+            if mcsyn_uniform(&s.rng) < crossing_probability(s.r_domain - r0, s.r_domain - r, sig):
+                s.escaped += 1
+                pool_remove(p, i)
+                continue
+        if r2 < ri2:
+            r = sqrt(r2)
+            if r > 0.0:
+                scale = (2.0 * s.r_inner - r) / r
+                x *= scale
+                y *= scale
+                z *= scale
+        p.x[i] = x
+        p.y[i] = y
+        p.z[i] = z
+        i += 1
+    return 0
+
+# ==================================================================================================
+# sampling, injection, main loop
+
+cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
+    cdef int64_t *row = s.series + k * N_SERIES
+    cdef Py_ssize_t i
+    cdef int64_t in_cleft = 0
+    cdef double rc2 = s.r_cleft * s.r_cleft
+    cdef int g
+    if s.outside == OUTSIDE_BAND:
+        for i in range(s.slab.n):
+            if s.slab.x[i] * s.slab.x[i] + s.slab.y[i] * s.slab.y[i] < rc2:
+                in_cleft += 1
+    else:
+        in_cleft = s.slab.n
+    row[0] = s.released
+    row[1] = in_cleft
+    row[2] = s.slab.n - in_cleft
+    row[3] = s.vol.n
+    row[4] = s.bound
+    row[5] = s.taken_up
+    row[6] = s.escaped
+    row[7] = s.degraded
+    row[8] = s.effluxed
+    row[9] = s.binding_events
+    for g in range(s.n_states):
+        s.states_series[k * s.n_states + g] = s.state_count[g]
+
+cdef int inject_due(Sim *s, double t) noexcept nogil:
+    cdef Py_ssize_t j
+    while s.next_inject < s.n_inject and s.inj_time[s.next_inject] <= t:
+        j = s.next_inject
+        s.released += 1
+        if s.inj_volume[j]:
+            if add_volume_molecule(s, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j], t) != 0:
+                return -1
+        else:
+            if pool_add(s, &s.slab, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j]) != 0:
+                return -1
+        s.next_inject += 1
+    return 0
+
+cdef int run_loop(Sim *s) noexcept nogil:
+    cdef int64_t c, j, fine = 0, k = 0
+    cdef double t0, t
+    s.volume_clock = 0.0
+    for c in range(s.n_coarse):
+        t0 = c * s.dt_coarse
+        for j in range(s.steps_per_coarse):
+            t = t0 + j * s.dt_fine
+            if inject_due(s, t) != 0:
+                return -1
+            if process_events(s, t) != 0:
+                return -1
+            if fine % s.sample_every == 0:
+                take_sample(s, k)
+                k += 1
+            if j == 0:
+                s.volume_clock = t0 + s.dt_coarse
+                if s.vol.n > 0 and step_volume(s, t0) != 0:
+                    return -1
+            if s.slab.n > 0 and step_slab(s, t + s.dt_fine) != 0:
+                return -1
+            fine += 1
+    t = s.n_coarse * s.dt_coarse
+    if inject_due(s, t) != 0:
+        return -1
+    if process_events(s, t) != 0:
+        return -1
+    if k < s.n_samples:
+        take_sample(s, k)
+    return 0
+
+# ==================================================================================================
+# set-up of sites, tiles and voxels (needs no GIL; failures return -1 for MemoryError)
+
+cdef int build_sites(Sim *s) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
+    cdef int64_t ix, iy, v
+    cdef int32_t ty, vt, g
+    cdef int32_t *fill
+    cdef Py_ssize_t n_tiles = 2 * s.n_tile * s.n_tile
+    s.heap_n = 0
+    for i in range(s.n_sites):
+        s.heap_pos[i] = -1
+        s.site_next[i] = 0.0
+        s.site_voxel[i] = -1
+        s.site_slot[i] = -1
+    for i in range(n_tiles):
+        s.tile_site[i] = -1
+    if s.n_volume_types > 0:
+        memset(s.vox_start, 0, s.n_volume_types * (nv + 1) * sizeof(int32_t))
+        memset(s.vox_free, 0, s.n_volume_types * nv * sizeof(int32_t))
+    for i in range(s.n_sites):
+        ty = s.site_type[i]
+        if s.site_plane[i] == PLANE_VOLUME:
+            v = voxel_of(s, s.site_x[i], s.site_y[i], s.site_z[i])
+            s.site_voxel[i] = <int32_t> v
+            vt = s.type_volume_index[ty]
+            s.vox_start[vt * (nv + 1) + v + 1] += 1
+        else:
+            ix = <int64_t> ((s.site_x[i] + s.grid_half) / s.tile)
+            iy = <int64_t> ((s.site_y[i] + s.grid_half) / s.tile)
+            s.tile_site[(s.site_plane[i] * s.n_tile + ix) * s.n_tile + iy] = <int32_t> i
+    if s.n_volume_types > 0:
+        # prefix sums: each volume type owns a contiguous block of vox_sites
+        g = 0
+        for vt in range(s.n_volume_types):
+            s.vox_start[vt * (nv + 1)] = g
+            for v in range(nv):
+                s.vox_start[vt * (nv + 1) + v + 1] += s.vox_start[vt * (nv + 1) + v]
+            g = s.vox_start[vt * (nv + 1) + nv]
+        fill = <int32_t*> calloc(s.n_volume_types * nv + 1, sizeof(int32_t))
+        if fill == NULL:
+            return -1
+        # ground-state sites first within each voxel, then the rest
+        for i in range(s.n_sites):
+            if s.site_plane[i] == PLANE_VOLUME and s.site_state[i] == s.type_ground[s.site_type[i]]:
+                vt = s.type_volume_index[s.site_type[i]]
+                v = s.site_voxel[i]
+                s.site_slot[i] = s.vox_start[vt * (nv + 1) + v] + fill[vt * nv + v]
+                s.vox_sites[s.site_slot[i]] = <int32_t> i
+                fill[vt * nv + v] += 1
+        for i in range(s.n_volume_types * nv):
+            vt = <int32_t> (i // nv)
+            v = i - vt * nv
+            s.vox_free[vt * nv + v] = fill[i]
+        for i in range(s.n_sites):
+            if s.site_plane[i] == PLANE_VOLUME and s.site_state[i] != s.type_ground[s.site_type[i]]:
+                vt = s.type_volume_index[s.site_type[i]]
+                v = s.site_voxel[i]
+                s.site_slot[i] = s.vox_start[vt * (nv + 1) + v] + fill[vt * nv + v]
+                s.vox_sites[s.site_slot[i]] = <int32_t> i
+                fill[vt * nv + v] += 1
+        free(fill)
+    for i in range(s.n_sites):
+        g = s.site_state[i]
+        s.state_count[g] += 1
+        s.bound += s.state_ligands[g]
+        if s.exit_total[g] > 0.0:
+            heap_set(s, <int32_t> i, mcsyn_exponential(&s.rng) / s.exit_total[g])
+    return 0
+
+# ==================================================================================================
+# Python entry points
+
+cdef object _array(object owner, str name, object dtype, Py_ssize_t length):
+    arr = getattr(owner, name)
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype) or arr.ndim != 1 \
+            or not arr.flags.c_contiguous:
+        raise TypeError(f"kernel input {name!r} must be a C-contiguous 1-d {np.dtype(dtype)} array")
+    if length >= 0 and arr.shape[0] != length:
+        raise ValueError(f"kernel input {name!r} has length {arr.shape[0]}, expected {length}")
+    return arr
+
+cdef void* _ptr(object arr):
+    return cnp.PyArray_DATA(<cnp.ndarray> arr)
+
+def simulate(object model, object run, object seed_words, bint keep_positions=False):
+    """Run one simulation of a compiled model.
+
+    Parameters
+    ----------
+    model : mcsyn.compile.KernelModel
+        Arrays and scalars describing geometry, species and kinetic schemes (µm, µs units).
+    run : mcsyn.compile.KernelRun
+        Per-run site positions and initial states, and the injection schedule.
+    seed_words : numpy.ndarray of uint64, shape (4,)
+        Generator state from ``SeedSequence.generate_state(4, np.uint64)``.
+    keep_positions : bool
+        Also return the final positions of free molecules.
+
+    Returns
+    -------
+    dict with ``series`` (int64, [n_samples, len(SERIES_COLUMNS)]), ``states``
+    (int64, [n_samples, n_states]) and, when asked, ``slab_positions`` and ``volume_positions``.
+    """
+    cdef Sim s
+    cdef int status = 0
+    cdef int sp, ty, g
+    cdef Py_ssize_t n_species, n_states, n_types, n_bind, n_exit, n_sites, n_inj
+    memset(&s, 0, sizeof(Sim))
+
+    seed = np.ascontiguousarray(seed_words, dtype=np.uint64)
+    if seed.shape != (4,):
+        raise ValueError(f"seed_words must hold 4 uint64 words, got shape {seed.shape}")
+    mcsyn_rng_seed(&s.rng, <uint64_t*> _ptr(seed))
+
+    s.h = model.h_um
+    s.r_cleft = model.r_cleft_um
+    s.r_outer = model.r_outer_um
+    s.r_inner = model.r_inner_um
+    s.r_domain = model.r_domain_um
+    s.outside = model.outside
+    s.outer_absorbing = model.outer_absorbing
+    s.dt_fine = model.dt_fine_us
+    s.steps_per_coarse = model.steps_per_coarse
+    s.dt_coarse = s.dt_fine * s.steps_per_coarse
+    s.n_coarse = model.n_coarse
+    s.sample_every = model.sample_every
+    s.n_samples = model.n_samples
+    s.tile = model.tile_um
+    s.n_tile = model.n_tile
+    s.grid_half = 0.5 * s.n_tile * s.tile
+    s.voxel = model.voxel_um
+    s.n_vox = model.n_vox
+    if not (s.h > 0 and s.dt_fine > 0 and s.steps_per_coarse >= 1 and s.n_coarse >= 1
+            and s.sample_every >= 1 and s.tile > 0 and s.n_tile >= 1 and s.voxel > 0 and s.n_vox >= 1):
+        raise ValueError("kernel model has a non-positive size or step; build it with mcsyn.compile")
+    if s.outside not in (OUTSIDE_CLOSED, OUTSIDE_OPEN, OUTSIDE_BAND, OUTSIDE_VOLUME):
+        raise ValueError(f"kernel model has unknown outside kind {s.outside}")
+    if s.n_samples != (s.n_coarse * s.steps_per_coarse) // s.sample_every + 1:
+        raise ValueError("kernel model n_samples does not match its step counts")
+
+    n_species = model.n_species
+    n_states = model.n_states
+    n_types = model.n_types
+    if n_species < 1 or n_states < 0 or n_types < 0:
+        raise ValueError("kernel model needs at least one species")
+    s.n_species = <int> n_species
+    s.n_states = <int> n_states
+    s.n_types = <int> n_types
+
+    a_sigma_fine = _array(model, "sigma_fine_um", np.float64, n_species)
+    a_sigma_volume = _array(model, "sigma_volume_um", np.float64, n_species)
+    a_hz_cleft = _array(model, "hazard_cleft", np.float64, n_species)
+    a_hz_band = _array(model, "hazard_band", np.float64, n_species)
+    a_hz_volume = _array(model, "hazard_volume", np.float64, n_species)
+    a_state_type = _array(model, "state_type", np.int32, n_states)
+    a_state_ligands = _array(model, "state_ligands", np.int32, n_states)
+    a_bind_start = _array(model, "bind_start", np.int32, n_states + 1)
+    n_bind = a_bind_start[n_states] if n_states > 0 else 0
+    a_bind_to = _array(model, "bind_to", np.int32, n_bind)
+    a_bind_species = _array(model, "bind_species", np.int32, n_bind)
+    a_bind_value = _array(model, "bind_value", np.float64, n_bind)
+    a_exit_start = _array(model, "exit_start", np.int32, n_states + 1)
+    n_exit = a_exit_start[n_states] if n_states > 0 else 0
+    a_exit_to = _array(model, "exit_to", np.int32, n_exit)
+    a_exit_kind = _array(model, "exit_kind", np.int32, n_exit)
+    a_exit_species = _array(model, "exit_species", np.int32, n_exit)
+    a_exit_rate = _array(model, "exit_rate_per_us", np.float64, n_exit)
+    a_type_volume = _array(model, "type_volume_index", np.int32, n_types)
+    a_type_ground = _array(model, "type_ground", np.int32, n_types)
+
+    # index checks: everything the loop will dereference
+    if n_states and (np.any(np.diff(a_bind_start) < 0) or a_bind_start[0] != 0
+                     or np.any(np.diff(a_exit_start) < 0) or a_exit_start[0] != 0):
+        raise ValueError("kernel model transition offsets are not monotone from 0")
+    for arr, hi, name in ((a_bind_to, n_states, "bind_to"), (a_exit_to, n_states, "exit_to"),
+                          (a_bind_species, n_species, "bind_species"),
+                          (a_exit_species, n_species, "exit_species"),
+                          (a_state_type, n_types, "state_type"), (a_type_ground, n_states, "type_ground")):
+        if arr.size and (arr.min() < 0 or arr.max() >= hi):
+            raise ValueError(f"kernel input {name!r} has an index outside [0, {hi})")
+    if a_exit_kind.size and (a_exit_kind.min() < EXIT_PLAIN or a_exit_kind.max() > EXIT_EFFLUX):
+        raise ValueError("kernel input 'exit_kind' has an unknown kind")
+    if np.any(a_exit_rate < 0) or np.any(a_bind_value < 0) or np.any(a_sigma_fine < 0) \
+            or np.any(a_sigma_volume < 0) or np.any(a_hz_cleft < 0) or np.any(a_hz_band < 0) \
+            or np.any(a_hz_volume < 0):
+        raise ValueError("kernel model has a negative rate, probability or step size")
+    n_volume_types = int(np.sum(a_type_volume >= 0))
+    if n_types and not np.array_equal(np.sort(a_type_volume[a_type_volume >= 0]), np.arange(n_volume_types)):
+        raise ValueError("kernel input 'type_volume_index' must number volume types 0..n-1")
+    s.n_volume_types = n_volume_types
+
+    a_exit_total = np.zeros(n_states, dtype=np.float64)
+    if n_exit:
+        np.add.at(a_exit_total, np.repeat(np.arange(n_states), np.diff(a_exit_start)), a_exit_rate)
+
+    # per-species flags and the volume binding hazard per free site
+    membrane_binding = np.zeros(n_species, dtype=np.intc)
+    vol_binding = np.zeros(n_species, dtype=np.intc)
+    vol_bind_hazard = np.zeros(max(n_volume_types, 1) * n_species, dtype=np.float64)
+    for g in range(n_states):
+        ty = a_state_type[g]
+        for b in range(a_bind_start[g], a_bind_start[g + 1]):
+            sp = a_bind_species[b]
+            if a_type_volume[ty] >= 0:
+                if g != a_type_ground[ty]:
+                    raise ValueError("volume site types may bind only from their ground state")
+                vol_binding[sp] = 1
+                vol_bind_hazard[a_type_volume[ty] * n_species + sp] += a_bind_value[b]
+            else:
+                membrane_binding[sp] = 1
+    for g in range(n_states):
+        if a_type_volume[a_state_type[g]] >= 0:
+            continue
+        sl = slice(a_bind_start[g], a_bind_start[g + 1])
+        per_species = np.bincount(a_bind_species[sl], weights=a_bind_value[sl], minlength=n_species)
+        if per_species.size and per_species.max() > 1.0 + 1e-12:
+            raise ValueError(f"per-hit binding probabilities from state {g} add up to "
+                             f"{per_species.max():.3g} > 1")
+    slab_hazard = ((a_hz_cleft > 0) | (a_hz_band > 0)).astype(np.intc)
+
+    # per-run inputs
+    n_sites = run.n_sites
+    a_site_type = _array(run, "site_type", np.int32, n_sites)
+    a_site_state = _array(run, "site_state", np.int32, n_sites).copy()
+    a_site_plane = _array(run, "site_plane", np.int8, n_sites)
+    a_site_x = _array(run, "site_x_um", np.float64, n_sites)
+    a_site_y = _array(run, "site_y_um", np.float64, n_sites)
+    a_site_z = _array(run, "site_z_um", np.float64, n_sites)
+    if n_sites:
+        if a_site_type.min() < 0 or a_site_type.max() >= n_types:
+            raise ValueError("kernel input 'site_type' has an unknown type")
+        if np.any(a_state_type[a_site_state] != a_site_type) if (a_site_state.min() >= 0 and a_site_state.max() < n_states) else True:
+            raise ValueError("kernel input 'site_state' holds a state of another site type")
+        is_vol = a_site_plane == PLANE_VOLUME
+        if np.any(is_vol != (a_type_volume[a_site_type] >= 0)) or a_site_plane.min() < 0 or a_site_plane.max() > 2:
+            raise ValueError("kernel input 'site_plane' disagrees with the site types")
+        mem = ~is_vol
+        if np.any(mem):
+            ix = np.floor((a_site_x[mem] + s.grid_half) / s.tile)
+            iy = np.floor((a_site_y[mem] + s.grid_half) / s.tile)
+            if ix.min() < 0 or iy.min() < 0 or ix.max() >= s.n_tile or iy.max() >= s.n_tile:
+                raise ValueError("a membrane site lies outside the tile grid")
+            key = (a_site_plane[mem].astype(np.int64) * s.n_tile + ix.astype(np.int64)) * s.n_tile + iy.astype(np.int64)
+            if np.unique(key).size != key.size:
+                raise ValueError("two membrane sites share one tile")
+        if np.any(is_vol):
+            r2 = a_site_x[is_vol] ** 2 + a_site_y[is_vol] ** 2 + a_site_z[is_vol] ** 2
+            if np.any(r2 > s.r_domain ** 2):
+                raise ValueError("a volume site lies outside the domain sphere")
+    if n_sites >= 2 ** 31 - 1:
+        raise ValueError("too many sites for the kernel (limit 2^31 - 2)")
+
+    n_inj = run.n_inject
+    a_inj_time = _array(run, "inject_time_us", np.float64, n_inj)
+    a_inj_x = _array(run, "inject_x_um", np.float64, n_inj)
+    a_inj_y = _array(run, "inject_y_um", np.float64, n_inj)
+    a_inj_z = _array(run, "inject_z_um", np.float64, n_inj)
+    a_inj_species = _array(run, "inject_species", np.int32, n_inj)
+    a_inj_volume = _array(run, "inject_volume", np.int8, n_inj)
+    if n_inj:
+        if np.any(np.diff(a_inj_time) < 0):
+            raise ValueError("kernel input 'inject_time_us' must be sorted")
+        if a_inj_species.min() < 0 or a_inj_species.max() >= n_species:
+            raise ValueError("kernel input 'inject_species' has an unknown species")
+        slab_inj = a_inj_volume == 0
+        if np.any(slab_inj) and (np.any(a_inj_z[slab_inj] < 0) or np.any(a_inj_z[slab_inj] > s.h)):
+            raise ValueError("a slab injection lies outside 0 <= z <= h")
+        if np.any(~slab_inj) and s.outside != OUTSIDE_VOLUME:
+            raise ValueError("volume injections need a model with a volume outside")
+
+    nv = s.n_vox * s.n_vox * s.n_vox
+    if n_volume_types and nv * n_volume_types > 2 ** 31 - 2:
+        raise ValueError("voxel grid too large for the kernel")
+    a_voxel_weight = _array(model, "voxel_weight", np.float64, nv if n_volume_types else -1)
+    if n_volume_types and (np.any(a_voxel_weight < 0) or not np.all(np.isfinite(a_voxel_weight))):
+        raise ValueError("kernel input 'voxel_weight' must be finite and >= 0")
+
+    series = np.zeros((s.n_samples, N_SERIES), dtype=np.int64)
+    states = np.zeros((s.n_samples, max(n_states, 1)), dtype=np.int64)
+    state_count = np.zeros(max(n_states, 1), dtype=np.int64)
+    site_next = np.zeros(max(n_sites, 1), dtype=np.float64)
+    heap = np.zeros(max(n_sites, 1), dtype=np.int32)
+    heap_pos = np.zeros(max(n_sites, 1), dtype=np.int32)
+    site_voxel = np.zeros(max(n_sites, 1), dtype=np.int32)
+    site_slot = np.zeros(max(n_sites, 1), dtype=np.int32)
+    tile_site = np.zeros(2 * s.n_tile * s.n_tile, dtype=np.int32)
+    vox_start = np.zeros(max(n_volume_types * (nv + 1), 1), dtype=np.int32)
+    vox_free = np.zeros(max(n_volume_types * nv, 1), dtype=np.int32)
+    vox_sites = np.zeros(max(n_sites, 1), dtype=np.int32)
+    a_state_type_c = np.ascontiguousarray(a_state_type)
+
+    s.sigma_fine = <double*> _ptr(a_sigma_fine)
+    s.sigma_volume = <double*> _ptr(a_sigma_volume)
+    s.hazard_cleft = <double*> _ptr(a_hz_cleft)
+    s.hazard_band = <double*> _ptr(a_hz_band)
+    s.hazard_volume = <double*> _ptr(a_hz_volume)
+    s.membrane_binding = <int*> _ptr(membrane_binding)
+    s.slab_hazard = <int*> _ptr(slab_hazard)
+    s.state_type = <int32_t*> _ptr(a_state_type_c)
+    s.state_ligands = <int32_t*> _ptr(a_state_ligands)
+    s.bind_start = <int32_t*> _ptr(a_bind_start)
+    s.bind_to = <int32_t*> _ptr(a_bind_to)
+    s.bind_species = <int32_t*> _ptr(a_bind_species)
+    s.bind_value = <double*> _ptr(a_bind_value)
+    s.exit_start = <int32_t*> _ptr(a_exit_start)
+    s.exit_to = <int32_t*> _ptr(a_exit_to)
+    s.exit_kind = <int32_t*> _ptr(a_exit_kind)
+    s.exit_species = <int32_t*> _ptr(a_exit_species)
+    s.exit_rate = <double*> _ptr(a_exit_rate)
+    s.exit_total = <double*> _ptr(a_exit_total)
+    s.type_volume_index = <int32_t*> _ptr(a_type_volume)
+    s.type_ground = <int32_t*> _ptr(a_type_ground)
+    s.vol_bind_hazard = <double*> _ptr(vol_bind_hazard)
+    s.vol_binding = <int*> _ptr(vol_binding)
+    s.voxel_weight = <double*> _ptr(a_voxel_weight)
+    s.n_sites = n_sites
+    s.site_type = <int32_t*> _ptr(a_site_type)
+    s.site_state = <int32_t*> _ptr(a_site_state)
+    s.site_plane = <int8_t*> _ptr(a_site_plane)
+    s.site_x = <double*> _ptr(a_site_x)
+    s.site_y = <double*> _ptr(a_site_y)
+    s.site_z = <double*> _ptr(a_site_z)
+    s.site_voxel = <int32_t*> _ptr(site_voxel)
+    s.site_next = <double*> _ptr(site_next)
+    s.heap = <int32_t*> _ptr(heap)
+    s.heap_pos = <int32_t*> _ptr(heap_pos)
+    s.tile_site = <int32_t*> _ptr(tile_site)
+    s.vox_start = <int32_t*> _ptr(vox_start)
+    s.vox_free = <int32_t*> _ptr(vox_free)
+    s.vox_sites = <int32_t*> _ptr(vox_sites)
+    s.site_slot = <int32_t*> _ptr(site_slot)
+    s.state_count = <int64_t*> _ptr(state_count)
+    s.series = <int64_t*> _ptr(series)
+    s.states_series = <int64_t*> _ptr(states)
+    s.n_inject = n_inj
+    s.next_inject = 0
+    s.inj_time = <double*> _ptr(a_inj_time)
+    s.inj_x = <double*> _ptr(a_inj_x)
+    s.inj_y = <double*> _ptr(a_inj_y)
+    s.inj_z = <double*> _ptr(a_inj_z)
+    s.inj_species = <int32_t*> _ptr(a_inj_species)
+    s.inj_volume = <int8_t*> _ptr(a_inj_volume)
+
+    with nogil:
+        status = pool_init(&s.slab, n_inj + 64)
+        if status == 0:
+            status = pool_init(&s.vol, n_inj + 64)
+        if status == 0:
+            status = build_sites(&s)
+        if status == 0:
+            status = run_loop(&s)
+    try:
+        if status != 0:
+            raise MemoryError("mcsyn kernel could not allocate memory for molecules")
+        out = {"series": series, "states": states[:, :n_states]}
+        if keep_positions:
+            out["slab_positions"] = np.array(
+                [[s.slab.x[i], s.slab.y[i], s.slab.z[i]] for i in range(s.slab.n)],
+                dtype=np.float64).reshape(-1, 3)
+            out["volume_positions"] = np.array(
+                [[s.vol.x[i], s.vol.y[i], s.vol.z[i]] for i in range(s.vol.n)],
+                dtype=np.float64).reshape(-1, 3)
+            out["slab_species"] = np.array([s.slab.species[i] for i in range(s.slab.n)], dtype=np.int32)
+        return out
+    finally:
+        pool_free(&s.slab)
+        pool_free(&s.vol)
+
+
+def standard_normals(object seed_words, Py_ssize_t n):
+    """Draw n normals from the kernel's generator (test hook for the sampler's statistics)."""
+    cdef mcsyn_rng r
+    cdef Py_ssize_t i
+    seed = np.ascontiguousarray(seed_words, dtype=np.uint64)
+    if seed.shape != (4,):
+        raise ValueError("seed_words must hold 4 uint64 words")
+    out = np.empty(n, dtype=np.float64)
+    cdef double[::1] view = out
+    mcsyn_rng_seed(&r, <uint64_t*> _ptr(seed))
+    with nogil:
+        for i in range(n):
+            view[i] = mcsyn_normal(&r)
+    return out
+
+
+def uniforms(object seed_words, Py_ssize_t n):
+    """Draw n uniforms on [0, 1) from the kernel's generator (test hook)."""
+    cdef mcsyn_rng r
+    cdef Py_ssize_t i
+    seed = np.ascontiguousarray(seed_words, dtype=np.uint64)
+    if seed.shape != (4,):
+        raise ValueError("seed_words must hold 4 uint64 words")
+    out = np.empty(n, dtype=np.float64)
+    cdef double[::1] view = out
+    mcsyn_rng_seed(&r, <uint64_t*> _ptr(seed))
+    with nogil:
+        for i in range(n):
+            view[i] = mcsyn_uniform(&r)
+    return out

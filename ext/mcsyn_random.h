@@ -1,0 +1,152 @@
+/*
+ * The kernel's random stream: xoshiro256++ (Blackman & Vigna 2019) with a 128-layer
+ * ziggurat normal (Marsaglia & Tsang 2000) fed 32 bits at a time.
+ *
+ * Why not numpy's bitgen_t: one Gaussian step per axis per molecule per time step makes the
+ * normal sampler the hot loop, and a function call through bitgen_t per draw caps the walker
+ * near 30-40 M molecule-steps/s. Inlining the generator here lets the compiler keep the state
+ * in registers. The state is seeded from numpy's SeedSequence on the Python side.
+ *
+ * Each normal uses one 32-bit half of a 64-bit output: bits 0-6 pick the layer, bit 7 the sign
+ * and bits 8-31 the 24-bit abscissa. Keeping the layer bits apart from the abscissa bits avoids
+ * the index/value correlation Doornik (2005) found in the original RNOR; xoshiro256++ (unlike
+ * xoshiro256+) has no weak low bits, so the low half is as good as the high half.
+ */
+#ifndef MCSYN_RANDOM_H
+#define MCSYN_RANDOM_H
+
+#include <math.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t s[4];
+    uint32_t spare;     /* unused upper half of the last 64-bit output */
+    int has_spare;
+} mcsyn_rng;
+
+typedef struct {
+    uint32_t k[128];    /* acceptance thresholds for the 24-bit abscissa */
+    double w[128];      /* abscissa scale per layer */
+    double f[128];      /* density exp(-x^2/2) at each layer edge */
+} mcsyn_ziggurat;
+
+static mcsyn_ziggurat MCSYN_ZIG;
+static int MCSYN_ZIG_READY = 0;
+
+#define MCSYN_ZIG_R 3.442619855899
+#define MCSYN_ZIG_V 9.91256303526217e-3
+#define MCSYN_ZIG_M 16777216.0 /* 2^24 */
+
+static void mcsyn_ziggurat_init(void) {
+    double dn = MCSYN_ZIG_R, tn = dn, vn = MCSYN_ZIG_V;
+    double q = vn / exp(-0.5 * dn * dn);
+    int i;
+    if (MCSYN_ZIG_READY) return;
+    MCSYN_ZIG.k[0] = (uint32_t)((dn / q) * MCSYN_ZIG_M);
+    MCSYN_ZIG.k[1] = 0;
+    MCSYN_ZIG.w[0] = q / MCSYN_ZIG_M;
+    MCSYN_ZIG.w[127] = dn / MCSYN_ZIG_M;
+    MCSYN_ZIG.f[0] = 1.0;
+    MCSYN_ZIG.f[127] = exp(-0.5 * dn * dn);
+    for (i = 126; i >= 1; i--) {
+        dn = sqrt(-2.0 * log(vn / dn + exp(-0.5 * dn * dn)));
+        MCSYN_ZIG.k[i + 1] = (uint32_t)((dn / tn) * MCSYN_ZIG_M);
+        tn = dn;
+        MCSYN_ZIG.f[i] = exp(-0.5 * dn * dn);
+        MCSYN_ZIG.w[i] = dn / MCSYN_ZIG_M;
+    }
+    MCSYN_ZIG_READY = 1;
+}
+
+static inline uint64_t mcsyn_rotl(const uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
+
+static inline uint64_t mcsyn_next_u64(mcsyn_rng *r) {
+    uint64_t *s = r->s;
+    const uint64_t result = mcsyn_rotl(s[0] + s[3], 23) + s[0];
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = mcsyn_rotl(s[3], 45);
+    return result;
+}
+
+static inline void mcsyn_rng_seed(mcsyn_rng *r, const uint64_t *words) {
+    int i;
+    for (i = 0; i < 4; i++) r->s[i] = words[i];
+    /* the all-zero state is the generator's only fixed point */
+    if ((r->s[0] | r->s[1] | r->s[2] | r->s[3]) == 0) r->s[0] = 0x9E3779B97F4A7C15ULL;
+    r->has_spare = 0;
+    r->spare = 0;
+}
+
+static inline uint32_t mcsyn_next_u32(mcsyn_rng *r) {
+    uint64_t u;
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
+    u = mcsyn_next_u64(r);
+    r->spare = (uint32_t)(u >> 32);
+    r->has_spare = 1;
+    return (uint32_t)u;
+}
+
+/* uniform on [0, 1) with 53 random bits */
+static inline double mcsyn_uniform(mcsyn_rng *r) {
+    return (double)(mcsyn_next_u64(r) >> 11) * 0x1.0p-53;
+}
+
+/* uniform on (0, 1), safe for log() */
+static inline double mcsyn_uniform_open(mcsyn_rng *r) {
+    return ((double)(mcsyn_next_u64(r) >> 11) + 0.5) * 0x1.0p-53;
+}
+
+static inline double mcsyn_exponential(mcsyn_rng *r) {
+    return -log(mcsyn_uniform_open(r));
+}
+
+static double mcsyn_normal_slow(mcsyn_rng *r, uint32_t u) {
+    for (;;) {
+        uint32_t iz = u & 127u;
+        uint32_t m = u >> 8;
+        double x = m * MCSYN_ZIG.w[iz];
+        int negative = (u & 128u) != 0;
+        if (iz == 0) {
+            /* the tail beyond R, by Marsaglia's exponential rejection */
+            double y;
+            do {
+                x = -log(mcsyn_uniform_open(r)) / MCSYN_ZIG_R;
+                y = -log(mcsyn_uniform_open(r));
+            } while (y + y < x * x);
+            x += MCSYN_ZIG_R;
+            return negative ? -x : x;
+        }
+        if (MCSYN_ZIG.f[iz] + mcsyn_uniform(r) * (MCSYN_ZIG.f[iz - 1] - MCSYN_ZIG.f[iz]) < exp(-0.5 * x * x))
+            return negative ? -x : x;
+        u = mcsyn_next_u32(r);
+        iz = u & 127u;
+        m = u >> 8;
+        if (m < MCSYN_ZIG.k[iz]) {
+            x = m * MCSYN_ZIG.w[iz];
+            return (u & 128u) ? -x : x;
+        }
+    }
+}
+
+static inline double mcsyn_normal(mcsyn_rng *r) {
+    uint32_t u = mcsyn_next_u32(r);
+    uint32_t iz = u & 127u;
+    uint32_t m = u >> 8;
+    if (m < MCSYN_ZIG.k[iz]) {
+        double x = m * MCSYN_ZIG.w[iz];
+        return (u & 128u) ? -x : x;
+    }
+    return mcsyn_normal_slow(r, u);
+}
+
+#endif

@@ -1,0 +1,494 @@
+"""Turn a validated :class:`~mcsyn.model.SynapseModel` into the kernel's plain arrays.
+
+Two steps: :func:`compile_model` does everything that is the same for every run (unit conversion,
+per-hit probabilities, state tables, the checks that depend on the time step), and
+:meth:`CompiledModel.draw_run` draws what is random per run (site positions, initial states,
+release times and sizes) from the run's own ``SeedSequence``.
+
+Membrane binding: a molecule whose step crosses a membrane hits the tile under the crossing point;
+if a site occupies that tile it binds with probability (MCell, Kerr et al. 2008, one-sided surface)
+
+    p = k_on / (N_A · A_tile) · sqrt(π Δt / D).
+
+Derivation: next to a flat wall at uniform concentration C, the number of straight Gaussian steps
+(per-axis sd σ = sqrt(2DΔt)) crossing unit area per step is C·E[max(−Δz, 0)] = C·sqrt(DΔt/π).
+The wanted number of reactions per unit area per step is k_on C ρ Δt (ρ sites per area), and a
+fraction ρ A_tile of crossings land on a site's tile, so p = k_on Δt / (A_tile sqrt(DΔt/π)).
+In the slab every crossing of an image plane z = k h of the unfolded step is a hit, which keeps the
+hit rate exact for steps longer than the cleft is high. The result holds as long as p <= 1.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ModelError
+from .model import SynapseModel
+
+AVOGADRO_PER_MOL = 6.02214076e23
+UM3_PER_L = 1e15
+
+OUTSIDE_CODES = {"closed": 0, "open": 1, "band": 2, "volume": 3}
+EXIT_CODES = {"first_order": 0, "unbind": 1, "uptake": 2, "degrade": 3, "efflux": 4}
+PLANE_POST, PLANE_PRE, PLANE_VOLUME = 0, 1, 2
+LOCATION_PLANE = {"postsynaptic": PLANE_POST, "presynaptic": PLANE_PRE,
+                  "band_postsynaptic": PLANE_POST, "band_presynaptic": PLANE_PRE, "volume": PLANE_VOLUME}
+
+MAX_TILES_PER_SIDE = 4096
+MAX_VOXELS = 4_000_000
+PLACEMENT_SPAWN_KEY = 0x6D63  # keeps per-run placement draws apart from the kernel's stream
+
+
+def kon_um3_per_s(kon_per_M_per_s: float) -> float:
+    """Convert a second-order rate constant from M⁻¹ s⁻¹ to µm³ molecule⁻¹ s⁻¹."""
+    return kon_per_M_per_s * UM3_PER_L / AVOGADRO_PER_MOL
+
+
+def per_hit_probability(kon_per_M_per_s: float, tile_um: float, dt_us: float, diffusion_um2_per_ms: float) -> float:
+    """Binding probability per hit on an occupied tile (see module docstring)."""
+    dt_s = dt_us * 1e-6
+    d_um2_per_s = diffusion_um2_per_ms * 1e3
+    return kon_um3_per_s(kon_per_M_per_s) / tile_um ** 2 * math.sqrt(math.pi * dt_s / d_um2_per_s)
+
+
+def molar(count, volume_um3):
+    """Concentration in M of ``count`` molecules in ``volume_um3``."""
+    return np.asarray(count) / (AVOGADRO_PER_MOL * volume_um3 / UM3_PER_L)
+
+
+@dataclass
+class KernelModel:
+    """Run-independent kernel input (µm, µs). Field names are the kernel's contract."""
+
+    h_um: float
+    r_cleft_um: float
+    r_outer_um: float
+    r_inner_um: float
+    r_domain_um: float
+    outside: int
+    outer_absorbing: int
+    dt_fine_us: float
+    steps_per_coarse: int
+    n_coarse: int
+    sample_every: int
+    n_samples: int
+    tile_um: float
+    n_tile: int
+    voxel_um: float
+    n_vox: int
+    n_species: int
+    n_states: int
+    n_types: int
+    sigma_fine_um: np.ndarray
+    sigma_volume_um: np.ndarray
+    hazard_cleft: np.ndarray
+    hazard_band: np.ndarray
+    hazard_volume: np.ndarray
+    state_type: np.ndarray
+    state_ligands: np.ndarray
+    bind_start: np.ndarray
+    bind_to: np.ndarray
+    bind_species: np.ndarray
+    bind_value: np.ndarray
+    exit_start: np.ndarray
+    exit_to: np.ndarray
+    exit_kind: np.ndarray
+    exit_species: np.ndarray
+    exit_rate_per_us: np.ndarray
+    type_volume_index: np.ndarray
+    type_ground: np.ndarray
+    voxel_weight: np.ndarray
+
+
+@dataclass
+class KernelRun:
+    """Per-run kernel input: sites and the injection schedule (µm, µs)."""
+
+    n_sites: int
+    site_type: np.ndarray
+    site_state: np.ndarray
+    site_plane: np.ndarray
+    site_x_um: np.ndarray
+    site_y_um: np.ndarray
+    site_z_um: np.ndarray
+    n_inject: int
+    inject_time_us: np.ndarray
+    inject_x_um: np.ndarray
+    inject_y_um: np.ndarray
+    inject_z_um: np.ndarray
+    inject_species: np.ndarray
+    inject_volume: np.ndarray
+
+
+def _i32(values):
+    return np.ascontiguousarray(values, dtype=np.int32)
+
+
+def _f64(values):
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+class CompiledModel:
+    """A validated model with its kernel arrays and the tables that name kernel outputs."""
+
+    def __init__(self, model: SynapseModel):
+        model.validate()
+        self.model = model
+        g = model.geometry
+        t = model.timing
+        self.species_index = {s.name: i for i, s in enumerate(model.species)}
+        n_species = len(model.species)
+        has_volume = g.outside == "volume"
+        k = int(round(t.dt_volume_us / t.dt_fine_us)) if has_volume else 1
+        dt_coarse = t.dt_fine_us * k
+        n_coarse = t.duration_ms * 1000.0 / dt_coarse
+        if abs(n_coarse - round(n_coarse)) > 1e-6 * max(1.0, n_coarse):
+            what = "timing.dt_volume_us" if has_volume else "timing.dt_fine_us"
+            raise ModelError("timing.duration_ms", t.duration_ms, f"must be a whole multiple of {what} = {dt_coarse} µs")
+        n_coarse = int(round(n_coarse))
+        sample_every = int(round(t.sample_interval_us / t.dt_fine_us))
+        n_fine = n_coarse * k
+        if n_fine % sample_every:
+            raise ModelError("timing.duration_ms", t.duration_ms,
+                             f"must be a whole multiple of timing.sample_interval_us = {t.sample_interval_us} µs")
+
+        # ---- species: step sizes and degradation hazards
+        d = np.array([s.diffusion_um2_per_ms for s in model.species])        # µm²/ms
+        sigma_fine = np.sqrt(2.0 * d * t.dt_fine_us * 1e-3)
+        limit = g.cleft_radius_um / 5.0
+        for s, sig in zip(model.species, sigma_fine):
+            if sig > limit:
+                dt_max = limit ** 2 / (2.0 * s.diffusion_um2_per_ms * 1e-3)
+                raise ModelError("timing.dt_fine_us", t.dt_fine_us,
+                                 f"the step of {s.name} (σ = {sig * 1000:.1f} nm) is too large for a cleft of radius "
+                                 f"{g.cleft_radius_um} µm (σ must be <= R_cleft/5); use dt_fine_us <= {dt_max:.3g}")
+        if has_volume:
+            d_star = d / g.tortuosity ** 2
+            sigma_volume = np.sqrt(2.0 * d_star * dt_coarse * 1e-3)
+            shell = g.domain_radius_um - g.varicosity_radius_um
+            for s, sig, ds in zip(model.species, sigma_volume, d_star):
+                if sig > shell / 10.0:
+                    dt_max = (shell / 10.0) ** 2 / (2.0 * ds * 1e-3)
+                    raise ModelError("timing.dt_volume_us", t.dt_volume_us,
+                                     f"the volume step of {s.name} (σ = {sig:.3g} µm) is too large for the "
+                                     f"extracellular shell ({shell:.3g} µm thick); use dt_volume_us <= {dt_max:.3g}")
+        else:
+            sigma_volume = np.zeros(n_species)
+        haz = {region: np.zeros(n_species) for region in ("cleft", "band", "volume")}
+        for deg in model.degradation:
+            targets = [self.species_index[deg.species]] if deg.species else range(n_species)
+            regions = ("cleft", "band", "volume") if deg.region == "all" else (deg.region,)
+            for region in regions:
+                dt_us = dt_coarse if region == "volume" else t.dt_fine_us
+                for i in targets:
+                    haz[region][i] += deg.rate_per_s * dt_us * 1e-6
+
+        # ---- schemes: one kernel type per site group
+        state_type, state_ligands, state_labels, open_flags = [], [], [], []
+        type_ground, type_volume_index = [], []
+        bind_rows, exit_rows = [], []
+        n_vol_types = 0
+        self.group_states = []          # per group: (first global index, scheme states)
+        for ti, grp in enumerate(model.sites):
+            sch = grp.scheme
+            first = len(state_type)
+            idx = {name: first + j for j, name in enumerate(sch.states)}
+            lig = sch.ligands()
+            is_volume = grp.location == "volume"
+            type_volume_index.append(n_vol_types if is_volume else -1)
+            n_vol_types += is_volume
+            type_ground.append(first)
+            self.group_states.append((first, list(sch.states)))
+            for name in sch.states:
+                state_type.append(ti)
+                state_ligands.append(lig[name])
+                state_labels.append(f"{grp.label}:{name}")
+                open_flags.append(name in sch.open_states)
+            for tr in sch.transitions:
+                src, dst = idx[tr.source], idx[tr.target]
+                if tr.kind == "bind":
+                    sp = self.species_index[tr.species]
+                    if is_volume:
+                        value = None   # filled in once the voxel volume is known
+                    else:
+                        value = per_hit_probability(tr.rate, model.tile_um, t.dt_fine_us,
+                                                    model.species[sp].diffusion_um2_per_ms)
+                    bind_rows.append((src, dst, sp, value, tr.rate, grp, tr))
+                else:
+                    sp = self.species_index[tr.species] if tr.species else 0
+                    exit_rows.append((src, dst, EXIT_CODES[tr.kind], sp, tr.rate * 1e-6))
+        n_states = len(state_type)
+
+        # per-hit probabilities must stay <= 1, summed over the bindings a hit can trigger
+        sums = {}
+        for src, dst, sp, value, kon, grp, tr in bind_rows:
+            if value is not None:
+                sums.setdefault((src, sp), []).append((value, grp, tr))
+        for (src, sp), items in sums.items():
+            total = sum(v for v, _, _ in items)
+            if total > 1.0:
+                grp, tr = items[0][1], items[0][2]
+                dt_max = t.dt_fine_us / total ** 2
+                raise ModelError("timing.dt_fine_us", t.dt_fine_us,
+                                 f"gives a per-hit binding probability of {total:.3g} > 1 for "
+                                 f"{grp.label} state {tr.source!r} (kon {tr.rate:.3g} M⁻¹s⁻¹, tile {model.tile_um} µm); "
+                                 f"use dt_fine_us <= {dt_max:.3g} or a larger tile_um")
+
+        # ---- tiles (membrane sites) and voxels (volume sites)
+        has_membrane = any(grp.location != "volume" for grp in model.sites)
+        slab_r = g.slab_radius_um
+        n_tile = int(math.ceil(2.0 * slab_r / model.tile_um)) if has_membrane else 1
+        if n_tile > MAX_TILES_PER_SIDE:
+            raise ModelError("tile_um", model.tile_um,
+                             f"gives {n_tile} tiles across the {2 * slab_r} µm slab (limit {MAX_TILES_PER_SIDE}); "
+                             f"use tile_um >= {2 * slab_r / MAX_TILES_PER_SIDE:.3g}")
+        self.grid_half_um = 0.5 * n_tile * model.tile_um
+        if n_vol_types:
+            n_vox = int(math.ceil(2.0 * g.domain_radius_um / model.voxel_um))
+            if n_vox ** 3 > MAX_VOXELS:
+                raise ModelError("voxel_um", model.voxel_um,
+                                 f"gives {n_vox ** 3} voxels (limit {MAX_VOXELS}); use voxel_um >= "
+                                 f"{2 * g.domain_radius_um / MAX_VOXELS ** (1 / 3):.3g}")
+            voxel_weight = self._voxel_weights(n_vox, model.voxel_um, g.varicosity_radius_um, g.domain_radius_um)
+            v_vox_l = model.voxel_um ** 3 / UM3_PER_L
+        else:
+            n_vox = 1
+            voxel_weight = np.ones(1)
+            v_vox_l = 1.0
+
+        bind_rows.sort(key=lambda row: row[0])
+        exit_rows.sort(key=lambda row: row[0])
+        bind_start = np.zeros(n_states + 1, dtype=np.int32)
+        exit_start = np.zeros(n_states + 1, dtype=np.int32)
+        for row in bind_rows:
+            bind_start[row[0] + 1] += 1
+        for row in exit_rows:
+            exit_start[row[0] + 1] += 1
+        bind_values = []
+        for src, dst, sp, value, kon, grp, tr in bind_rows:
+            if value is None:
+                # hazard per coarse step for one free site in a voxel of extracellular fraction α
+                value = kon * dt_coarse * 1e-6 / (AVOGADRO_PER_MOL * g.volume_fraction * v_vox_l)
+            bind_values.append(value)
+
+        self.state_labels = state_labels
+        self.state_open = np.array(open_flags, dtype=bool)
+        self.state_ligands = np.array(state_ligands, dtype=np.int64)
+        self.dt_coarse_us = dt_coarse
+        self.kernel = KernelModel(
+            h_um=g.cleft_height_um, r_cleft_um=g.cleft_radius_um,
+            r_outer_um=g.band_outer_radius_um if g.outside == "band" else g.cleft_radius_um,
+            r_inner_um=g.varicosity_radius_um if has_volume else 0.0,
+            r_domain_um=g.domain_radius_um if has_volume else 0.0,
+            outside=OUTSIDE_CODES[g.outside], outer_absorbing=int(g.band_outer_boundary == "absorbing"),
+            dt_fine_us=t.dt_fine_us, steps_per_coarse=k, n_coarse=n_coarse, sample_every=sample_every,
+            n_samples=n_fine // sample_every + 1, tile_um=model.tile_um, n_tile=n_tile,
+            voxel_um=model.voxel_um, n_vox=n_vox, n_species=n_species, n_states=n_states,
+            n_types=len(model.sites), sigma_fine_um=_f64(sigma_fine), sigma_volume_um=_f64(sigma_volume),
+            hazard_cleft=_f64(haz["cleft"]), hazard_band=_f64(haz["band"]), hazard_volume=_f64(haz["volume"]),
+            state_type=_i32(state_type), state_ligands=_i32(state_ligands), bind_start=_i32(np.cumsum(bind_start)),
+            bind_to=_i32([r[1] for r in bind_rows]), bind_species=_i32([r[2] for r in bind_rows]),
+            bind_value=_f64(bind_values), exit_start=_i32(np.cumsum(exit_start)),
+            exit_to=_i32([r[1] for r in exit_rows]), exit_kind=_i32([r[2] for r in exit_rows]),
+            exit_species=_i32([r[3] for r in exit_rows]), exit_rate_per_us=_f64([r[4] for r in exit_rows]),
+            type_volume_index=_i32(type_volume_index), type_ground=_i32(type_ground),
+            voxel_weight=_f64(voxel_weight),
+        )
+        self.sample_times_ms = np.arange(self.kernel.n_samples) * t.sample_interval_us * 1e-3
+        self._tile_candidates = {}
+
+    # ------------------------------------------------------------------ geometry helpers
+    @staticmethod
+    def _voxel_weights(n_vox, voxel, r_in, r_out, sub=4):
+        """voxel volume / volume of the extracellular shell inside it, by sub-voxel sampling."""
+        edges = -r_out + (np.arange(n_vox * sub) + 0.5) * (voxel / sub)
+        r2_axis = edges ** 2
+        frac = np.zeros((n_vox, n_vox, n_vox))
+        # accumulate in slabs along x to keep memory at n_vox² * sub²
+        yz = (r2_axis[:, None] + r2_axis[None, :])
+        for ix in range(n_vox * sub):
+            r2 = r2_axis[ix] + yz
+            inside = (r2 >= r_in ** 2) & (r2 < r_out ** 2)
+            frac[ix // sub] += inside.reshape(n_vox, sub, n_vox, sub).sum(axis=(1, 3))
+        frac /= sub ** 3
+        floor = 0.5 / sub ** 3   # a voxel that holds any shell holds at least half a sample of it
+        weight = np.where(frac > 0, 1.0 / np.maximum(frac, floor), 0.0)
+        return weight.ravel()
+
+    def _candidate_tiles(self, location):
+        if location not in self._tile_candidates:
+            g = self.model.geometry
+            n = self.kernel.n_tile
+            centres = -self.grid_half_um + (np.arange(n) + 0.5) * self.model.tile_um
+            r2 = centres[:, None] ** 2 + centres[None, :] ** 2
+            if location == "postsynaptic":
+                mask = r2 < g.psd_radius_um ** 2
+            elif location == "presynaptic":
+                mask = r2 < g.cleft_radius_um ** 2
+            else:
+                mask = (r2 >= g.cleft_radius_um ** 2) & (r2 < g.band_outer_radius_um ** 2)
+            self._tile_candidates[location] = np.flatnonzero(mask.ravel())
+        return self._tile_candidates[location]
+
+    def _region_area_um2(self, location):
+        g = self.model.geometry
+        if location == "postsynaptic":
+            return math.pi * g.psd_radius_um ** 2
+        if location == "presynaptic":
+            return math.pi * g.cleft_radius_um ** 2
+        return math.pi * (g.band_outer_radius_um ** 2 - g.cleft_radius_um ** 2)
+
+    def _shell_volume_um3(self):
+        g = self.model.geometry
+        return 4.0 / 3.0 * math.pi * (g.domain_radius_um ** 3 - g.varicosity_radius_um ** 3)
+
+    def site_count(self, grp) -> int:
+        """Number of sites a group places (fixed across runs)."""
+        if grp.arrangement == "coordinates":
+            return len(grp.coordinates_um)
+        if grp.count is not None:
+            return int(grp.count)
+        if grp.location == "volume":
+            return int(round(grp.density_per_um3 * self._shell_volume_um3()))
+        return int(round(grp.density_per_um2 * self._region_area_um2(grp.location)))
+
+    # ------------------------------------------------------------------ per run
+    @staticmethod
+    def placement_generator(seed_sequence: np.random.SeedSequence) -> np.random.Generator:
+        child = np.random.SeedSequence(seed_sequence.entropy,
+                                       spawn_key=tuple(seed_sequence.spawn_key) + (PLACEMENT_SPAWN_KEY,),
+                                       pool_size=seed_sequence.pool_size)
+        return np.random.Generator(np.random.PCG64(child))
+
+    def draw_run(self, seed_sequence: np.random.SeedSequence) -> KernelRun:
+        rng = self.placement_generator(seed_sequence)
+        sites = self._draw_sites(rng)
+        inject = self._draw_releases(rng)
+        return KernelRun(n_sites=len(sites[0]), site_type=_i32(sites[0]), site_state=_i32(sites[1]),
+                         site_plane=np.ascontiguousarray(sites[2], dtype=np.int8), site_x_um=_f64(sites[3]),
+                         site_y_um=_f64(sites[4]), site_z_um=_f64(sites[5]), n_inject=len(inject[0]),
+                         inject_time_us=_f64(inject[0]), inject_x_um=_f64(inject[1]), inject_y_um=_f64(inject[2]),
+                         inject_z_um=_f64(inject[3]), inject_species=_i32(inject[4]),
+                         inject_volume=np.ascontiguousarray(inject[5], dtype=np.int8))
+
+    def _draw_sites(self, rng):
+        model = self.model
+        g = model.geometry
+        used = {PLANE_POST: set(), PLANE_PRE: set()}
+        cols = [[] for _ in range(6)]
+        n = self.kernel.n_tile
+        for ti, grp in enumerate(model.sites):
+            count = self.site_count(grp)
+            plane = LOCATION_PLANE[grp.location]
+            if grp.location == "volume":
+                u = rng.random(count)
+                r = np.cbrt(g.varicosity_radius_um ** 3 + u * (g.domain_radius_um ** 3 - g.varicosity_radius_um ** 3))
+                v = rng.normal(size=(count, 3))
+                v /= np.linalg.norm(v, axis=1, keepdims=True)
+                xyz = v * r[:, None]
+                # keep strictly inside the absorbing sphere
+                xyz *= np.minimum(1.0, (g.domain_radius_um * (1 - 1e-12)) / np.maximum(r, 1e-300))[:, None]
+                x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+            else:
+                tiles = self._place_on_tiles(grp, count, used[plane], rng)
+                used[plane].update(tiles.tolist())
+                ix, iy = np.divmod(tiles, n)
+                x = -self.grid_half_um + (ix + 0.5) * model.tile_um
+                y = -self.grid_half_um + (iy + 0.5) * model.tile_um
+                z = np.full(count, 0.0 if plane == PLANE_POST else g.cleft_height_um)
+            first, states = self.group_states[ti]
+            if grp.initial_state_fractions:
+                probs = np.array([grp.initial_state_fractions.get(s, 0.0) for s in states])
+                probs[0] += 1.0 - probs.sum()
+                st = first + rng.choice(len(states), size=count, p=probs)
+            else:
+                st = np.full(count, first)
+            for col, vals in zip(cols, (np.full(count, ti), st, np.full(count, plane), x, y, z)):
+                col.append(np.asarray(vals))
+        if not model.sites:
+            return [np.zeros(0)] * 6
+        return [np.concatenate(c) for c in cols]
+
+    def _place_on_tiles(self, grp, count, used, rng):
+        n = self.kernel.n_tile
+        lab = f"sites[{grp.label!r}]"
+        cand = self._candidate_tiles(grp.location)
+        if grp.arrangement == "coordinates":
+            c = np.asarray(grp.coordinates_um, dtype=float)
+            ix = np.floor((c[:, 0] + self.grid_half_um) / self.model.tile_um).astype(np.int64)
+            iy = np.floor((c[:, 1] + self.grid_half_um) / self.model.tile_um).astype(np.int64)
+            tiles = ix * n + iy
+            ok = (ix >= 0) & (iy >= 0) & (ix < n) & (iy < n)
+            if not ok.all() or not np.isin(tiles, cand).all():
+                raise ModelError(f"{lab}.coordinates_um", c[~(ok & np.isin(tiles, cand))][:3].tolist(),
+                                 f"coordinates must lie in the {grp.location} region")
+            if len(np.unique(tiles)) != len(tiles) or used.intersection(tiles.tolist()):
+                raise ModelError(f"{lab}.coordinates_um", "duplicates",
+                                 f"two sites fall on one {self.model.tile_um} µm tile; space them further apart")
+            return tiles
+        free = cand if not used else cand[~np.isin(cand, np.fromiter(used, dtype=np.int64))]
+        if grp.arrangement == "clustered":
+            centres = free[rng.integers(0, len(free), size=grp.n_clusters)]
+            cx, cy = np.divmod(centres, n)
+            fx, fy = np.divmod(free, n)
+            near = np.zeros(len(free), dtype=bool)
+            rt = grp.cluster_radius_um / self.model.tile_um
+            for a, b in zip(cx, cy):
+                near |= (fx - a) ** 2 + (fy - b) ** 2 <= rt ** 2
+            free = free[near]
+        if count > len(free):
+            raise ModelError(f"{lab}", count,
+                             f"{count} sites do not fit on the {len(free)} free {self.model.tile_um} µm tiles of "
+                             f"the {grp.arrangement} {grp.location} region; lower the density or tile_um")
+        return rng.choice(free, size=count, replace=False)
+
+    def _draw_releases(self, rng):
+        model = self.model
+        g = model.geometry
+        releases = list(model.releases)
+        for tr in model.trains:
+            releases.extend(tr.releases())
+        cols = [[] for _ in range(6)]
+        duration_us = model.timing.duration_ms * 1000.0
+        for rel in releases:
+            if rel.probability < 1.0 and rng.random() >= rel.probability:
+                continue
+            if rel.molecule_distribution == "poisson":
+                n = int(rng.poisson(rel.molecules))
+            elif rel.quantal_cv > 0 or rel.molecule_distribution == "gamma":
+                cv = rel.quantal_cv
+                n = int(round(rng.gamma(1.0 / cv ** 2, rel.molecules * cv ** 2))) if cv > 0 else int(round(rel.molecules))
+            else:
+                n = int(round(rel.molecules))
+            if n <= 0:
+                continue
+            t0 = rel.time_ms * 1000.0
+            times = np.full(n, t0)
+            if rel.pore_tau_ms > 0:
+                times = t0 + rng.exponential(rel.pore_tau_ms * 1000.0, size=n)
+                times = times[times <= duration_us]
+                n = len(times)
+            sp = self.species_index[rel.species] if rel.species else 0
+            if rel.into == "volume":
+                pos = rel.position_um if rel.position_um is not None else (g.varicosity_radius_um * (1 + 1e-9), 0.0, 0.0)
+                xyz = (pos[0], pos[1], pos[2])
+                vol = 1
+            else:
+                pos = rel.position_um if rel.position_um is not None else (0.0, 0.0)
+                xyz = (pos[0], pos[1], g.cleft_height_um * (1.0 - 1e-9))
+                vol = 0
+            for col, val in zip(cols, (times, np.full(n, xyz[0]), np.full(n, xyz[1]), np.full(n, xyz[2]),
+                                       np.full(n, sp), np.full(n, vol))):
+                col.append(np.asarray(val, dtype=float))
+        if not cols[0]:
+            return [np.zeros(0)] * 6
+        arrays = [np.concatenate(c) for c in cols]
+        order = np.argsort(arrays[0], kind="stable")
+        return [a[order] for a in arrays]
+
+
+def compile_model(model: SynapseModel) -> CompiledModel:
+    """Validate ``model`` and build its kernel arrays."""
+    return CompiledModel(model)

@@ -1,0 +1,382 @@
+"""The description of one synapse that a run simulates.
+
+Units at this surface: lengths in µm (``*_um``), times in ms (``*_ms``) or µs (``*_us``),
+diffusion coefficients in µm²/ms, rates in s⁻¹, binding rate constants in M⁻¹ s⁻¹, densities
+per µm² of membrane or per µm³ of tissue. Every field name carries its unit.
+
+Geometry (all optional parts default to a glutamatergic-like cleft):
+
+* the **cleft**: membranes at z = 0 (postsynaptic) and z = h (presynaptic) over r < R_cleft;
+* the **outside**, one of
+    - ``"closed"``: the cleft rim reflects (a sealed cleft);
+    - ``"open"``: the rim absorbs; a molecule reaching it counts as escaped;
+    - ``"band"``: the slab continues to R_outer between glial/neighbouring membranes that can
+      carry their own sites; at R_outer the boundary absorbs (escaped) or reflects;
+    - ``"volume"``: a homogenised extracellular space (volume fraction α, tortuosity λ, D* = D/λ²)
+      around a reflecting varicosity of radius R_var, out to an absorbing sphere R_domain. A cleft
+      rim, if the model has a cleft, opens onto the varicosity surface. Release may also go
+      straight into the volume (volume transmission).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ModelError, require_choice, require_nonnegative, require_positive
+from .schemes import KineticScheme
+
+OUTSIDE_KINDS = ("closed", "open", "band", "volume")
+SITE_LOCATIONS = ("postsynaptic", "presynaptic", "band_postsynaptic", "band_presynaptic", "volume")
+ARRANGEMENTS = ("uniform", "clustered", "coordinates")
+
+
+@dataclass
+class Species:
+    """A diffusing transmitter: ``diffusion_um2_per_ms`` is the free diffusion coefficient
+    (in the volume it is divided by the tortuosity squared)."""
+
+    name: str
+    diffusion_um2_per_ms: float
+
+    def validate(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ModelError("species.name", self.name, "must be a non-empty string")
+        require_positive(f"species[{self.name!r}].diffusion_um2_per_ms", self.diffusion_um2_per_ms)
+
+
+@dataclass
+class Geometry:
+    """Cleft and extracellular space. See the module docstring for the outside kinds."""
+
+    cleft_height_um: float = 0.020
+    cleft_radius_um: float = 0.20
+    psd_radius_um: float = 0.15
+    outside: str = "band"
+    band_outer_radius_um: float = 1.0
+    band_outer_boundary: str = "absorbing"
+    varicosity_radius_um: float = 0.25
+    domain_radius_um: float = 5.0
+    volume_fraction: float = 0.21
+    tortuosity: float = 1.54
+
+    def validate(self):
+        require_positive("geometry.cleft_height_um", self.cleft_height_um)
+        require_positive("geometry.cleft_radius_um", self.cleft_radius_um)
+        require_positive("geometry.psd_radius_um", self.psd_radius_um)
+        if self.psd_radius_um > self.cleft_radius_um:
+            raise ModelError("geometry.psd_radius_um", self.psd_radius_um,
+                             f"must be <= geometry.cleft_radius_um = {self.cleft_radius_um}")
+        require_choice("geometry.outside", self.outside, OUTSIDE_KINDS)
+        if self.outside == "band":
+            require_positive("geometry.band_outer_radius_um", self.band_outer_radius_um)
+            if self.band_outer_radius_um <= self.cleft_radius_um:
+                raise ModelError("geometry.band_outer_radius_um", self.band_outer_radius_um,
+                                 f"must be > geometry.cleft_radius_um = {self.cleft_radius_um}")
+            require_choice("geometry.band_outer_boundary", self.band_outer_boundary, ("absorbing", "reflecting"))
+        if self.outside == "volume":
+            require_positive("geometry.varicosity_radius_um", self.varicosity_radius_um)
+            require_positive("geometry.domain_radius_um", self.domain_radius_um)
+            if self.domain_radius_um <= self.varicosity_radius_um:
+                raise ModelError("geometry.domain_radius_um", self.domain_radius_um,
+                                 f"must be > geometry.varicosity_radius_um = {self.varicosity_radius_um}")
+            require_positive("geometry.volume_fraction", self.volume_fraction)
+            if self.volume_fraction > 1:
+                raise ModelError("geometry.volume_fraction", self.volume_fraction, "must be in (0, 1]")
+            require_positive("geometry.tortuosity", self.tortuosity)
+            if self.tortuosity < 1:
+                raise ModelError("geometry.tortuosity", self.tortuosity, "must be >= 1 (D* = D/λ² <= D)")
+
+    @property
+    def slab_radius_um(self) -> float:
+        return self.band_outer_radius_um if self.outside == "band" else self.cleft_radius_um
+
+    @property
+    def cleft_volume_um3(self) -> float:
+        return np.pi * self.cleft_radius_um ** 2 * self.cleft_height_um
+
+
+@dataclass
+class SiteGroup:
+    """Sites of one kinetic scheme at one location.
+
+    Parameters
+    ----------
+    scheme : KineticScheme
+    location : str
+        ``"postsynaptic"`` (the PSD disk r < R_psd on z = 0), ``"presynaptic"`` (z = h, r < R_cleft),
+        ``"band_postsynaptic"`` / ``"band_presynaptic"`` (the band membranes R_cleft <= r < R_outer),
+        or ``"volume"`` (homogenised ECS, per µm³ of tissue).
+    density_per_um2 : float, optional
+        Membrane sites per µm²; the number placed is round(density × area).
+    density_per_um3 : float, optional
+        Volume sites per µm³ of tissue (volume location only).
+    count : int, optional
+        Exact number of sites instead of a density.
+    arrangement : str
+        ``"uniform"`` (uniformly at random per run), ``"clustered"`` (uniform within
+        ``n_clusters`` disks of ``cluster_radius_um`` placed at random per run), or
+        ``"coordinates"`` (``coordinates_um``, an (n, 2) array, fixed).
+    initial_state_fractions : dict, optional
+        Fraction of sites starting in each state (e.g. a drug-blocked fraction); the rest start in
+        the ground state. Each run draws the states at random with these probabilities.
+    """
+
+    scheme: KineticScheme
+    location: str
+    density_per_um2: float | None = None
+    density_per_um3: float | None = None
+    count: int | None = None
+    arrangement: str = "uniform"
+    n_clusters: int = 1
+    cluster_radius_um: float = 0.05
+    coordinates_um: np.ndarray | None = None
+    initial_state_fractions: dict = field(default_factory=dict)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.scheme.name}@{self.location}"
+
+    def validate(self, geometry: Geometry, species_names):
+        lab = f"sites[{self.label!r}]"
+        if not isinstance(self.scheme, KineticScheme):
+            raise ModelError(f"{lab}.scheme", self.scheme, "must be a KineticScheme")
+        require_choice(f"{lab}.location", self.location, SITE_LOCATIONS)
+        require_choice(f"{lab}.arrangement", self.arrangement, ARRANGEMENTS)
+        for sp in self.scheme.species():
+            if sp not in species_names:
+                raise ModelError(f"{lab}.scheme species", sp,
+                                 f"must be one of the model's species {sorted(species_names)}")
+        self.scheme.ligands()
+        if self.location.startswith("band") and geometry.outside != "band":
+            raise ModelError(f"{lab}.location", self.location,
+                             "band sites need geometry.outside = 'band'")
+        if self.location == "volume":
+            if geometry.outside != "volume":
+                raise ModelError(f"{lab}.location", self.location, "volume sites need geometry.outside = 'volume'")
+            if self.arrangement != "uniform":
+                raise ModelError(f"{lab}.arrangement", self.arrangement, "volume sites are placed 'uniform'")
+            if self.density_per_um2 is not None:
+                raise ModelError(f"{lab}.density_per_um2", self.density_per_um2,
+                                 "volume sites take density_per_um3 (per µm³ of tissue) or count")
+            for t in self.scheme.transitions:
+                if t.kind == "bind" and t.source != self.scheme.ground:
+                    raise ModelError(f"{lab}.scheme transition {t.source}->{t.target}", t.kind,
+                                     "volume sites may bind transmitter only from their ground state")
+        elif self.density_per_um3 is not None:
+            raise ModelError(f"{lab}.density_per_um3", self.density_per_um3,
+                             "membrane sites take density_per_um2 or count")
+        given = [x is not None for x in (self.density_per_um2, self.density_per_um3, self.count)]
+        if self.arrangement == "coordinates":
+            if self.coordinates_um is None:
+                raise ModelError(f"{lab}.coordinates_um", None, "arrangement 'coordinates' needs an (n, 2) array")
+            c = np.asarray(self.coordinates_um, dtype=float)
+            if c.ndim != 2 or c.shape[1] != 2 or not np.all(np.isfinite(c)):
+                raise ModelError(f"{lab}.coordinates_um", c.shape, "must be a finite (n, 2) array of µm")
+        elif sum(given) != 1:
+            raise ModelError(lab, "density/count", "give exactly one of density_per_um2, density_per_um3, count")
+        if self.density_per_um2 is not None:
+            require_nonnegative(f"{lab}.density_per_um2", self.density_per_um2)
+        if self.density_per_um3 is not None:
+            require_nonnegative(f"{lab}.density_per_um3", self.density_per_um3)
+        if self.count is not None and (not isinstance(self.count, (int, np.integer)) or self.count < 0):
+            raise ModelError(f"{lab}.count", self.count, "must be an integer >= 0")
+        if self.arrangement == "clustered":
+            if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
+                raise ModelError(f"{lab}.n_clusters", self.n_clusters, "must be an integer >= 1")
+            require_positive(f"{lab}.cluster_radius_um", self.cluster_radius_um)
+        total = 0.0
+        for state, frac in self.initial_state_fractions.items():
+            if state not in self.scheme.states:
+                raise ModelError(f"{lab}.initial_state_fractions", state,
+                                 f"must name states of {self.scheme.name}: {self.scheme.states}")
+            require_nonnegative(f"{lab}.initial_state_fractions[{state!r}]", frac)
+            if self.scheme.ligands()[state] != 0:
+                raise ModelError(f"{lab}.initial_state_fractions", state,
+                                 "initial states must hold no transmitter (conservation)")
+            total += frac
+        if total > 1 + 1e-12:
+            raise ModelError(f"{lab}.initial_state_fractions", self.initial_state_fractions,
+                             "fractions must add up to at most 1")
+
+
+@dataclass
+class Release:
+    """One vesicle fusion.
+
+    ``molecules`` is the mean number released; ``quantal_cv`` > 0 draws it from a gamma distribution
+    with that coefficient of variation (rounded), or ``molecule_distribution="poisson"``.
+    ``pore_tau_ms`` > 0 releases the molecules through a fusion pore with exponential time course.
+    ``position_um`` is (x, y) on the presynaptic membrane for cleft release, or (x, y, z) in the
+    volume for ``into="volume"`` (default: on the varicosity surface).
+    ``probability`` is the chance that this fusion happens at all (per run).
+    """
+
+    time_ms: float = 0.0
+    molecules: float = 3000
+    species: str | None = None
+    position_um: tuple | None = None
+    into: str = "cleft"
+    pore_tau_ms: float = 0.0
+    quantal_cv: float = 0.0
+    molecule_distribution: str = "fixed"
+    probability: float = 1.0
+
+    def validate(self, geometry: Geometry, species_names, duration_ms, label="release"):
+        require_nonnegative(f"{label}.time_ms", self.time_ms)
+        if self.time_ms > duration_ms:
+            raise ModelError(f"{label}.time_ms", self.time_ms, f"must be within the run (<= {duration_ms} ms)")
+        require_positive(f"{label}.molecules", self.molecules)
+        if self.molecules < 1:
+            raise ModelError(f"{label}.molecules", self.molecules, "must release at least one molecule")
+        if self.species is not None and self.species not in species_names:
+            raise ModelError(f"{label}.species", self.species, f"must be one of {sorted(species_names)}")
+        require_choice(f"{label}.into", self.into, ("cleft", "volume"))
+        if self.into == "volume" and geometry.outside != "volume":
+            raise ModelError(f"{label}.into", self.into, "release into the volume needs geometry.outside = 'volume'")
+        require_nonnegative(f"{label}.pore_tau_ms", self.pore_tau_ms)
+        require_nonnegative(f"{label}.quantal_cv", self.quantal_cv)
+        require_choice(f"{label}.molecule_distribution", self.molecule_distribution, ("fixed", "poisson", "gamma"))
+        if not (0 <= self.probability <= 1):
+            raise ModelError(f"{label}.probability", self.probability, "must be in [0, 1]")
+        if self.position_um is not None:
+            pos = np.asarray(self.position_um, dtype=float)
+            if self.into == "cleft":
+                if pos.shape != (2,) or np.hypot(*pos) >= geometry.cleft_radius_um:
+                    raise ModelError(f"{label}.position_um", self.position_um,
+                                     f"must be (x, y) inside the cleft (r < {geometry.cleft_radius_um} µm)")
+            else:
+                r = np.linalg.norm(pos) if pos.shape == (3,) else -1
+                if not (geometry.varicosity_radius_um <= r < geometry.domain_radius_um):
+                    raise ModelError(f"{label}.position_um", self.position_um,
+                                     "must be (x, y, z) in the volume, between the varicosity and domain radii")
+
+
+@dataclass
+class StimulusTrain:
+    """A train of stimuli; each releases ``vesicle`` with probability ``release_probability``."""
+
+    start_ms: float = 0.0
+    n_stimuli: int = 10
+    frequency_hz: float = 20.0
+    release_probability: float = 0.3
+    vesicle: Release = field(default_factory=Release)
+
+    def validate(self, geometry, species_names, duration_ms, label="train"):
+        require_nonnegative(f"{label}.start_ms", self.start_ms)
+        if not isinstance(self.n_stimuli, (int, np.integer)) or self.n_stimuli < 1:
+            raise ModelError(f"{label}.n_stimuli", self.n_stimuli, "must be an integer >= 1")
+        require_positive(f"{label}.frequency_hz", self.frequency_hz)
+        if not (0 <= self.release_probability <= 1):
+            raise ModelError(f"{label}.release_probability", self.release_probability, "must be in [0, 1]")
+        last = self.start_ms + (self.n_stimuli - 1) * 1000.0 / self.frequency_hz
+        if last > duration_ms:
+            raise ModelError(f"{label}.n_stimuli", self.n_stimuli,
+                             f"the last stimulus at {last} ms falls after the run ends ({duration_ms} ms)")
+        self.vesicle.validate(geometry, species_names, duration_ms, f"{label}.vesicle")
+
+    def releases(self):
+        period = 1000.0 / self.frequency_hz
+        for k in range(self.n_stimuli):
+            yield Release(time_ms=self.start_ms + k * period, molecules=self.vesicle.molecules,
+                          species=self.vesicle.species, position_um=self.vesicle.position_um,
+                          into=self.vesicle.into, pore_tau_ms=self.vesicle.pore_tau_ms,
+                          quantal_cv=self.vesicle.quantal_cv,
+                          molecule_distribution=self.vesicle.molecule_distribution,
+                          probability=self.release_probability * self.vesicle.probability)
+
+
+@dataclass
+class Degradation:
+    """First-order destruction of free ``species`` in a region (COMT-like sink), ``rate_per_s``."""
+
+    rate_per_s: float
+    region: str = "all"
+    species: str | None = None
+
+    def validate(self, geometry, species_names, label="degradation"):
+        require_nonnegative(f"{label}.rate_per_s", self.rate_per_s)
+        require_choice(f"{label}.region", self.region, ("cleft", "band", "volume", "all"))
+        if self.species is not None and self.species not in species_names:
+            raise ModelError(f"{label}.species", self.species, f"must be one of {sorted(species_names)}")
+
+
+@dataclass
+class Timing:
+    """Time stepping.
+
+    ``dt_fine_us`` is the step for molecules in the slab (cleft and band), where membranes and
+    sites are within a step; ``dt_volume_us`` (a whole multiple of it) is the step in the homogenised
+    volume. ``sample_interval_us`` sets the output time resolution (a multiple of ``dt_fine_us``).
+    """
+
+    duration_ms: float = 5.0
+    dt_fine_us: float = 1.0
+    dt_volume_us: float = 10.0
+    sample_interval_us: float = 10.0
+
+    def validate(self):
+        require_positive("timing.duration_ms", self.duration_ms)
+        require_positive("timing.dt_fine_us", self.dt_fine_us)
+        require_positive("timing.dt_volume_us", self.dt_volume_us)
+        require_positive("timing.sample_interval_us", self.sample_interval_us)
+        k = self.dt_volume_us / self.dt_fine_us
+        if abs(k - round(k)) > 1e-9 or round(k) < 1:
+            raise ModelError("timing.dt_volume_us", self.dt_volume_us,
+                             f"must be a whole multiple of timing.dt_fine_us = {self.dt_fine_us}")
+        m = self.sample_interval_us / self.dt_fine_us
+        if abs(m - round(m)) > 1e-9 or round(m) < 1:
+            raise ModelError("timing.sample_interval_us", self.sample_interval_us,
+                             f"must be a whole multiple of timing.dt_fine_us = {self.dt_fine_us}")
+
+
+@dataclass
+class SynapseModel:
+    """Everything one run needs. Build it in Python or from a configuration (``mcsyn.config``)."""
+
+    species: list = field(default_factory=lambda: [Species("glutamate", 0.33)])
+    geometry: Geometry = field(default_factory=Geometry)
+    sites: list = field(default_factory=list)
+    releases: list = field(default_factory=lambda: [Release()])
+    trains: list = field(default_factory=list)
+    degradation: list = field(default_factory=list)
+    timing: Timing = field(default_factory=Timing)
+    tile_um: float = 0.01
+    voxel_um: float = 0.25
+    name: str = "synapse"
+
+    @property
+    def species_names(self):
+        return [s.name for s in self.species]
+
+    def validate(self):
+        if not self.species:
+            raise ModelError("species", self.species, "the model needs at least one transmitter species")
+        for s in self.species:
+            s.validate()
+        names = self.species_names
+        if len(set(names)) != len(names):
+            raise ModelError("species", names, "species names must be unique")
+        self.geometry.validate()
+        self.timing.validate()
+        require_positive("tile_um", self.tile_um)
+        require_positive("voxel_um", self.voxel_um)
+        if self.tile_um > self.geometry.psd_radius_um / 2:
+            raise ModelError("tile_um", self.tile_um,
+                             f"must be <= half the PSD radius ({self.geometry.psd_radius_um / 2} µm)")
+        labels = [g.label for g in self.sites]
+        if len(set(labels)) != len(labels):
+            raise ModelError("sites", labels, "site groups need distinct labels (set SiteGroup.name)")
+        for g in self.sites:
+            g.validate(self.geometry, names)
+        if not self.releases and not self.trains and not any(
+                t.kind == "efflux" for g in self.sites for t in g.scheme.transitions):
+            raise ModelError("releases", self.releases, "the model releases no molecules (add a Release or a train)")
+        for i, r in enumerate(self.releases):
+            r.validate(self.geometry, names, self.timing.duration_ms, f"releases[{i}]")
+        for i, tr in enumerate(self.trains):
+            tr.validate(self.geometry, names, self.timing.duration_ms, f"trains[{i}]")
+        for i, d in enumerate(self.degradation):
+            d.validate(self.geometry, names, f"degradation[{i}]")
+        return self
