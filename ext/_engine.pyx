@@ -34,6 +34,8 @@ cdef extern from "mcsyn_random.h" nogil:
     double mcsyn_uniform(mcsyn_rng *r)
     double mcsyn_exponential(mcsyn_rng *r)
     double mcsyn_normal(mcsyn_rng *r)
+    void mcsyn_fill_normals(mcsyn_rng *r, double *buf, int n)
+    enum: MCSYN_FILL_MAX
 
 mcsyn_ziggurat_init()
 
@@ -75,8 +77,12 @@ ctypedef struct Pool:
     Py_ssize_t n
     Py_ssize_t capacity
 
+DEF NORMAL_BLOCK = 4095    # normals drawn per refill: a multiple of 3 (one step) and <= MCSYN_FILL_MAX
+
 ctypedef struct Sim:
     mcsyn_rng rng
+    double normals[NORMAL_BLOCK]    # pre-drawn normals for the stepping loops
+    int normals_used
     # geometry, µm
     double h
     double r_cleft
@@ -354,21 +360,22 @@ cdef void set_site_state(Sim *s, int32_t site, int32_t g, double t) noexcept nog
 # ==================================================================================================
 # placing molecules
 
+cdef inline int64_t floor_to_int(double v) noexcept nogil:
+    # floor() without a libm call (baseline x86-64 has no inline rounding instruction); the offset
+    # keeps the truncating cast exact for |v| < 2^20, far beyond any step in cleft heights
+    return (<int64_t> (v + 1048576.0)) - 1048576
+
+
 cdef inline double fold_slab(double z, double h) noexcept nogil:
-    # reflecting walls at 0 and h: unfold onto the period 2h and mirror
-    cdef double period, k
-    if z >= 0.0 and z <= h:
-        return z
-    if z < 0.0 and z >= -h:
-        return -z
-    if z > h and z <= 2.0 * h:
-        return 2.0 * h - z
-    period = 2.0 * h
-    k = floor(z / period)
-    z -= k * period
-    if z > h:
-        z = period - z
-    return z
+    return fold_slab_fast(z, h, 0.5 / h)
+
+
+cdef inline double fold_slab_fast(double z, double h, double inv_period) noexcept nogil:
+    # reflecting walls at 0 and h: reduce modulo the period 2h, then mirror the upper half.
+    # Branch-free because most steps in a 20 nm cleft leave it, in no predictable direction.
+    cdef double w = z - 2.0 * h * floor_to_int(z * inv_period)
+    return h - fabs(w - h)
+
 
 cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, double t) noexcept nogil:
     # molecules joining the volume mid-window are advanced to the volume clock at once, so that
@@ -505,8 +512,8 @@ cdef inline int hit_membranes(Sim *s, double x0, double y0, double z0,
     cdef double f
     cdef int32_t site
     if dz > 0.0:
-        k = <int64_t> floor(z0 / s.h) + 1
-        k_last = <int64_t> floor((z0 + dz) / s.h)
+        k = floor_to_int(z0 / s.h) + 1
+        k_last = floor_to_int((z0 + dz) / s.h)
         while k <= k_last:
             f = (k * s.h - z0) / dz
             site = tile_lookup(s, <int> (k & 1), x0 + f * dx, y0 + f * dy)
@@ -514,8 +521,8 @@ cdef inline int hit_membranes(Sim *s, double x0, double y0, double z0,
                 return 1
             k += 1
     else:
-        k = <int64_t> ceil(z0 / s.h) - 1
-        k_last = <int64_t> ceil((z0 + dz) / s.h)
+        k = -floor_to_int(-z0 / s.h) - 1
+        k_last = -floor_to_int(-(z0 + dz) / s.h)
         while k >= k_last:
             f = (k * s.h - z0) / dz
             site = tile_lookup(s, <int> (k & 1), x0 + f * dx, y0 + f * dy)
@@ -532,83 +539,108 @@ cdef inline double crossing_probability(double d0, double d1, double sig) noexce
     return exp(-2.0 * d0 * d1 / (sig * sig))
 
 cdef int step_slab(Sim *s, double t_end) noexcept nogil:
+    # Hot loop. Everything it touches per molecule lives in locals, the generator included: the
+    # compiler cannot keep a field of *s in a register across stores to the position arrays, since
+    # they might alias. The generator goes back into *s around the rare calls that draw from it.
+    cdef mcsyn_rng rng = s.rng
+    cdef double *normals = s.normals
+    cdef int used = s.normals_used
     cdef Pool *p = &s.slab
+    cdef double *px = p.x
+    cdef double *py = p.y
+    cdef double *pz = p.z
+    cdef int32_t *psp = p.species
     cdef Py_ssize_t i = 0
+    cdef Py_ssize_t n = p.n
     cdef double x0, y0, z0, x, y, z, dx, dy, dz, sig, r2, r, r0, scale, hz
+    cdef double h = s.h
+    cdef double inv_period = 0.5 / s.h
     cdef double rc2 = s.r_cleft * s.r_cleft
-    cdef double ro2 = s.r_outer * s.r_outer
-    cdef double rim, near2
-    cdef int32_t sp
-    cdef int leaves
-    if s.outside == OUTSIDE_BAND:
-        rim = s.r_outer
-    else:
-        rim = s.r_cleft
-    while i < p.n:
-        sp = p.species[i]
-        sig = s.sigma_fine[sp]
-        x0 = p.x[i]
-        y0 = p.y[i]
-        z0 = p.z[i]
-        if s.slab_hazard[sp]:
+    cdef double rim = s.r_outer if s.outside == OUTSIDE_BAND else s.r_cleft
+    cdef int reflecting = s.outside == OUTSIDE_CLOSED or (s.outside == OUTSIDE_BAND and not s.outer_absorbing)
+    cdef double near, near2 = 0.0
+    cdef int32_t sp, last_sp = -1
+    cdef int binds = 0, hazard = 0, leaves, status = 0
+    while i < n:
+        sp = psp[i]
+        if sp != last_sp:
+            last_sp = sp
+            sig = s.sigma_fine[sp]
+            binds = s.membrane_binding[sp]
+            hazard = s.slab_hazard[sp]
+            near = rim - 4.0 * sig
+            near2 = near * near if near > 0.0 else 0.0
+        x0 = px[i]
+        y0 = py[i]
+        z0 = pz[i]
+        if hazard:
             r2 = x0 * x0 + y0 * y0
             hz = s.hazard_cleft[sp] if r2 < rc2 else s.hazard_band[sp]
             p.clock[i] -= hz
             if p.clock[i] <= 0.0:
                 s.degraded += 1
+                p.n = n
                 pool_remove(p, i)
+                n = p.n
                 continue
-        dx = sig * mcsyn_normal(&s.rng)
-        dy = sig * mcsyn_normal(&s.rng)
-        dz = sig * mcsyn_normal(&s.rng)
+        if used > NORMAL_BLOCK - 3:
+            mcsyn_fill_normals(&rng, normals, NORMAL_BLOCK)
+            used = 0
+        dx = sig * normals[used]
+        dy = sig * normals[used + 1]
+        dz = sig * normals[used + 2]
+        used += 3
         z = z0 + dz
-        if s.membrane_binding[sp] and (z < 0.0 or z > s.h):
-            if hit_membranes(s, x0, y0, z0, dx, dy, dz, sp, t_end):
+        if binds and (z < 0.0 or z > h):
+            s.rng = rng
+            leaves = hit_membranes(s, x0, y0, z0, dx, dy, dz, sp, t_end)
+            rng = s.rng
+            if leaves:
+                p.n = n
                 pool_remove(p, i)
+                n = p.n
                 continue
-        z = fold_slab(z, s.h)
+        z = fold_slab_fast(z, h, inv_period)
         x = x0 + dx
         y = y0 + dy
         r2 = x * x + y * y
-        near2 = rim - 4.0 * sig
-        near2 = near2 * near2 if near2 > 0.0 else 0.0
         if r2 >= near2:
             leaves = 0
             r = sqrt(r2)
-            if s.outside == OUTSIDE_CLOSED:
+            if reflecting:
                 if r >= rim:
                     scale = (2.0 * rim - r) / r
                     x *= scale
                     y *= scale
-            elif s.outside == OUTSIDE_BAND and not s.outer_absorbing:
-                if r >= rim:
-                    scale = (2.0 * rim - r) / r
-                    x *= scale
-                    y *= scale
+            elif r >= rim:
+                leaves = 1
             else:
-                if r >= rim:
+                r0 = sqrt(x0 * x0 + y0 * y0)
+                if mcsyn_uniform(&rng) < crossing_probability(rim - r0, rim - r, sig):
                     leaves = 1
-                else:
-                    r0 = sqrt(x0 * x0 + y0 * y0)
-                    if mcsyn_uniform(&s.rng) < crossing_probability(rim - r0, rim - r, sig):
-                        leaves = 1
             if leaves:
                 if s.outside == OUTSIDE_VOLUME:
                     # the rim opens onto the varicosity's surface in the volume
-                    if r > 0.0:
-                        scale = s.r_inner / r
-                    else:
-                        scale = 0.0
-                    if add_volume_molecule(s, x * scale, y * scale, 0.0, sp, t_end) != 0:
+                    scale = s.r_inner / r if r > 0.0 else 0.0
+                    s.rng = rng
+                    status = add_volume_molecule(s, x * scale, y * scale, 0.0, sp, t_end)
+                    rng = s.rng
+                    if status != 0:
+                        s.normals_used = used
                         return -1
                 else:
                     s.escaped += 1
+                p.n = n
                 pool_remove(p, i)
+                n = p.n
                 continue
-        p.x[i] = x
-        p.y[i] = y
-        p.z[i] = z
+        px[i] = x
+        py[i] = y
+        pz[i] = z
         i += 1
+    p.n = n
+    s.rng = rng
+    s.normals_used = used
     return 0
 
 # ==================================================================================================
@@ -692,9 +724,13 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
                 pool_remove(p, i)
                 continue
         sig = s.sigma_volume[sp]
-        x += sig * mcsyn_normal(&s.rng)
-        y += sig * mcsyn_normal(&s.rng)
-        z += sig * mcsyn_normal(&s.rng)
+        if s.normals_used > NORMAL_BLOCK - 3:
+            mcsyn_fill_normals(&s.rng, s.normals, NORMAL_BLOCK)
+            s.normals_used = 0
+        x += sig * s.normals[s.normals_used]
+        y += sig * s.normals[s.normals_used + 1]
+        z += sig * s.normals[s.normals_used + 2]
+        s.normals_used += 3
         r2 = x * x + y * y + z * z
         if r2 >= rd2:
             s.escaped += 1
@@ -909,6 +945,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     if seed.shape != (4,):
         raise ValueError(f"seed_words must hold 4 uint64 words, got shape {seed.shape}")
     mcsyn_rng_seed(&s.rng, <uint64_t*> _ptr(seed))
+    s.normals_used = NORMAL_BLOCK
 
     s.h = model.h_um
     s.r_cleft = model.r_cleft_um

@@ -44,10 +44,10 @@ def _as_compiled(model) -> CompiledModel:
     raise TypeError(f"expected a SynapseModel or CompiledModel, got {type(model).__name__}")
 
 
-def _series_frame(cm: CompiledModel, out) -> pd.DataFrame:
+def series_columns(cm: CompiledModel, out) -> dict:
+    """Named time-series columns of one kernel run (numpy arrays, one value per sample)."""
     data = {name: out["series"][:, j] for j, name in enumerate(SERIES_COLUMNS)}
-    free = out["series"][:, 1] + out["series"][:, 2] + out["series"][:, 3]
-    data["free"] = free
+    data["free"] = out["series"][:, 1] + out["series"][:, 2] + out["series"][:, 3]
     states = out["states"]
     for j, label in enumerate(cm.state_labels):
         data[label] = states[:, j]
@@ -58,27 +58,19 @@ def _series_frame(cm: CompiledModel, out) -> pd.DataFrame:
         data[f"{grp.label}:occupied"] = block[:, lig > 0].sum(axis=1)
         if grp.scheme.open_states:
             data[f"{grp.label}:open"] = block[:, cm.state_open[first:first + len(names)]].sum(axis=1)
-    frame = pd.DataFrame(data, index=pd.Index(cm.sample_times_ms, name="time_ms"))
-    return frame
+    return data
 
 
-def run_metrics(cm: CompiledModel, series: pd.DataFrame) -> dict:
-    """Per-run scalar metrics from a run's time series (times in ms, concentrations in M)."""
-    t = series.index.to_numpy()
-    free = series["free"].to_numpy()
-    cleft = series["free_cleft"].to_numpy()
-    last = series.iloc[-1]
-    released = int(last["released"])
-    m = {
-        "released": released,
-        "free_end": int(last["free"]),
-        "bound_end": int(last["bound"]),
-        "taken_up": int(last["taken_up"]),
-        "escaped": int(last["escaped"]),
-        "degraded": int(last["degraded"]),
-        "effluxed": int(last["effluxed"]),
-        "binding_events": int(last["binding_events"]),
-    }
+def run_metrics(cm: CompiledModel, columns: dict) -> dict:
+    """Per-run scalar metrics from a run's named time-series columns (times in ms, concentrations in M)."""
+    t = cm.sample_times_ms
+    free = columns["free"]
+    cleft = columns["free_cleft"]
+    released = int(columns["released"][-1])
+    m = {name: int(columns[name][-1]) for name in
+         ("released", "taken_up", "escaped", "degraded", "effluxed", "binding_events")}
+    m["free_end"] = int(free[-1])
+    m["bound_end"] = int(columns["bound"][-1])
     i_peak = int(np.argmax(free))
     m["peak_free"] = int(free[i_peak])
     m["time_to_peak_free_ms"] = float(t[i_peak])
@@ -91,14 +83,22 @@ def run_metrics(cm: CompiledModel, series: pd.DataFrame) -> dict:
     for grp in cm.model.sites:
         for what in ("bound", "open"):
             col = f"{grp.label}:{what}"
-            if col in series:
-                v = series[col].to_numpy()
+            if col in columns:
+                v = columns[col]
                 m[f"{col}:peak"] = int(v.max())
                 m[f"{col}:time_to_peak_ms"] = float(t[int(np.argmax(v))])
-                m[f"{col}:integral_ms"] = float(np.trapezoid(v, t)) if hasattr(np, "trapezoid") else float(np.trapz(v, t))
+                m[f"{col}:integral_ms"] = float(np.trapezoid(v, t))
     for what in ("taken_up", "escaped", "degraded"):
         m[f"fraction_{what}"] = m[what] / released if released else float("nan")
     return m
+
+
+def simulate_columns(cm: CompiledModel, seed: int, run_index: int, keep_positions: bool = False):
+    """Run one simulation; return (named columns, raw kernel output). No pandas: the ensemble path."""
+    ss = run_seed_sequence(seed, run_index)
+    run = cm.draw_run(ss)
+    out = _engine.simulate(cm.kernel, run, ss.generate_state(4, np.uint64), keep_positions)
+    return series_columns(cm, out), out
 
 
 def run_one(model, seed: int = 0, run_index: int = 0, keep_positions: bool = False) -> RunResult:
@@ -108,14 +108,12 @@ def run_one(model, seed: int = 0, run_index: int = 0, keep_positions: bool = Fal
     gives bit-identical results in an ensemble or alone.
     """
     cm = _as_compiled(model)
-    ss = run_seed_sequence(seed, run_index)
-    run = cm.draw_run(ss)
-    out = _engine.simulate(cm.kernel, run, ss.generate_state(4, np.uint64), keep_positions)
-    series = _series_frame(cm, out)
+    columns, out = simulate_columns(cm, seed, run_index, keep_positions)
+    series = pd.DataFrame(columns, index=pd.Index(cm.sample_times_ms, name="time_ms"))
     positions = None
     if keep_positions:
         positions = {k: out[k] for k in ("slab_positions", "volume_positions", "slab_species")}
-    return RunResult(series, run_metrics(cm, series), seed, run_index, positions)
+    return RunResult(series, run_metrics(cm, columns), seed, run_index, positions)
 
 
 @dataclass
@@ -162,14 +160,15 @@ def run(model, n_runs: int = 1, seed: int = 0, workers: int | None = None) -> En
     cm = _as_compiled(model)
 
     def one(i):
-        return run_one(cm, seed, i)
+        columns, _ = simulate_columns(cm, seed, i)
+        return columns, run_metrics(cm, columns)
 
     if workers == 1 or n_runs == 1:
         results = [one(i) for i in range(n_runs)]
     else:
         with ThreadPoolExecutor(max_workers=int(workers)) as pool:
             results = list(pool.map(one, range(n_runs)))
-    columns = list(results[0].series.columns)
-    series = np.stack([r.series.to_numpy() for r in results])
-    rows = [{"run": r.run_index, "seed": seed, **r.metrics} for r in results]
-    return Ensemble(cm, seed, pd.DataFrame(rows), series, columns, cm.sample_times_ms)
+    names = list(results[0][0])
+    series = np.stack([np.column_stack([cols[c] for c in names]) for cols, _ in results])
+    rows = [{"run": i, "seed": seed, **m} for i, (_, m) in enumerate(results)]
+    return Ensemble(cm, seed, pd.DataFrame(rows), series, names, cm.sample_times_ms)
