@@ -1202,10 +1202,15 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         pool_free(&s.vol)
 
 
-def standard_normals(object seed_words, Py_ssize_t n):
-    """Draw n normals from the kernel's generator (test hook for the sampler's statistics)."""
+def standard_normals(object seed_words, Py_ssize_t n, bint bulk=True):
+    """Draw n normals from the kernel's generator (test hook for the sampler's statistics).
+
+    ``bulk=True`` uses the block fill that the stepping loops use; ``bulk=False`` the one-at-a-time
+    sampler used for rare draws.
+    """
     cdef mcsyn_rng r
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = 0
+    cdef int block
     seed = np.ascontiguousarray(seed_words, dtype=np.uint64)
     if seed.shape != (4,):
         raise ValueError("seed_words must hold 4 uint64 words")
@@ -1213,8 +1218,14 @@ def standard_normals(object seed_words, Py_ssize_t n):
     cdef double[::1] view = out
     mcsyn_rng_seed(&r, <uint64_t*> _ptr(seed))
     with nogil:
-        for i in range(n):
-            view[i] = mcsyn_normal(&r)
+        if bulk:
+            while i < n:
+                block = <int> min(<Py_ssize_t> NORMAL_BLOCK, n - i)
+                mcsyn_fill_normals(&r, &view[i], block)
+                i += block
+        else:
+            for i in range(n):
+                view[i] = mcsyn_normal(&r)
     return out
 
 

@@ -1,0 +1,258 @@
+"""The compiled kernel against closed-form results.
+
+Each test states the exact expectation and derives its tolerance from the variance of the
+estimator (Z = 5 standard errors). Seeds are fixed, so a pass is reproducible; a physics error of
+a few percent moves the statistic by many standard errors.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import mcsyn
+from mcsyn.compile import AVOGADRO_PER_MOL, UM3_PER_L, kon_um3_per_s
+
+Z = 5.0
+D_GLU = 0.33   # µm²/ms
+
+
+def slab_model(outside="closed", radius=0.2, molecules=2000, duration_ms=1.0, dt_us=1.0,
+               sample_us=10.0, sites=(), psd=None, h=0.02):
+    geometry = mcsyn.Geometry(cleft_height_um=h, cleft_radius_um=radius,
+                              psd_radius_um=psd if psd is not None else radius / 2, outside=outside)
+    return mcsyn.SynapseModel(species=[mcsyn.Species("glutamate", D_GLU)], geometry=geometry,
+                              sites=list(sites), releases=[mcsyn.Release(0.0, molecules)],
+                              timing=mcsyn.Timing(duration_ms=duration_ms, dt_fine_us=dt_us,
+                                                  sample_interval_us=sample_us))
+
+
+# ---------------------------------------------------------------------------------------------
+# free diffusion
+
+def test_mean_squared_displacement_per_axis():
+    t_ms = 1.0
+    m = slab_model(radius=10.0, molecules=20000, duration_ms=t_ms, sample_us=100.0)
+    pos = mcsyn.run_one(m, seed=11, keep_positions=True).positions["slab_positions"]
+    assert len(pos) == 20000
+    expected = 2 * D_GLU * t_ms                      # µm² per lateral axis
+    se = math.sqrt(2.0) * expected / math.sqrt(len(pos))   # sd of x² is √2·σ² for a Gaussian
+    for axis in (0, 1):
+        msd = np.mean(pos[:, axis] ** 2)
+        assert abs(msd - expected) < Z * se, (axis, msd, expected, se)
+
+
+def test_uniform_occupancy_across_slab_height():
+    m = slab_model(radius=10.0, molecules=20000, duration_ms=0.2, sample_us=100.0)
+    z = mcsyn.run_one(m, seed=12, keep_positions=True).positions["slab_positions"][:, 2]
+    assert z.min() >= 0 and z.max() <= 0.02
+    counts, _ = np.histogram(z, bins=20, range=(0, 0.02))
+    expected = len(z) / 20
+    chi2 = np.sum((counts - expected) ** 2 / expected)
+    # chi-square with 19 degrees of freedom: mean 19, sd sqrt(38)
+    assert chi2 < 19 + Z * math.sqrt(38)
+
+
+def exit_time_moments(escaped, n, times_ms, dt_ms):
+    """Mean and variance of the exit time from a survival curve sampled on a grid.
+
+    Escapes are recorded at the end of the step in which they happen: subtract half a step.
+    """
+    survival = 1.0 - escaped / n
+    mean = np.trapezoid(survival, times_ms) - dt_ms / 2
+    second = 2 * np.trapezoid(times_ms * survival, times_ms)
+    return mean, second - mean ** 2
+
+
+def test_mean_exit_time_from_disk_centre():
+    radius, dt_us = 0.2, 0.1
+    tau = radius ** 2 / (4 * D_GLU)                      # ms
+    n = 20000
+    m = slab_model(outside="open", radius=radius, molecules=n, duration_ms=12 * tau // 0.001 * 0.001,
+                   dt_us=dt_us, sample_us=dt_us)
+    m.releases[0].position_um = (0.0, 0.0)
+    r = mcsyn.run_one(m, seed=13)
+    esc = r.series["escaped"].to_numpy()
+    assert esc[-1] > 0.999 * n
+    mean, var = exit_time_moments(esc, n, r.series.index.to_numpy(), dt_us * 1e-3)
+    se = math.sqrt(var / n)
+    assert abs(mean - tau) < Z * se, (mean, tau, se)
+
+
+def test_mean_exit_time_from_sphere_centre():
+    radius, d = 2.0, D_GLU
+    tau = radius ** 2 / (6 * d)
+    n = 10000
+    geometry = mcsyn.Geometry(outside="volume", varicosity_radius_um=0.001, domain_radius_um=radius,
+                              tortuosity=1.0, volume_fraction=1.0, cleft_radius_um=0.2, psd_radius_um=0.1)
+    m = mcsyn.SynapseModel(species=[mcsyn.Species("glutamate", d)], geometry=geometry,
+                           releases=[mcsyn.Release(0.0, n, into="volume", position_um=(0.001001, 0, 0))],
+                           timing=mcsyn.Timing(duration_ms=10 * tau // 0.01 * 0.01, dt_fine_us=1.0,
+                                               dt_volume_us=10.0, sample_interval_us=10.0))
+    r = mcsyn.run_one(m, seed=14)
+    esc = r.series["escaped"].to_numpy()
+    assert esc[-1] > 0.999 * n
+    mean, var = exit_time_moments(esc, n, r.series.index.to_numpy(), 0.010)
+    se = math.sqrt(var / n)
+    assert abs(mean - tau) < Z * se, (mean, tau, se)
+
+
+# ---------------------------------------------------------------------------------------------
+# binding
+
+def receptor_sites(kon, koff, count):
+    scheme = mcsyn.one_site_receptor("R", "glutamate", kon, koff)
+    return mcsyn.SiteGroup(scheme, "postsynaptic", count=count)
+
+
+@pytest.mark.parametrize("dt_us", [0.25, 1.0])
+def test_binding_rate_matches_kon_times_concentration(dt_us):
+    """Binding events counted in a well-mixed closed cleft equal ∫ kon·C_free·S_free dt."""
+    kon = 1e7
+    m = slab_model(radius=0.2, molecules=1000, duration_ms=2.5, dt_us=dt_us, sample_us=5.0,
+                   sites=[receptor_sites(kon, 1e5, 100)], psd=0.15)
+    s = mcsyn.run_one(m, seed=15).series
+    window = s.loc[0.5:]                       # after the release has spread over the cleft
+    t = window.index.to_numpy()
+    volume = m.geometry.cleft_volume_um3
+    rate = kon_um3_per_s(kon) * 1e-3 / volume  # per molecule per site per ms
+    expected = np.trapezoid(rate * window["free"].to_numpy() * window["R@postsynaptic:R"].to_numpy(), t)
+    observed = window["binding_events"].iloc[-1] - window["binding_events"].iloc[0]
+    assert abs(observed - expected) < Z * math.sqrt(expected), (observed, expected)
+
+
+def mass_action_mean_bound(n_molecules, n_sites, kon, koff, volume_um3):
+    """Exact equilibrium mean of bound complexes for A + R ⇌ AR with small numbers:
+    P(b+1)/P(b) = a (N − b)(S − b)/(b + 1), a = kon/(N_A V koff)."""
+    a = kon_um3_per_s(kon) / (volume_um3 * koff)
+    b = np.arange(min(n_molecules, n_sites) + 1)
+    log_ratio = np.log(a) + np.log(n_molecules - b[:-1]) + np.log(n_sites - b[:-1]) - np.log(b[:-1] + 1)
+    logp = np.concatenate([[0.0], np.cumsum(log_ratio)])
+    p = np.exp(logp - logp.max())
+    p /= p.sum()
+    return float((b * p).sum())
+
+
+def test_reversible_binding_reaches_mass_action_equilibrium():
+    kon, koff, n_mol, n_sites = 1e7, 1e3, 200, 100
+    m = slab_model(radius=0.2, molecules=n_mol, duration_ms=8.0, dt_us=1.0, sample_us=50.0,
+                   sites=[receptor_sites(kon, koff, n_sites)], psd=0.15)
+    expected = mass_action_mean_bound(n_mol, n_sites, kon, koff, m.geometry.cleft_volume_um3)
+    ens = mcsyn.run(m, n_runs=24, seed=16, workers=2)
+    t = ens.times_ms
+    bound = ens.series[:, t >= 2.0, ens.columns.index("bound")]   # relaxation time ≈ 0.3 ms
+    per_run = bound.mean(axis=1)
+    se = per_run.std(ddof=1) / math.sqrt(len(per_run))
+    assert abs(per_run.mean() - expected) < Z * se, (per_run.mean(), expected, se)
+    # and the estimate is sharp enough to matter: a 10 % error in kon would be visible
+    off = mass_action_mean_bound(n_mol, n_sites, 0.9 * kon, koff, m.geometry.cleft_volume_um3)
+    assert abs(off - expected) > Z * se
+
+
+def test_per_hit_probability_matches_mcell_example():
+    # parameters.md §8a: MCell gives 5.3e-3 for an unoriented reaction, doubled when one-sided
+    p = mcsyn.per_hit_probability(1e7, tile_um=0.01, dt_us=1.0, diffusion_um2_per_ms=0.76)
+    assert p == pytest.approx(2 * 5.3e-3, rel=0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# transporters, conservation, time steps
+
+def glutamatergic_band(duration_ms=2.0, **kw):
+    m = slab_model(outside="band", radius=0.2, molecules=3000, duration_ms=duration_ms, **kw)
+    m.geometry.band_outer_radius_um = 0.8
+    m.sites = [mcsyn.SiteGroup(mcsyn.ampa_jonas1993(), "postsynaptic", count=80),
+               mcsyn.SiteGroup(mcsyn.transporter_cycle("EAAT", "glutamate", 1e7, 100, 50, 20),
+                               "band_postsynaptic", density_per_um2=2000),
+               mcsyn.SiteGroup(mcsyn.transporter_cycle("EAAT", "glutamate", 1e7, 100, 50, 20),
+                               "band_presynaptic", density_per_um2=2000, name="EAAT top")]
+    m.degradation = [mcsyn.Degradation(200.0, "band")]
+    return m
+
+
+def volume_model(dt_volume_us=10.0, duration_ms=50.0, density=500.0):
+    geometry = mcsyn.Geometry(outside="volume", cleft_radius_um=0.15, psd_radius_um=0.1,
+                              varicosity_radius_um=0.25, domain_radius_um=3.0)
+    dat = mcsyn.transporter_cycle("DAT", "dopamine", 9.6e6, 20.0, 20.0, 5.0)
+    return mcsyn.SynapseModel(
+        species=[mcsyn.Species("dopamine", 0.763)], geometry=geometry,
+        sites=[mcsyn.SiteGroup(dat, "volume", density_per_um3=density)],
+        releases=[mcsyn.Release(0.0, 3000, into="volume")],
+        degradation=[mcsyn.Degradation(2.0, "volume")],
+        timing=mcsyn.Timing(duration_ms=duration_ms, dt_fine_us=0.5, dt_volume_us=dt_volume_us,
+                            sample_interval_us=100.0))
+
+
+CONSERVED = ["free", "bound", "taken_up", "escaped", "degraded"]
+
+
+@pytest.mark.parametrize("build", [glutamatergic_band, volume_model], ids=["band", "volume"])
+def test_conservation_at_every_sample(build):
+    s = mcsyn.run_one(build(), seed=17).series
+    assert (s["released"] > 0).all()
+    np.testing.assert_array_equal(s["released"], s[CONSERVED].sum(axis=1))
+
+
+def test_cleft_rim_feeds_the_volume_with_conservation():
+    m = volume_model(duration_ms=2.0)
+    m.releases = [mcsyn.Release(0.0, 2000, into="cleft")]
+    s = mcsyn.run_one(m, seed=18).series
+    np.testing.assert_array_equal(s["released"], s[CONSERVED].sum(axis=1))
+    assert s["free_cleft"].iloc[0] == 2000 and s["free_cleft"].iloc[-1] < 20
+    assert s["free_volume"].max() > 1000
+
+
+def test_transporters_saturate():
+    # within a time short against the return step, each transporter takes up at most one molecule
+    m = slab_model(outside="closed", radius=0.2, molecules=3000, duration_ms=0.5, dt_us=1.0,
+                   sites=[mcsyn.SiteGroup(mcsyn.transporter_cycle("T", "glutamate", 1e8, 0.0, 1e5, 1e-3),
+                                          "presynaptic", count=50)])
+    s = mcsyn.run_one(m, seed=19).series
+    assert s["taken_up"].iloc[-1] == 50
+    assert s["T@presynaptic:Ti"].iloc[-1] == 50
+
+
+def test_long_volume_steps_agree_with_short_ones():
+    """Free and taken-up counts over time do not depend on the volume step (10 vs 40 µs)."""
+    results = {}
+    for dt in (10.0, 40.0):
+        ens = mcsyn.run(volume_model(dt_volume_us=dt, duration_ms=40.0), n_runs=12, seed=20, workers=2)
+        results[dt] = ens
+    cols = results[10.0].columns
+    for name in ("free", "taken_up", "escaped"):
+        j = cols.index(name)
+        a = results[10.0].series[:, :, j]
+        b = results[40.0].series[:, :, j]
+        for k in (20, 100, 200, 400):            # 2, 10, 20, 40 ms
+            se = math.sqrt(a[:, k].var(ddof=1) / len(a) + b[:, k].var(ddof=1) / len(b))
+            assert abs(a[:, k].mean() - b[:, k].mean()) <= Z * max(se, 1.0), (name, k, se)
+
+
+def test_volume_uptake_matches_first_order_rate_at_low_concentration():
+    """With few molecules, uptake is first order: d(taken_up)/dt = kon·[T]/α·N_free."""
+    m = volume_model(duration_ms=20.0, density=500.0)
+    m.releases = [mcsyn.Release(0.0, 300, into="volume")]
+    m.degradation = []
+    ens = mcsyn.run(m, n_runs=12, seed=21, workers=2)
+    g = m.geometry
+    t_conc = 500.0 / (g.volume_fraction * AVOGADRO_PER_MOL / UM3_PER_L)   # M of sites in the ECS
+    k_per_ms = 9.6e6 * t_conc * 1e-3
+    j_free, j_bind = ens.columns.index("free"), ens.columns.index("binding_events")
+    t = ens.times_ms
+    expected = np.array([np.trapezoid(k_per_ms * ens.series[i, :, j_free], t) for i in range(12)])
+    observed = ens.series[:, -1, j_bind].astype(float)
+    # binding events are Poisson given the free trajectory
+    assert abs(observed.sum() - expected.sum()) < Z * math.sqrt(expected.sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# randomness and reproducibility
+
+def test_same_seed_same_result_whatever_the_batching():
+    m = glutamatergic_band(duration_ms=0.5)
+    a = mcsyn.run(m, n_runs=4, seed=5, workers=1)
+    b = mcsyn.run(m, n_runs=4, seed=5, workers=2)
+    np.testing.assert_array_equal(a.series, b.series)
+    alone = mcsyn.run_one(m, seed=5, run_index=2).series.to_numpy()
+    np.testing.assert_array_equal(a.series[2], alone)
+    other = mcsyn.run(m, n_runs=1, seed=6).series
+    assert not np.array_equal(a.series[0], other[0])
