@@ -298,6 +298,21 @@ class CompiledModel:
         )
         self.sample_times_ms = np.arange(self.kernel.n_samples) * t.sample_interval_us * 1e-3
         self._tile_candidates = {}
+        self._check_site_room()
+
+    def _check_site_room(self):
+        # before any run: every membrane region must have a tile for each of its sites
+        demand = {}
+        for grp in self.model.sites:
+            if grp.location == "volume" or grp.arrangement == "coordinates":
+                continue
+            region = grp.location
+            demand[region] = demand.get(region, 0) + self.site_count(grp)
+            room = len(self._candidate_tiles(region))
+            if demand[region] > room:
+                raise ModelError(f"sites[{grp.label!r}]", self.site_count(grp),
+                                 f"{demand[region]} sites in the {region} region do not fit on its {room} "
+                                 f"tiles of {self.model.tile_um} µm; lower the density or tile_um")
 
     # ------------------------------------------------------------------ geometry helpers
     @staticmethod

@@ -316,13 +316,13 @@ class Timing:
     dt_volume_us: float = 10.0
     sample_interval_us: float = 10.0
 
-    def validate(self):
+    def validate(self, uses_volume=True):
         require_positive("timing.duration_ms", self.duration_ms)
         require_positive("timing.dt_fine_us", self.dt_fine_us)
         require_positive("timing.dt_volume_us", self.dt_volume_us)
         require_positive("timing.sample_interval_us", self.sample_interval_us)
         k = self.dt_volume_us / self.dt_fine_us
-        if abs(k - round(k)) > 1e-9 or round(k) < 1:
+        if uses_volume and (abs(k - round(k)) > 1e-9 or round(k) < 1):
             raise ModelError("timing.dt_volume_us", self.dt_volume_us,
                              f"must be a whole multiple of timing.dt_fine_us = {self.dt_fine_us}")
         m = self.sample_interval_us / self.dt_fine_us
@@ -359,7 +359,7 @@ class SynapseModel:
         if len(set(names)) != len(names):
             raise ModelError("species", names, "species names must be unique")
         self.geometry.validate()
-        self.timing.validate()
+        self.timing.validate(uses_volume=self.geometry.outside == "volume")
         require_positive("tile_um", self.tile_um)
         require_positive("voxel_um", self.voxel_um)
         if self.tile_um > self.geometry.psd_radius_um / 2:
