@@ -141,6 +141,7 @@ ctypedef struct Sim:
     Py_ssize_t heap_n
     # membrane tile maps
     double tile
+    double inv_tile
     int64_t n_tile
     double grid_half
     int32_t *tile_site          # [2, n_tile, n_tile]
@@ -469,32 +470,35 @@ cdef int process_events(Sim *s, double t) noexcept nogil:
                 return -1
     return 0
 
-cdef inline int try_bind(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
-    # returns 1 if the molecule bound the membrane site
+cdef inline int try_bind(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double t) noexcept nogil:
+    # returns 1 if the molecule bound the membrane site; rng is the caller's generator
     cdef int32_t g = s.site_state[site]
     cdef int32_t b = s.bind_start[g]
     cdef int32_t b_end = s.bind_start[g + 1]
     cdef double u, acc
     if b == b_end:
         return 0
-    u = mcsyn_uniform(&s.rng)
+    u = mcsyn_uniform(rng)
     acc = 0.0
     while b < b_end:
         if s.bind_species[b] == sp:
             acc += s.bind_value[b]
             if u < acc:
+                s.rng = rng[0]
                 set_site_state(s, site, s.bind_to[b], t)
+                rng[0] = s.rng
                 s.binding_events += 1
                 return 1
         b += 1
     return 0
 
+
 # ==================================================================================================
 # one fine step of every slab molecule
 
 cdef inline int32_t tile_lookup(Sim *s, int plane, double x, double y) noexcept nogil:
-    cdef double fx = (x + s.grid_half) / s.tile
-    cdef double fy = (y + s.grid_half) / s.tile
+    cdef double fx = (x + s.grid_half) * s.inv_tile
+    cdef double fy = (y + s.grid_half) * s.inv_tile
     cdef int64_t ix, iy
     if fx < 0.0 or fy < 0.0:
         return -1
@@ -504,32 +508,38 @@ cdef inline int32_t tile_lookup(Sim *s, int plane, double x, double y) noexcept 
         return -1
     return s.tile_site[(plane * s.n_tile + ix) * s.n_tile + iy]
 
-cdef inline int hit_membranes(Sim *s, double x0, double y0, double z0,
+cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, double z0,
                               double dx, double dy, double dz, int32_t sp, double t) noexcept nogil:
     # Walk the straight step through the unfolded slab: every crossing of a plane z = k h is a
     # hit on the postsynaptic (k even) or presynaptic (k odd) membrane at the crossing point.
-    cdef int64_t k, k_last
-    cdef double f
+    # Planes are visited in order from the start point, so no floor() or division per plane.
+    cdef double z1 = z0 + dz
+    cdef double inv_dz = 1.0 / dz
+    cdef double plane_z, step
+    cdef int plane
     cdef int32_t site
     if dz > 0.0:
-        k = floor_to_int(z0 / s.h) + 1
-        k_last = floor_to_int((z0 + dz) / s.h)
-        while k <= k_last:
-            f = (k * s.h - z0) / dz
-            site = tile_lookup(s, <int> (k & 1), x0 + f * dx, y0 + f * dy)
-            if site >= 0 and try_bind(s, site, sp, t):
+        plane_z = s.h
+        plane = PLANE_PRE
+        step = s.h
+        while plane_z <= z1:
+            site = tile_lookup(s, plane, x0 + (plane_z - z0) * inv_dz * dx, y0 + (plane_z - z0) * inv_dz * dy)
+            if site >= 0 and try_bind(s, rng, site, sp, t):
                 return 1
-            k += 1
+            plane_z += step
+            plane ^= 1
     else:
-        k = -floor_to_int(-z0 / s.h) - 1
-        k_last = -floor_to_int(-(z0 + dz) / s.h)
-        while k >= k_last:
-            f = (k * s.h - z0) / dz
-            site = tile_lookup(s, <int> (k & 1), x0 + f * dx, y0 + f * dy)
-            if site >= 0 and try_bind(s, site, sp, t):
+        plane_z = 0.0
+        plane = PLANE_POST
+        step = -s.h
+        while plane_z >= z1:
+            site = tile_lookup(s, plane, x0 + (plane_z - z0) * inv_dz * dx, y0 + (plane_z - z0) * inv_dz * dy)
+            if site >= 0 and try_bind(s, rng, site, sp, t):
                 return 1
-            k -= 1
+            plane_z += step
+            plane ^= 1
     return 0
+
 
 cdef inline double crossing_probability(double d0, double d1, double sig) noexcept nogil:
     # Brownian bridge: chance that a step starting d0 and ending d1 inside an absorbing boundary
@@ -592,10 +602,7 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
         used += 3
         z = z0 + dz
         if binds and (z < 0.0 or z > h):
-            s.rng = rng
-            leaves = hit_membranes(s, x0, y0, z0, dx, dy, dz, sp, t_end)
-            rng = s.rng
-            if leaves:
+            if hit_membranes(s, &rng, x0, y0, z0, dx, dy, dz, sp, t_end):
                 p.n = n
                 pool_remove(p, i)
                 n = p.n
@@ -963,6 +970,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.tile = model.tile_um
     s.n_tile = model.n_tile
     s.grid_half = 0.5 * s.n_tile * s.tile
+    s.inv_tile = 1.0 / s.tile if s.tile > 0 else 0.0
     s.voxel = model.voxel_um
     s.n_vox = model.n_vox
     if not (s.h > 0 and s.dt_fine > 0 and s.steps_per_coarse >= 1 and s.n_coarse >= 1
@@ -1103,6 +1111,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         if np.any(~slab_inj) and s.outside != OUTSIDE_VOLUME:
             raise ValueError("volume injections need a model with a volume outside")
 
+    cdef Py_ssize_t n_slab_inj = int(np.count_nonzero(a_inj_volume == 0)) if n_inj else 0
     nv = s.n_vox * s.n_vox * s.n_vox
     if n_volume_types and nv * n_volume_types > 2 ** 31 - 2:
         raise ValueError("voxel grid too large for the kernel")
@@ -1177,9 +1186,9 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.inj_volume = <int8_t*> _ptr(a_inj_volume)
 
     with nogil:
-        status = pool_init(&s.slab, n_inj + 64)
+        status = pool_init(&s.slab, n_slab_inj + 64)
         if status == 0:
-            status = pool_init(&s.vol, n_inj + 64)
+            status = pool_init(&s.vol, n_inj - n_slab_inj + 64)
         if status == 0:
             status = build_sites(&s)
         if status == 0:
