@@ -145,6 +145,9 @@ ctypedef struct Sim:
     int64_t n_tile
     double grid_half
     int32_t *tile_site          # [2, n_tile, n_tile]
+    uint64_t *tile_bits         # one bit per tile: occupied. Small enough to stay in cache, so
+                                # the large tile_site map is read only on the ~tens of % of hits
+                                # that land on a site
     # volume voxels
     double voxel
     int64_t n_vox
@@ -499,14 +502,18 @@ cdef inline int try_bind(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, doubl
 cdef inline int32_t tile_lookup(Sim *s, int plane, double x, double y) noexcept nogil:
     cdef double fx = (x + s.grid_half) * s.inv_tile
     cdef double fy = (y + s.grid_half) * s.inv_tile
-    cdef int64_t ix, iy
+    cdef int64_t ix, iy, idx
     if fx < 0.0 or fy < 0.0:
         return -1
     ix = <int64_t> fx
     iy = <int64_t> fy
     if ix >= s.n_tile or iy >= s.n_tile:
         return -1
-    return s.tile_site[(plane * s.n_tile + ix) * s.n_tile + iy]
+    idx = (plane * s.n_tile + ix) * s.n_tile + iy
+    if not ((s.tile_bits[idx >> 6] >> (idx & 63)) & 1):
+        return -1
+    return s.tile_site[idx]
+
 
 cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, double z0,
                               double dx, double dy, double dz, int32_t sp, double t) noexcept nogil:
@@ -868,7 +875,9 @@ cdef int build_sites(Sim *s) noexcept nogil:
         else:
             ix = <int64_t> ((s.site_x[i] + s.grid_half) / s.tile)
             iy = <int64_t> ((s.site_y[i] + s.grid_half) / s.tile)
-            s.tile_site[(s.site_plane[i] * s.n_tile + ix) * s.n_tile + iy] = <int32_t> i
+            v = (s.site_plane[i] * s.n_tile + ix) * s.n_tile + iy
+            s.tile_site[v] = <int32_t> i
+            s.tile_bits[v >> 6] |= (<uint64_t> 1) << (v & 63)
     if s.n_volume_types > 0:
         # prefix sums: each volume type owns a contiguous block of vox_sites
         g = 0
@@ -1128,6 +1137,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     site_voxel = np.zeros(max(n_sites, 1), dtype=np.int32)
     site_slot = np.zeros(max(n_sites, 1), dtype=np.int32)
     tile_site = np.zeros(2 * s.n_tile * s.n_tile, dtype=np.int32)
+    tile_bits = np.zeros((2 * s.n_tile * s.n_tile + 63) // 64, dtype=np.uint64)
     vox_start = np.zeros(max(n_volume_types * (nv + 1), 1), dtype=np.int32)
     vox_free = np.zeros(max(n_volume_types * nv, 1), dtype=np.int32)
     vox_sites = np.zeros(max(n_sites, 1), dtype=np.int32)
@@ -1169,6 +1179,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.heap = <int32_t*> _ptr(heap)
     s.heap_pos = <int32_t*> _ptr(heap_pos)
     s.tile_site = <int32_t*> _ptr(tile_site)
+    s.tile_bits = <uint64_t*> _ptr(tile_bits)
     s.vox_start = <int32_t*> _ptr(vox_start)
     s.vox_free = <int32_t*> _ptr(vox_free)
     s.vox_sites = <int32_t*> _ptr(vox_sites)
