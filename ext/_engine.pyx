@@ -145,9 +145,11 @@ ctypedef struct Sim:
     int64_t n_tile
     double grid_half
     int32_t *tile_site          # [2, n_tile, n_tile]
-    uint64_t *tile_bits         # one bit per tile: occupied. Small enough to stay in cache, so
-                                # the large tile_site map is read only on the ~tens of % of hits
-                                # that land on a site
+    float *tile_p               # per tile: probability that a hit by species 0 binds there now
+                                # (0 for empty tiles); kept current on every state change, so a
+                                # hit costs one load instead of tile -> site -> state -> table
+    int64_t *site_tile          # tile index of each membrane site (-1 for volume sites)
+    double *bind_total0         # per state: summed per-hit probability for species 0
     # volume voxels
     double voxel
     int64_t n_vox
@@ -351,6 +353,8 @@ cdef void set_site_state(Sim *s, int32_t site, int32_t g, double t) noexcept nog
     s.state_count[g] += 1
     s.bound += s.state_ligands[g] - s.state_ligands[old]
     s.site_state[site] = g
+    if s.site_tile[site] >= 0:
+        s.tile_p[s.site_tile[site]] = <float> s.bind_total0[g]
     if s.site_plane[site] == PLANE_VOLUME:
         if old == ground and g != ground:
             volume_site_leaves_ground(s, site)
@@ -473,16 +477,13 @@ cdef int process_events(Sim *s, double t) noexcept nogil:
                 return -1
     return 0
 
-cdef inline int try_bind(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double t) noexcept nogil:
-    # returns 1 if the molecule bound the membrane site; rng is the caller's generator
+cdef inline int bind_with(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double u, double t) noexcept nogil:
+    # The hit binds if the uniform u falls below the summed per-hit probability of the site's
+    # current state for this species; u then also picks the transition. Returns 1 on binding.
     cdef int32_t g = s.site_state[site]
     cdef int32_t b = s.bind_start[g]
     cdef int32_t b_end = s.bind_start[g + 1]
-    cdef double u, acc
-    if b == b_end:
-        return 0
-    u = mcsyn_uniform(rng)
-    acc = 0.0
+    cdef double acc = 0.0
     while b < b_end:
         if s.bind_species[b] == sp:
             acc += s.bind_value[b]
@@ -499,20 +500,39 @@ cdef inline int try_bind(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, doubl
 # ==================================================================================================
 # one fine step of every slab molecule
 
-cdef inline int32_t tile_lookup(Sim *s, int plane, double x, double y) noexcept nogil:
+cdef inline int64_t tile_index(Sim *s, int plane, double x, double y) noexcept nogil:
     cdef double fx = (x + s.grid_half) * s.inv_tile
     cdef double fy = (y + s.grid_half) * s.inv_tile
-    cdef int64_t ix, iy, idx
+    cdef int64_t ix, iy
     if fx < 0.0 or fy < 0.0:
         return -1
     ix = <int64_t> fx
     iy = <int64_t> fy
     if ix >= s.n_tile or iy >= s.n_tile:
         return -1
-    idx = (plane * s.n_tile + ix) * s.n_tile + iy
-    if not ((s.tile_bits[idx >> 6] >> (idx & 63)) & 1):
-        return -1
-    return s.tile_site[idx]
+    return (plane * s.n_tile + ix) * s.n_tile + iy
+
+
+cdef inline int hit_tile(Sim *s, mcsyn_rng *rng, int plane, double x, double y, int32_t sp, double t) noexcept nogil:
+    # one hit on a membrane at (x, y); returns 1 if the molecule binds
+    cdef int64_t idx = tile_index(s, plane, x, y)
+    cdef int32_t site
+    cdef float p
+    cdef double u
+    if idx < 0:
+        return 0
+    if sp == 0:
+        p = s.tile_p[idx]
+        if p == 0.0:
+            return 0
+        u = mcsyn_uniform(rng)
+        if u >= p:
+            return 0
+        return bind_with(s, rng, s.tile_site[idx], sp, u, t)
+    site = s.tile_site[idx]
+    if site < 0:
+        return 0
+    return bind_with(s, rng, site, sp, mcsyn_uniform(rng), t)
 
 
 cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, double z0,
@@ -524,14 +544,12 @@ cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, doub
     cdef double inv_dz = 1.0 / dz
     cdef double plane_z, step
     cdef int plane
-    cdef int32_t site
     if dz > 0.0:
         plane_z = s.h
         plane = PLANE_PRE
         step = s.h
         while plane_z <= z1:
-            site = tile_lookup(s, plane, x0 + (plane_z - z0) * inv_dz * dx, y0 + (plane_z - z0) * inv_dz * dy)
-            if site >= 0 and try_bind(s, rng, site, sp, t):
+            if hit_tile(s, rng, plane, x0 + (plane_z - z0) * inv_dz * dx, y0 + (plane_z - z0) * inv_dz * dy, sp, t):
                 return 1
             plane_z += step
             plane ^= 1
@@ -540,8 +558,7 @@ cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, doub
         plane = PLANE_POST
         step = -s.h
         while plane_z >= z1:
-            site = tile_lookup(s, plane, x0 + (plane_z - z0) * inv_dz * dx, y0 + (plane_z - z0) * inv_dz * dy)
-            if site >= 0 and try_bind(s, rng, site, sp, t):
+            if hit_tile(s, rng, plane, x0 + (plane_z - z0) * inv_dz * dx, y0 + (plane_z - z0) * inv_dz * dy, sp, t):
                 return 1
             plane_z += step
             plane ^= 1
@@ -857,11 +874,13 @@ cdef int build_sites(Sim *s) noexcept nogil:
     s.heap_n = 0
     for i in range(s.n_sites):
         s.heap_pos[i] = -1
+        s.site_tile[i] = -1
         s.site_next[i] = 0.0
         s.site_voxel[i] = -1
         s.site_slot[i] = -1
     for i in range(n_tiles):
         s.tile_site[i] = -1
+        s.tile_p[i] = 0.0
     if s.n_volume_types > 0:
         memset(s.vox_start, 0, s.n_volume_types * (nv + 1) * sizeof(int32_t))
         memset(s.vox_free, 0, s.n_volume_types * nv * sizeof(int32_t))
@@ -877,7 +896,8 @@ cdef int build_sites(Sim *s) noexcept nogil:
             iy = <int64_t> ((s.site_y[i] + s.grid_half) / s.tile)
             v = (s.site_plane[i] * s.n_tile + ix) * s.n_tile + iy
             s.tile_site[v] = <int32_t> i
-            s.tile_bits[v >> 6] |= (<uint64_t> 1) << (v & 63)
+            s.site_tile[i] = v
+            s.tile_p[v] = <float> s.bind_total0[s.site_state[i]]
     if s.n_volume_types > 0:
         # prefix sums: each volume type owns a contiguous block of vox_sites
         g = 0
@@ -1137,7 +1157,13 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     site_voxel = np.zeros(max(n_sites, 1), dtype=np.int32)
     site_slot = np.zeros(max(n_sites, 1), dtype=np.int32)
     tile_site = np.zeros(2 * s.n_tile * s.n_tile, dtype=np.int32)
-    tile_bits = np.zeros((2 * s.n_tile * s.n_tile + 63) // 64, dtype=np.uint64)
+    tile_p = np.zeros(2 * s.n_tile * s.n_tile, dtype=np.float32)
+    site_tile = np.zeros(max(n_sites, 1), dtype=np.int64)
+    bind_total0 = np.zeros(max(n_states, 1), dtype=np.float64)
+    for g in range(n_states):
+        if a_type_volume[a_state_type[g]] < 0:
+            sl = slice(a_bind_start[g], a_bind_start[g + 1])
+            bind_total0[g] = a_bind_value[sl][a_bind_species[sl] == 0].sum()
     vox_start = np.zeros(max(n_volume_types * (nv + 1), 1), dtype=np.int32)
     vox_free = np.zeros(max(n_volume_types * nv, 1), dtype=np.int32)
     vox_sites = np.zeros(max(n_sites, 1), dtype=np.int32)
@@ -1179,7 +1205,9 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.heap = <int32_t*> _ptr(heap)
     s.heap_pos = <int32_t*> _ptr(heap_pos)
     s.tile_site = <int32_t*> _ptr(tile_site)
-    s.tile_bits = <uint64_t*> _ptr(tile_bits)
+    s.tile_p = <float*> _ptr(tile_p)
+    s.site_tile = <int64_t*> _ptr(site_tile)
+    s.bind_total0 = <double*> _ptr(bind_total0)
     s.vox_start = <int32_t*> _ptr(vox_start)
     s.vox_free = <int32_t*> _ptr(vox_free)
     s.vox_sites = <int32_t*> _ptr(vox_sites)
