@@ -6,6 +6,7 @@ from .model import (Degradation, Geometry, Release, SiteGroup, Species, Stimulus
 from .schemes import (KineticScheme, ampa_jonas1993, enzyme_site, one_site_receptor, transporter_cycle,
                       with_blocked_state)
 from .simulate import Ensemble, RunResult, run, run_one, run_seed_sequence
+from . import config, drugs, library, presets, units  # noqa: E402  (the pharmacology layer)
 
 __version__ = "0.1.0"
 

@@ -80,7 +80,13 @@ def run_metrics(cm: CompiledModel, columns: dict) -> dict:
     m["time_to_peak_cleft_ms"] = float(t[j_peak])
     half = np.flatnonzero(free[i_peak:] <= 0.5 * free[i_peak]) if free[i_peak] > 0 else []
     m["clearance_half_time_ms"] = float(t[i_peak + half[0]] - t[i_peak]) if len(half) else float("nan")
-    for grp in cm.model.sites:
+    for grp, (first, names) in zip(cm.model.sites, cm.group_states):
+        blocked = [f"{grp.label}:{n}" for n in names if n.startswith("blocked")]
+        if blocked:
+            n_sites = sum(int(columns[f"{grp.label}:{n}"][0]) for n in names)
+            frac = sum(columns[c].astype(float) for c in blocked) / max(n_sites, 1)
+            m[f"{grp.label}:blocked_fraction"] = float(frac[0])
+            m[f"{grp.label}:blocked_fraction_mean"] = float(np.trapezoid(frac, t) / t[-1]) if t[-1] > 0 else float(frac[0])
         for what in ("bound", "open"):
             col = f"{grp.label}:{what}"
             if col in columns:
