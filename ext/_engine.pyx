@@ -59,6 +59,7 @@ cdef enum:
     PLANE_POST = 0
     PLANE_PRE = 1
     PLANE_VOLUME = 2
+    PLANE_AGGREGATE = 3     # the aggregate clock of a volume type's ground-state exits
 
 # time-series columns, in this order
 SERIES_COLUMNS = ("released", "free_cleft", "free_band", "free_volume", "bound",
@@ -126,18 +127,24 @@ ctypedef struct Sim:
     int32_t *type_volume_index  # -1 for membrane types
     int32_t *type_ground        # global index of each type's state 0
     int n_volume_types
-    # sites
-    Py_ssize_t n_sites
+    # Sites, by id: membrane sites 0..n_membrane-1 (fixed), then one aggregate clock per volume type
+    # (fires when some ground-state volume site of that type takes a first-order exit), then
+    # volume-site records. A volume site in its ground state is only a count in vox_free; it gets
+    # a record when it leaves the ground state and gives it back when it returns.
+    Py_ssize_t n_membrane
+    Py_ssize_t n_ids            # ids in use (records freed later are reused through free_ids)
+    Py_ssize_t capacity         # allocated length of every per-id array
     int32_t *site_type
     int32_t *site_state
     int8_t *site_plane
     double *site_x
     double *site_y
-    double *site_z
     int32_t *site_voxel
     double *site_next
     int32_t *heap
     int32_t *heap_pos
+    int32_t *free_ids
+    Py_ssize_t n_free_ids
     Py_ssize_t heap_n
     # membrane tile maps
     double tile
@@ -153,10 +160,13 @@ ctypedef struct Sim:
     # volume voxels
     double voxel
     int64_t n_vox
-    int32_t *vox_start          # [n_volume_types, n_vox^3 + 1]
-    int32_t *vox_free           # [n_volume_types, n_vox^3] free (ground-state) sites per voxel
-    int32_t *vox_sites          # [n_volume_types sites, sorted by voxel]
-    int32_t *site_slot          # position of a volume site inside vox_sites
+    int32_t *vox_free           # [n_volume_types, n_vox^3] ground-state sites per voxel
+    int64_t *fenwick            # [n_volume_types, n_vox^3 + 1] prefix tree over vox_free, to pick
+                                # a voxel for a ground-state exit in O(log n)
+    int64_t *free_total         # [n_volume_types] ground-state sites of each volume type
+    double *vox_hazard0         # [n_vox^3] binding hazard per coarse step of a species-0 molecule
+                                # in each voxel, summed over volume types: one load per step
+    int32_t *volume_type_of     # [n_volume_types] volume type -> type
     double *vol_bind_hazard     # [n_volume_types, n_species] hazard per coarse step per free site
     double *voxel_weight        # [n_vox^3] voxel volume / extracellular-shell volume inside it
     int vol_binding_species_any
@@ -319,32 +329,104 @@ cdef void heap_remove(Sim *s, int32_t site) noexcept nogil:
 # ==================================================================================================
 # site state changes
 
-cdef inline void volume_site_leaves_ground(Sim *s, int32_t site) noexcept nogil:
-    # free (ground-state) sites sit at the front of their voxel's segment
-    cdef int32_t vt = s.type_volume_index[s.site_type[site]]
-    cdef int32_t v = s.site_voxel[site]
-    cdef Py_ssize_t nv = s.n_vox * s.n_vox * s.n_vox
-    cdef int32_t last_free = s.vox_start[vt * (nv + 1) + v] + s.vox_free[vt * nv + v] - 1
-    cdef int32_t slot = s.site_slot[site]
-    cdef int32_t other = s.vox_sites[last_free]
-    s.vox_sites[slot] = other
-    s.site_slot[other] = slot
-    s.vox_sites[last_free] = site
-    s.site_slot[site] = last_free
-    s.vox_free[vt * nv + v] -= 1
+cdef void* grow_array(void *p, Py_ssize_t n, size_t size, int *failed) noexcept nogil:
+    cdef void *q = realloc(p, n * size)
+    if q == NULL:
+        failed[0] = 1
+        return p
+    return q
 
-cdef inline void volume_site_enters_ground(Sim *s, int32_t site) noexcept nogil:
-    cdef int32_t vt = s.type_volume_index[s.site_type[site]]
-    cdef int32_t v = s.site_voxel[site]
-    cdef Py_ssize_t nv = s.n_vox * s.n_vox * s.n_vox
-    cdef int32_t first_busy = s.vox_start[vt * (nv + 1) + v] + s.vox_free[vt * nv + v]
-    cdef int32_t slot = s.site_slot[site]
-    cdef int32_t other = s.vox_sites[first_busy]
-    s.vox_sites[slot] = other
-    s.site_slot[other] = slot
-    s.vox_sites[first_busy] = site
-    s.site_slot[site] = first_busy
-    s.vox_free[vt * nv + v] += 1
+
+cdef int grow_sites(Sim *s) noexcept nogil:
+    cdef Py_ssize_t cap = 2 * s.capacity
+    cdef int failed = 0
+    s.site_type = <int32_t*> grow_array(s.site_type, cap, sizeof(int32_t), &failed)
+    s.site_state = <int32_t*> grow_array(s.site_state, cap, sizeof(int32_t), &failed)
+    s.site_plane = <int8_t*> grow_array(s.site_plane, cap, sizeof(int8_t), &failed)
+    s.site_x = <double*> grow_array(s.site_x, cap, sizeof(double), &failed)
+    s.site_y = <double*> grow_array(s.site_y, cap, sizeof(double), &failed)
+    s.site_voxel = <int32_t*> grow_array(s.site_voxel, cap, sizeof(int32_t), &failed)
+    s.site_next = <double*> grow_array(s.site_next, cap, sizeof(double), &failed)
+    s.site_tile = <int64_t*> grow_array(s.site_tile, cap, sizeof(int64_t), &failed)
+    s.heap = <int32_t*> grow_array(s.heap, cap, sizeof(int32_t), &failed)
+    s.heap_pos = <int32_t*> grow_array(s.heap_pos, cap, sizeof(int32_t), &failed)
+    s.free_ids = <int32_t*> grow_array(s.free_ids, cap, sizeof(int32_t), &failed)
+    if failed:
+        return -1
+    s.capacity = cap
+    return 0
+
+
+cdef int32_t new_volume_record(Sim *s, int32_t ty, int64_t v) noexcept nogil:
+    # a record for a volume site leaving its ground state; the caller then sets its state
+    cdef int32_t site
+    if s.n_free_ids > 0:
+        s.n_free_ids -= 1
+        site = s.free_ids[s.n_free_ids]
+    else:
+        if s.n_ids == s.capacity and grow_sites(s) != 0:
+            return -1
+        site = <int32_t> s.n_ids
+        s.n_ids += 1
+    s.site_type[site] = ty
+    s.site_state[site] = s.type_ground[ty]
+    s.site_plane[site] = PLANE_VOLUME
+    s.site_voxel[site] = <int32_t> v
+    s.site_tile[site] = -1
+    s.heap_pos[site] = -1
+    return site
+
+
+cdef inline void fenwick_add(int64_t *tree, int64_t n, int64_t v, int64_t delta) noexcept nogil:
+    cdef int64_t i = v + 1
+    while i <= n:
+        tree[i] += delta
+        i += i & (-i)
+
+
+cdef inline int64_t fenwick_find(int64_t *tree, int64_t n, int64_t k) noexcept nogil:
+    # the voxel holding the k-th ground-state site (0 <= k < total), by descent
+    cdef int64_t pos = 0, step = 1
+    while step * 2 <= n:
+        step *= 2
+    while step > 0:
+        if pos + step <= n and tree[pos + step] <= k:
+            pos += step
+            k -= tree[pos]
+        step //= 2
+    return pos
+
+
+cdef void schedule_aggregate(Sim *s, int vt, double t) noexcept nogil:
+    # the ground-state exits of all free sites of a volume type form one Poisson clock; it is
+    # memoryless, so redrawing it whenever the number of free sites changes is exact
+    cdef int32_t pseudo = <int32_t> (s.n_membrane + vt)
+    cdef double rate = s.exit_total[s.type_ground[s.volume_type_of[vt]]] * s.free_total[vt]
+    if rate > 0.0:
+        heap_set(s, pseudo, t + mcsyn_exponential(&s.rng) / rate)
+    else:
+        heap_remove(s, pseudo)
+
+
+cdef inline void update_voxel_hazard(Sim *s, int64_t v) noexcept nogil:
+    # recomputed from the counts (not incremented) so that no rounding drift accumulates
+    cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
+    cdef double h = 0.0
+    cdef int vt
+    for vt in range(s.n_volume_types):
+        h += s.vol_bind_hazard[vt * s.n_species] * s.vox_free[vt * nv + v]
+    s.vox_hazard0[v] = h * s.voxel_weight[v]
+
+
+cdef void change_free(Sim *s, int vt, int64_t v, int64_t delta, double t) noexcept nogil:
+    cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
+    s.vox_free[vt * nv + v] += <int32_t> delta
+    s.free_total[vt] += delta
+    update_voxel_hazard(s, v)
+    if s.exit_total[s.type_ground[s.volume_type_of[vt]]] > 0.0:
+        fenwick_add(s.fenwick + vt * (nv + 1), nv, v, delta)
+        schedule_aggregate(s, vt, t)
+
 
 cdef void set_site_state(Sim *s, int32_t site, int32_t g, double t) noexcept nogil:
     cdef int32_t old = s.site_state[site]
@@ -355,15 +437,18 @@ cdef void set_site_state(Sim *s, int32_t site, int32_t g, double t) noexcept nog
     s.site_state[site] = g
     if s.site_tile[site] >= 0:
         s.tile_p[s.site_tile[site]] = <float> s.bind_total0[g]
-    if s.site_plane[site] == PLANE_VOLUME:
-        if old == ground and g != ground:
-            volume_site_leaves_ground(s, site)
-        elif old != ground and g == ground:
-            volume_site_enters_ground(s, site)
+    if s.site_plane[site] == PLANE_VOLUME and g == ground:
+        # back to a plain count: the record is recycled
+        heap_remove(s, site)
+        s.free_ids[s.n_free_ids] = site
+        s.n_free_ids += 1
+        change_free(s, s.type_volume_index[s.site_type[site]], s.site_voxel[site], 1, t)
+        return
     if s.exit_total[g] > 0.0:
         heap_set(s, site, t + mcsyn_exponential(&s.rng) / s.exit_total[g])
     else:
         heap_remove(s, site)
+
 
 # ==================================================================================================
 # placing molecules
@@ -436,46 +521,96 @@ cdef int place_near_membrane_site(Sim *s, int32_t site, int32_t sp, double t) no
         y *= scale
     return pool_add(s, &s.slab, x, y, z, sp)
 
+cdef int release_from_volume_record(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
+    # Volume sites are well mixed within their voxel, so a released molecule appears at a uniform
+    # point of the voxel's share of the extracellular shell (rejection; a voxel holding sites
+    # holds some shell, and the sliver case falls back to the radial projection).
+    cdef int64_t n = s.n_vox
+    cdef int64_t v = s.site_voxel[site]
+    cdef int64_t ix = v // (n * n)
+    cdef int64_t iy = (v // n) % n
+    cdef int64_t iz = v % n
+    cdef double x = 0.0, y = 0.0, z = 0.0, r2 = 0.0, r, scale
+    cdef int attempt
+    for attempt in range(64):
+        x = -s.r_domain + (ix + mcsyn_uniform(&s.rng)) * s.voxel
+        y = -s.r_domain + (iy + mcsyn_uniform(&s.rng)) * s.voxel
+        z = -s.r_domain + (iz + mcsyn_uniform(&s.rng)) * s.voxel
+        r2 = x * x + y * y + z * z
+        if r2 >= s.r_inner * s.r_inner and r2 < s.r_domain * s.r_domain:
+            return pool_add(s, &s.vol, x, y, z, sp)
+    r = sqrt(r2)
+    scale = (0.5 * (s.r_inner + s.r_domain)) / r if r > 0.0 else 0.0
+    if r >= s.r_domain:
+        scale = s.r_domain * (1.0 - 1e-9) / r
+    elif r < s.r_inner:
+        scale = s.r_inner * (1.0 + 1e-9) / r if r > 0.0 else 0.0
+    return pool_add(s, &s.vol, x * scale, y * scale, z * scale, sp)
+
+
 cdef int release_from_site(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
     if s.site_plane[site] == PLANE_VOLUME:
-        return add_volume_molecule(s, s.site_x[site], s.site_y[site], s.site_z[site], sp, t)
+        return release_from_volume_record(s, site, sp, t)
     return place_near_membrane_site(s, site, sp, t)
+
 
 # ==================================================================================================
 # site events
 
+cdef int fire_site(Sim *s, int32_t site, double t_event, double t) noexcept nogil:
+    # one first-order exit of a site, the branch drawn in proportion to the exit rates
+    cdef int32_t g = s.site_state[site]
+    cdef int32_t e = s.exit_start[g]
+    cdef int32_t e_end = s.exit_start[g + 1]
+    cdef double pick = mcsyn_uniform(&s.rng) * s.exit_total[g]
+    cdef double acc = 0.0
+    cdef int32_t kind, sp
+    while e < e_end - 1:
+        acc += s.exit_rate[e]
+        if pick < acc:
+            break
+        e += 1
+    kind = s.exit_kind[e]
+    sp = s.exit_species[e]
+    # the molecule leaves before the record may be recycled by a return to the ground state
+    if kind == EXIT_UNBIND:
+        if release_from_site(s, site, sp, t) != 0:
+            return -1
+    elif kind == EXIT_UPTAKE:
+        s.taken_up += 1
+    elif kind == EXIT_DEGRADE:
+        s.degraded += 1
+    elif kind == EXIT_EFFLUX:
+        s.released += 1
+        s.effluxed += 1
+        if release_from_site(s, site, sp, t) != 0:
+            return -1
+    set_site_state(s, site, s.exit_to[e], t_event)
+    return 0
+
+
 cdef int process_events(Sim *s, double t) noexcept nogil:
-    cdef int32_t site, g, e, e_end, kind, sp
-    cdef double pick, acc, t_event
+    cdef int32_t site, record
+    cdef int vt
+    cdef int64_t v, nv = s.n_vox * s.n_vox * s.n_vox
+    cdef double t_event
     while s.heap_n > 0 and s.site_next[s.heap[0]] <= t:
         site = s.heap[0]
-        g = s.site_state[site]
-        e = s.exit_start[g]
-        e_end = s.exit_start[g + 1]
-        pick = mcsyn_uniform(&s.rng) * s.exit_total[g]
-        acc = 0.0
-        while e < e_end - 1:
-            acc += s.exit_rate[e]
-            if pick < acc:
-                break
-            e += 1
-        kind = s.exit_kind[e]
-        sp = s.exit_species[e]
         t_event = s.site_next[site]
-        set_site_state(s, site, s.exit_to[e], t_event)
-        if kind == EXIT_UNBIND:
-            if release_from_site(s, site, sp, t) != 0:
+        if s.site_plane[site] == PLANE_AGGREGATE:
+            # some ground-state site of this volume type changes state: pick its voxel
+            vt = <int> (site - s.n_membrane)
+            v = fenwick_find(s.fenwick + vt * (nv + 1), nv, <int64_t> (mcsyn_uniform(&s.rng) * s.free_total[vt]))
+            record = new_volume_record(s, s.volume_type_of[vt], v)
+            if record < 0:
                 return -1
-        elif kind == EXIT_UPTAKE:
-            s.taken_up += 1
-        elif kind == EXIT_DEGRADE:
-            s.degraded += 1
-        elif kind == EXIT_EFFLUX:
-            s.released += 1
-            s.effluxed += 1
-            if release_from_site(s, site, sp, t) != 0:
+            change_free(s, vt, v, -1, t_event)
+            if fire_site(s, record, t_event, t) != 0:
                 return -1
+        elif fire_site(s, site, t_event, t) != 0:
+            return -1
     return 0
+
 
 cdef inline int bind_with(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double u, double t) noexcept nogil:
     # The hit binds if the uniform u falls below the summed per-hit probability of the site's
@@ -691,36 +826,39 @@ cdef inline int64_t voxel_of(Sim *s, double x, double y, double z) noexcept nogi
     return (ix * n + iy) * n + iz
 
 cdef int bind_in_voxel(Sim *s, int64_t v, int32_t sp, double pick, double t) noexcept nogil:
-    # pick is uniform on [0, total binding hazard); choose the site type, then its transition
-    cdef int vt, ty
+    # pick is uniform on [0, summed binding hazard of the voxel); choose the site type, then its
+    # transition. Returns -1 only when memory runs out.
+    cdef int vt
     cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
     cdef double w, acc = 0.0
-    cdef int32_t site, g, b, b_end
-    for ty in range(s.n_types):
-        vt = s.type_volume_index[ty]
-        if vt < 0:
-            continue
+    cdef int32_t record, ty, g, b, b_end, chosen
+    for vt in range(s.n_volume_types):
         w = s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
-        if pick < acc + w:
-            site = s.vox_sites[s.vox_start[vt * (nv + 1) + v]]
+        if w > 0.0 and pick < acc + w:
+            ty = s.volume_type_of[vt]
             g = s.type_ground[ty]
             pick = (pick - acc) / s.vox_free[vt * nv + v]
             b = s.bind_start[g]
             b_end = s.bind_start[g + 1]
+            chosen = -1
             acc = 0.0
-            while b < b_end - 1:
+            while b < b_end:
                 if s.bind_species[b] == sp:
+                    chosen = b
                     acc += s.bind_value[b]
                     if pick < acc:
                         break
                 b += 1
-            while s.bind_species[b] != sp:
-                b -= 1
-            set_site_state(s, site, s.bind_to[b], t)
+            record = new_volume_record(s, ty, v)
+            if record < 0:
+                return -1
+            change_free(s, vt, v, -1, t)
+            set_site_state(s, record, s.bind_to[chosen], t)
             s.binding_events += 1
             return 1
         acc += w
     return 0
+
 
 cdef int step_volume(Sim *s, double t) noexcept nogil:
     cdef Pool *p = &s.vol
@@ -741,17 +879,20 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
         v = 0
         if s.vol_binding[sp]:
             v = voxel_of(s, x, y, z)
-            for vt in range(s.n_volume_types):
-                hb += s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
-            hb *= s.voxel_weight[v]
+            if sp == 0:
+                hb = s.vox_hazard0[v]
+            else:
+                for vt in range(s.n_volume_types):
+                    hb += s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
+                hb *= s.voxel_weight[v]
         if hz + hb > 0.0:
             p.clock[i] -= hz + hb
             if p.clock[i] <= 0.0:
                 scale = mcsyn_uniform(&s.rng) * (hz + hb)
                 if scale < hz:
                     s.degraded += 1
-                else:
-                    bind_in_voxel(s, v, sp, (scale - hz) / s.voxel_weight[v], t)
+                elif bind_in_voxel(s, v, sp, (scale - hz) / s.voxel_weight[v], t) < 0:
+                    return -1
                 pool_remove(p, i)
                 continue
         sig = s.sigma_volume[sp]
@@ -864,78 +1005,95 @@ cdef int run_loop(Sim *s) noexcept nogil:
 # ==================================================================================================
 # set-up of sites, tiles and voxels (needs no GIL; failures return -1 for MemoryError)
 
-cdef int build_sites(Sim *s) noexcept nogil:
-    cdef Py_ssize_t i
+cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_state,
+                     int32_t *row_voxel, int32_t *row_count) noexcept nogil:
+    # membrane sites are already in the id arrays; volume sites arrive as (type, state, voxel, count)
+    cdef Py_ssize_t i, c
     cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
     cdef int64_t ix, iy, v
-    cdef int32_t ty, vt, g
-    cdef int32_t *fill
+    cdef int32_t ty, vt, g, record
     cdef Py_ssize_t n_tiles = 2 * s.n_tile * s.n_tile
     s.heap_n = 0
-    for i in range(s.n_sites):
-        s.heap_pos[i] = -1
-        s.site_tile[i] = -1
-        s.site_next[i] = 0.0
-        s.site_voxel[i] = -1
-        s.site_slot[i] = -1
+    s.n_free_ids = 0
     for i in range(n_tiles):
         s.tile_site[i] = -1
         s.tile_p[i] = 0.0
-    if s.n_volume_types > 0:
-        memset(s.vox_start, 0, s.n_volume_types * (nv + 1) * sizeof(int32_t))
-        memset(s.vox_free, 0, s.n_volume_types * nv * sizeof(int32_t))
-    for i in range(s.n_sites):
-        ty = s.site_type[i]
-        if s.site_plane[i] == PLANE_VOLUME:
-            v = voxel_of(s, s.site_x[i], s.site_y[i], s.site_z[i])
-            s.site_voxel[i] = <int32_t> v
-            vt = s.type_volume_index[ty]
-            s.vox_start[vt * (nv + 1) + v + 1] += 1
-        else:
-            ix = <int64_t> ((s.site_x[i] + s.grid_half) / s.tile)
-            iy = <int64_t> ((s.site_y[i] + s.grid_half) / s.tile)
-            v = (s.site_plane[i] * s.n_tile + ix) * s.n_tile + iy
-            s.tile_site[v] = <int32_t> i
-            s.site_tile[i] = v
-            s.tile_p[v] = <float> s.bind_total0[s.site_state[i]]
-    if s.n_volume_types > 0:
-        # prefix sums: each volume type owns a contiguous block of vox_sites
-        g = 0
-        for vt in range(s.n_volume_types):
-            s.vox_start[vt * (nv + 1)] = g
-            for v in range(nv):
-                s.vox_start[vt * (nv + 1) + v + 1] += s.vox_start[vt * (nv + 1) + v]
-            g = s.vox_start[vt * (nv + 1) + nv]
-        fill = <int32_t*> calloc(s.n_volume_types * nv + 1, sizeof(int32_t))
-        if fill == NULL:
-            return -1
-        # ground-state sites first within each voxel, then the rest
-        for i in range(s.n_sites):
-            if s.site_plane[i] == PLANE_VOLUME and s.site_state[i] == s.type_ground[s.site_type[i]]:
-                vt = s.type_volume_index[s.site_type[i]]
-                v = s.site_voxel[i]
-                s.site_slot[i] = s.vox_start[vt * (nv + 1) + v] + fill[vt * nv + v]
-                s.vox_sites[s.site_slot[i]] = <int32_t> i
-                fill[vt * nv + v] += 1
-        for i in range(s.n_volume_types * nv):
-            vt = <int32_t> (i // nv)
-            v = i - vt * nv
-            s.vox_free[vt * nv + v] = fill[i]
-        for i in range(s.n_sites):
-            if s.site_plane[i] == PLANE_VOLUME and s.site_state[i] != s.type_ground[s.site_type[i]]:
-                vt = s.type_volume_index[s.site_type[i]]
-                v = s.site_voxel[i]
-                s.site_slot[i] = s.vox_start[vt * (nv + 1) + v] + fill[vt * nv + v]
-                s.vox_sites[s.site_slot[i]] = <int32_t> i
-                fill[vt * nv + v] += 1
-        free(fill)
-    for i in range(s.n_sites):
+    for i in range(s.n_membrane):
+        s.heap_pos[i] = -1
+        ix = <int64_t> ((s.site_x[i] + s.grid_half) / s.tile)
+        iy = <int64_t> ((s.site_y[i] + s.grid_half) / s.tile)
+        v = (s.site_plane[i] * s.n_tile + ix) * s.n_tile + iy
+        s.tile_site[v] = <int32_t> i
+        s.site_tile[i] = v
+        s.site_voxel[i] = -1
+        s.tile_p[v] = <float> s.bind_total0[s.site_state[i]]
         g = s.site_state[i]
         s.state_count[g] += 1
         s.bound += s.state_ligands[g]
         if s.exit_total[g] > 0.0:
             heap_set(s, <int32_t> i, mcsyn_exponential(&s.rng) / s.exit_total[g])
+    for vt in range(s.n_volume_types):
+        i = s.n_membrane + vt
+        s.site_type[i] = s.volume_type_of[vt]
+        s.site_state[i] = s.type_ground[s.volume_type_of[vt]]
+        s.site_plane[i] = PLANE_AGGREGATE
+        s.site_tile[i] = -1
+        s.heap_pos[i] = -1
+    s.n_ids = s.n_membrane + s.n_volume_types
+    for i in range(n_rows):
+        ty = row_type[i]
+        vt = s.type_volume_index[ty]
+        g = row_state[i]
+        v = row_voxel[i]
+        s.state_count[g] += row_count[i]
+        if g == s.type_ground[ty]:
+            s.vox_free[vt * nv + v] += row_count[i]
+            s.free_total[vt] += row_count[i]
+        elif s.exit_total[g] > 0.0:
+            for c in range(row_count[i]):
+                record = new_volume_record(s, ty, v)
+                if record < 0:
+                    return -1
+                s.site_state[record] = g
+                heap_set(s, record, mcsyn_exponential(&s.rng) / s.exit_total[g])
+        # a non-ground state without exits (a drug block held fixed) needs no record at all
+    if s.n_volume_types > 0:
+        for v in range(nv):
+            update_voxel_hazard(s, v)
+    for vt in range(s.n_volume_types):
+        if s.exit_total[s.type_ground[s.volume_type_of[vt]]] > 0.0:
+            for v in range(nv):
+                if s.vox_free[vt * nv + v]:
+                    fenwick_add(s.fenwick + vt * (nv + 1), nv, v, s.vox_free[vt * nv + v])
+            schedule_aggregate(s, vt, 0.0)
     return 0
+
+
+cdef int allocate_sites(Sim *s, Py_ssize_t capacity) noexcept nogil:
+    s.capacity = capacity
+    s.site_type = <int32_t*> malloc(capacity * sizeof(int32_t))
+    s.site_state = <int32_t*> malloc(capacity * sizeof(int32_t))
+    s.site_plane = <int8_t*> malloc(capacity * sizeof(int8_t))
+    s.site_x = <double*> malloc(capacity * sizeof(double))
+    s.site_y = <double*> malloc(capacity * sizeof(double))
+    s.site_voxel = <int32_t*> malloc(capacity * sizeof(int32_t))
+    s.site_next = <double*> malloc(capacity * sizeof(double))
+    s.site_tile = <int64_t*> malloc(capacity * sizeof(int64_t))
+    s.heap = <int32_t*> malloc(capacity * sizeof(int32_t))
+    s.heap_pos = <int32_t*> malloc(capacity * sizeof(int32_t))
+    s.free_ids = <int32_t*> malloc(capacity * sizeof(int32_t))
+    if (s.site_type == NULL or s.site_state == NULL or s.site_plane == NULL or s.site_x == NULL
+            or s.site_y == NULL or s.site_voxel == NULL or s.site_next == NULL or s.site_tile == NULL
+            or s.heap == NULL or s.heap_pos == NULL or s.free_ids == NULL):
+        return -1
+    return 0
+
+
+cdef void free_sites(Sim *s) noexcept nogil:
+    free(s.site_type); free(s.site_state); free(s.site_plane); free(s.site_x); free(s.site_y)
+    free(s.site_voxel); free(s.site_next); free(s.site_tile); free(s.heap); free(s.heap_pos)
+    free(s.free_ids)
+
 
 # ==================================================================================================
 # Python entry points
@@ -951,6 +1109,10 @@ cdef object _array(object owner, str name, object dtype, Py_ssize_t length):
 
 cdef void* _ptr(object arr):
     return cnp.PyArray_DATA(<cnp.ndarray> arr)
+
+
+cdef object a_voxel_weight_of(object model, Py_ssize_t nv):
+    return _array(model, "voxel_weight", np.float64, nv)
 
 def simulate(object model, object run, object seed_words, bint keep_positions=False):
     """Run one simulation of a compiled model.
@@ -1090,36 +1252,48 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
                              f"{per_species.max():.3g} > 1")
     slab_hazard = ((a_hz_cleft > 0) | (a_hz_band > 0)).astype(np.intc)
 
-    # per-run inputs
+    # per-run inputs: membrane sites one by one, volume sites as counts per (type, state, voxel)
     n_sites = run.n_sites
     a_site_type = _array(run, "site_type", np.int32, n_sites)
-    a_site_state = _array(run, "site_state", np.int32, n_sites).copy()
+    a_site_state = _array(run, "site_state", np.int32, n_sites)
     a_site_plane = _array(run, "site_plane", np.int8, n_sites)
     a_site_x = _array(run, "site_x_um", np.float64, n_sites)
     a_site_y = _array(run, "site_y_um", np.float64, n_sites)
-    a_site_z = _array(run, "site_z_um", np.float64, n_sites)
     if n_sites:
-        if a_site_type.min() < 0 or a_site_type.max() >= n_types:
-            raise ValueError("kernel input 'site_type' has an unknown type")
-        if np.any(a_state_type[a_site_state] != a_site_type) if (a_site_state.min() >= 0 and a_site_state.max() < n_states) else True:
+        if a_site_type.min() < 0 or a_site_type.max() >= n_types or np.any(a_type_volume[a_site_type] >= 0):
+            raise ValueError("kernel input 'site_type' must name membrane site types")
+        if a_site_state.min() < 0 or a_site_state.max() >= n_states or np.any(a_state_type[a_site_state] != a_site_type):
             raise ValueError("kernel input 'site_state' holds a state of another site type")
-        is_vol = a_site_plane == PLANE_VOLUME
-        if np.any(is_vol != (a_type_volume[a_site_type] >= 0)) or a_site_plane.min() < 0 or a_site_plane.max() > 2:
-            raise ValueError("kernel input 'site_plane' disagrees with the site types")
-        mem = ~is_vol
-        if np.any(mem):
-            ix = np.floor((a_site_x[mem] + s.grid_half) / s.tile)
-            iy = np.floor((a_site_y[mem] + s.grid_half) / s.tile)
-            if ix.min() < 0 or iy.min() < 0 or ix.max() >= s.n_tile or iy.max() >= s.n_tile:
-                raise ValueError("a membrane site lies outside the tile grid")
-            key = (a_site_plane[mem].astype(np.int64) * s.n_tile + ix.astype(np.int64)) * s.n_tile + iy.astype(np.int64)
-            if np.unique(key).size != key.size:
-                raise ValueError("two membrane sites share one tile")
-        if np.any(is_vol):
-            r2 = a_site_x[is_vol] ** 2 + a_site_y[is_vol] ** 2 + a_site_z[is_vol] ** 2
-            if np.any(r2 > s.r_domain ** 2):
-                raise ValueError("a volume site lies outside the domain sphere")
-    if n_sites >= 2 ** 31 - 1:
+        if a_site_plane.min() < PLANE_POST or a_site_plane.max() > PLANE_PRE:
+            raise ValueError("kernel input 'site_plane' must be 0 (postsynaptic) or 1 (presynaptic)")
+        ix = np.floor((a_site_x + s.grid_half) / s.tile)
+        iy = np.floor((a_site_y + s.grid_half) / s.tile)
+        if ix.min() < 0 or iy.min() < 0 or ix.max() >= s.n_tile or iy.max() >= s.n_tile:
+            raise ValueError("a membrane site lies outside the tile grid")
+        key = (a_site_plane.astype(np.int64) * s.n_tile + ix.astype(np.int64)) * s.n_tile + iy.astype(np.int64)
+        if np.unique(key).size != key.size:
+            raise ValueError("two membrane sites share one tile")
+    nv = s.n_vox * s.n_vox * s.n_vox
+    n_rows = run.n_volume_rows
+    a_vol_type = _array(run, "volume_type", np.int32, n_rows)
+    a_vol_state = _array(run, "volume_state", np.int32, n_rows)
+    a_vol_voxel = _array(run, "volume_voxel", np.int32, n_rows)
+    a_vol_count = _array(run, "volume_count", np.int32, n_rows)
+    n_records = 0
+    if n_rows:
+        if a_vol_type.min() < 0 or a_vol_type.max() >= n_types or np.any(a_type_volume[a_vol_type] < 0):
+            raise ValueError("kernel input 'volume_type' must name volume site types")
+        if a_vol_state.min() < 0 or a_vol_state.max() >= n_states or np.any(a_state_type[a_vol_state] != a_vol_type):
+            raise ValueError("kernel input 'volume_state' holds a state of another site type")
+        if np.any(a_state_ligands[a_vol_state] != 0):
+            raise ValueError("kernel input 'volume_state' starts a volume site holding transmitter")
+        if a_vol_voxel.min() < 0 or a_vol_voxel.max() >= nv or a_vol_count.min() < 0:
+            raise ValueError("kernel input 'volume_voxel'/'volume_count' out of range")
+        if np.any(a_voxel_weight_of(model, nv)[a_vol_voxel[a_vol_count > 0]] == 0):
+            raise ValueError("kernel input 'volume_voxel' places sites in a voxel outside the shell")
+        ground = a_type_ground[a_vol_type] == a_vol_state
+        n_records = int(a_vol_count[~ground & (a_exit_total[a_vol_state] > 0)].sum())
+    if n_sites + n_volume_types + n_records >= 2 ** 31 - 1:
         raise ValueError("too many sites for the kernel (limit 2^31 - 2)")
 
     n_inj = run.n_inject
@@ -1141,7 +1315,6 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
             raise ValueError("volume injections need a model with a volume outside")
 
     cdef Py_ssize_t n_slab_inj = int(np.count_nonzero(a_inj_volume == 0)) if n_inj else 0
-    nv = s.n_vox * s.n_vox * s.n_vox
     if n_volume_types and nv * n_volume_types > 2 ** 31 - 2:
         raise ValueError("voxel grid too large for the kernel")
     a_voxel_weight = _array(model, "voxel_weight", np.float64, nv if n_volume_types else -1)
@@ -1151,23 +1324,26 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     series = np.zeros((s.n_samples, N_SERIES), dtype=np.int64)
     states = np.zeros((s.n_samples, max(n_states, 1)), dtype=np.int64)
     state_count = np.zeros(max(n_states, 1), dtype=np.int64)
-    site_next = np.zeros(max(n_sites, 1), dtype=np.float64)
-    heap = np.zeros(max(n_sites, 1), dtype=np.int32)
-    heap_pos = np.zeros(max(n_sites, 1), dtype=np.int32)
-    site_voxel = np.zeros(max(n_sites, 1), dtype=np.int32)
-    site_slot = np.zeros(max(n_sites, 1), dtype=np.int32)
     tile_site = np.zeros(2 * s.n_tile * s.n_tile, dtype=np.int32)
     tile_p = np.zeros(2 * s.n_tile * s.n_tile, dtype=np.float32)
-    site_tile = np.zeros(max(n_sites, 1), dtype=np.int64)
     bind_total0 = np.zeros(max(n_states, 1), dtype=np.float64)
     for g in range(n_states):
         if a_type_volume[a_state_type[g]] < 0:
             sl = slice(a_bind_start[g], a_bind_start[g + 1])
             bind_total0[g] = a_bind_value[sl][a_bind_species[sl] == 0].sum()
-    vox_start = np.zeros(max(n_volume_types * (nv + 1), 1), dtype=np.int32)
     vox_free = np.zeros(max(n_volume_types * nv, 1), dtype=np.int32)
-    vox_sites = np.zeros(max(n_sites, 1), dtype=np.int32)
+    ground_exits = n_volume_types and any(
+        a_exit_total[a_type_ground[ty]] > 0 for ty in range(n_types) if a_type_volume[ty] >= 0)
+    fenwick = np.zeros(n_volume_types * (nv + 1) if ground_exits else 1, dtype=np.int64)
+    free_total = np.zeros(max(n_volume_types, 1), dtype=np.int64)
+    vox_hazard0 = np.zeros(nv if n_volume_types else 1, dtype=np.float64)
+    volume_type_of = np.zeros(max(n_volume_types, 1), dtype=np.int32)
+    for ty in range(n_types):
+        if a_type_volume[ty] >= 0:
+            volume_type_of[a_type_volume[ty]] = ty
     a_state_type_c = np.ascontiguousarray(a_state_type)
+    a_vol_count_c = np.ascontiguousarray(a_vol_count)
+    capacity = n_sites + n_volume_types + n_records + 1024
 
     s.sigma_fine = <double*> _ptr(a_sigma_fine)
     s.sigma_volume = <double*> _ptr(a_sigma_volume)
@@ -1193,25 +1369,15 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.vol_bind_hazard = <double*> _ptr(vol_bind_hazard)
     s.vol_binding = <int*> _ptr(vol_binding)
     s.voxel_weight = <double*> _ptr(a_voxel_weight)
-    s.n_sites = n_sites
-    s.site_type = <int32_t*> _ptr(a_site_type)
-    s.site_state = <int32_t*> _ptr(a_site_state)
-    s.site_plane = <int8_t*> _ptr(a_site_plane)
-    s.site_x = <double*> _ptr(a_site_x)
-    s.site_y = <double*> _ptr(a_site_y)
-    s.site_z = <double*> _ptr(a_site_z)
-    s.site_voxel = <int32_t*> _ptr(site_voxel)
-    s.site_next = <double*> _ptr(site_next)
-    s.heap = <int32_t*> _ptr(heap)
-    s.heap_pos = <int32_t*> _ptr(heap_pos)
+    s.n_membrane = n_sites
     s.tile_site = <int32_t*> _ptr(tile_site)
     s.tile_p = <float*> _ptr(tile_p)
-    s.site_tile = <int64_t*> _ptr(site_tile)
     s.bind_total0 = <double*> _ptr(bind_total0)
-    s.vox_start = <int32_t*> _ptr(vox_start)
     s.vox_free = <int32_t*> _ptr(vox_free)
-    s.vox_sites = <int32_t*> _ptr(vox_sites)
-    s.site_slot = <int32_t*> _ptr(site_slot)
+    s.fenwick = <int64_t*> _ptr(fenwick)
+    s.free_total = <int64_t*> _ptr(free_total)
+    s.vox_hazard0 = <double*> _ptr(vox_hazard0)
+    s.volume_type_of = <int32_t*> _ptr(volume_type_of)
     s.state_count = <int64_t*> _ptr(state_count)
     s.series = <int64_t*> _ptr(series)
     s.states_series = <int64_t*> _ptr(states)
@@ -1224,17 +1390,36 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.inj_species = <int32_t*> _ptr(a_inj_species)
     s.inj_volume = <int8_t*> _ptr(a_inj_volume)
 
+    if allocate_sites(&s, capacity) != 0:
+        free_sites(&s)
+        raise MemoryError("mcsyn kernel could not allocate memory for sites")
+    cdef Py_ssize_t k_site, n_volume_rows = n_rows
+    cdef int32_t *site_type_in = <int32_t*> _ptr(a_site_type)
+    cdef int32_t *site_state_in = <int32_t*> _ptr(a_site_state)
+    cdef int8_t *site_plane_in = <int8_t*> _ptr(a_site_plane)
+    cdef double *site_x_in = <double*> _ptr(a_site_x)
+    cdef double *site_y_in = <double*> _ptr(a_site_y)
+    cdef int32_t *row_type = <int32_t*> _ptr(a_vol_type)
+    cdef int32_t *row_state = <int32_t*> _ptr(a_vol_state)
+    cdef int32_t *row_voxel = <int32_t*> _ptr(a_vol_voxel)
+    cdef int32_t *row_count = <int32_t*> _ptr(a_vol_count_c)
+    for k_site in range(n_sites):
+        s.site_type[k_site] = site_type_in[k_site]
+        s.site_state[k_site] = site_state_in[k_site]
+        s.site_plane[k_site] = site_plane_in[k_site]
+        s.site_x[k_site] = site_x_in[k_site]
+        s.site_y[k_site] = site_y_in[k_site]
     with nogil:
         status = pool_init(&s.slab, n_slab_inj + 64)
         if status == 0:
             status = pool_init(&s.vol, n_inj - n_slab_inj + 64)
         if status == 0:
-            status = build_sites(&s)
+            status = build_sites(&s, n_volume_rows, row_type, row_state, row_voxel, row_count)
         if status == 0:
             status = run_loop(&s)
     try:
         if status != 0:
-            raise MemoryError("mcsyn kernel could not allocate memory for molecules")
+            raise MemoryError("mcsyn kernel could not allocate memory for molecules or sites")
         out = {"series": series, "states": states[:, :n_states]}
         if keep_positions:
             out["slab_positions"] = np.array(
@@ -1248,6 +1433,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     finally:
         pool_free(&s.slab)
         pool_free(&s.vol)
+        free_sites(&s)
 
 
 def standard_normals(object seed_words, Py_ssize_t n, bint bulk=True):

@@ -104,7 +104,8 @@ class KernelModel:
 
 @dataclass
 class KernelRun:
-    """Per-run kernel input: sites and the injection schedule (µm, µs)."""
+    """Per-run kernel input (µm, µs): membrane sites one by one, volume sites as counts per
+    (type, initial state, voxel), and the injection schedule."""
 
     n_sites: int
     site_type: np.ndarray
@@ -112,7 +113,11 @@ class KernelRun:
     site_plane: np.ndarray
     site_x_um: np.ndarray
     site_y_um: np.ndarray
-    site_z_um: np.ndarray
+    n_volume_rows: int
+    volume_type: np.ndarray
+    volume_state: np.ndarray
+    volume_voxel: np.ndarray
+    volume_count: np.ndarray
     n_inject: int
     inject_time_us: np.ndarray
     inject_x_um: np.ndarray
@@ -251,11 +256,17 @@ class CompiledModel:
                 raise ModelError("voxel_um", model.voxel_um,
                                  f"gives {n_vox ** 3} voxels (limit {MAX_VOXELS}); use voxel_um >= "
                                  f"{2 * g.domain_radius_um / MAX_VOXELS ** (1 / 3):.3g}")
-            voxel_weight = self._voxel_weights(n_vox, model.voxel_um, g.varicosity_radius_um, g.domain_radius_um)
+            shell_fraction = self._voxel_shell_fractions(n_vox, model.voxel_um, g.varicosity_radius_um,
+                                                         g.domain_radius_um)
+            # a voxel that holds any shell holds at least half a sub-sample of it
+            floor = 0.5 / self.VOXEL_SUBSAMPLES ** 3
+            voxel_weight = np.where(shell_fraction > 0, 1.0 / np.maximum(shell_fraction, floor), 0.0)
+            self.voxel_probability = shell_fraction / shell_fraction.sum()
             v_vox_l = model.voxel_um ** 3 / UM3_PER_L
         else:
             n_vox = 1
             voxel_weight = np.ones(1)
+            self.voxel_probability = np.ones(1)
             v_vox_l = 1.0
 
         bind_rows.sort(key=lambda row: row[0])
@@ -315,9 +326,13 @@ class CompiledModel:
                                  f"tiles of {self.model.tile_um} µm; lower the density or tile_um")
 
     # ------------------------------------------------------------------ geometry helpers
-    @staticmethod
-    def _voxel_weights(n_vox, voxel, r_in, r_out, sub=4):
-        """voxel volume / volume of the extracellular shell inside it, by sub-voxel sampling."""
+    VOXEL_SUBSAMPLES = 4
+
+    @classmethod
+    def _voxel_shell_fractions(cls, n_vox, voxel, r_in, r_out):
+        """Fraction of each voxel inside the extracellular shell r_in <= r < r_out, by sub-voxel
+        sampling (flattened in the kernel's voxel order)."""
+        sub = cls.VOXEL_SUBSAMPLES
         edges = -r_out + (np.arange(n_vox * sub) + 0.5) * (voxel / sub)
         r2_axis = edges ** 2
         frac = np.zeros((n_vox, n_vox, n_vox))
@@ -327,10 +342,7 @@ class CompiledModel:
             r2 = r2_axis[ix] + yz
             inside = (r2 >= r_in ** 2) & (r2 < r_out ** 2)
             frac[ix // sub] += inside.reshape(n_vox, sub, n_vox, sub).sum(axis=(1, 3))
-        frac /= sub ** 3
-        floor = 0.5 / sub ** 3   # a voxel that holds any shell holds at least half a sample of it
-        weight = np.where(frac > 0, 1.0 / np.maximum(frac, floor), 0.0)
-        return weight.ravel()
+        return (frac / sub ** 3).ravel()
 
     def _candidate_tiles(self, location):
         if location not in self._tile_candidates:
@@ -379,52 +391,57 @@ class CompiledModel:
 
     def draw_run(self, seed_sequence: np.random.SeedSequence) -> KernelRun:
         rng = self.placement_generator(seed_sequence)
-        sites = self._draw_sites(rng)
+        membrane, volume = self._draw_sites(rng)
         inject = self._draw_releases(rng)
-        return KernelRun(n_sites=len(sites[0]), site_type=_i32(sites[0]), site_state=_i32(sites[1]),
-                         site_plane=np.ascontiguousarray(sites[2], dtype=np.int8), site_x_um=_f64(sites[3]),
-                         site_y_um=_f64(sites[4]), site_z_um=_f64(sites[5]), n_inject=len(inject[0]),
-                         inject_time_us=_f64(inject[0]), inject_x_um=_f64(inject[1]), inject_y_um=_f64(inject[2]),
-                         inject_z_um=_f64(inject[3]), inject_species=_i32(inject[4]),
+        return KernelRun(n_sites=len(membrane[0]), site_type=_i32(membrane[0]), site_state=_i32(membrane[1]),
+                         site_plane=np.ascontiguousarray(membrane[2], dtype=np.int8), site_x_um=_f64(membrane[3]),
+                         site_y_um=_f64(membrane[4]), n_volume_rows=len(volume[0]), volume_type=_i32(volume[0]),
+                         volume_state=_i32(volume[1]), volume_voxel=_i32(volume[2]), volume_count=_i32(volume[3]),
+                         n_inject=len(inject[0]), inject_time_us=_f64(inject[0]), inject_x_um=_f64(inject[1]),
+                         inject_y_um=_f64(inject[2]), inject_z_um=_f64(inject[3]), inject_species=_i32(inject[4]),
                          inject_volume=np.ascontiguousarray(inject[5], dtype=np.int8))
 
     def _draw_sites(self, rng):
+        """Membrane sites as (type, state, plane, x, y) columns; volume sites as
+        (type, state, voxel, count) rows: each site lands in a voxel with probability proportional
+        to the voxel's share of the extracellular shell (uniform placement at voxel resolution)."""
         model = self.model
-        g = model.geometry
         used = {PLANE_POST: set(), PLANE_PRE: set()}
-        cols = [[] for _ in range(6)]
+        membrane = [[] for _ in range(5)]
+        volume = [[] for _ in range(4)]
         n = self.kernel.n_tile
         for ti, grp in enumerate(model.sites):
             count = self.site_count(grp)
-            plane = LOCATION_PLANE[grp.location]
-            if grp.location == "volume":
-                u = rng.random(count)
-                r = np.cbrt(g.varicosity_radius_um ** 3 + u * (g.domain_radius_um ** 3 - g.varicosity_radius_um ** 3))
-                v = rng.normal(size=(count, 3))
-                v /= np.linalg.norm(v, axis=1, keepdims=True)
-                xyz = v * r[:, None]
-                # keep strictly inside the absorbing sphere
-                xyz *= np.minimum(1.0, (g.domain_radius_um * (1 - 1e-12)) / np.maximum(r, 1e-300))[:, None]
-                x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-            else:
-                tiles = self._place_on_tiles(grp, count, used[plane], rng)
-                used[plane].update(tiles.tolist())
-                ix, iy = np.divmod(tiles, n)
-                x = -self.grid_half_um + (ix + 0.5) * model.tile_um
-                y = -self.grid_half_um + (iy + 0.5) * model.tile_um
-                z = np.full(count, 0.0 if plane == PLANE_POST else g.cleft_height_um)
             first, states = self.group_states[ti]
+            probs = np.array([grp.initial_state_fractions.get(s, 0.0) for s in states])
+            probs[0] += 1.0 - probs.sum()
+            if grp.location == "volume":
+                per_state = rng.multinomial(count, probs) if grp.initial_state_fractions else [count]
+                for j, n_state in enumerate(per_state):
+                    if n_state == 0:
+                        continue
+                    per_voxel = rng.multinomial(n_state, self.voxel_probability)
+                    voxels = np.flatnonzero(per_voxel)
+                    for col, vals in zip(volume, (np.full(len(voxels), ti), np.full(len(voxels), first + j),
+                                                  voxels, per_voxel[voxels])):
+                        col.append(vals)
+                continue
+            plane = LOCATION_PLANE[grp.location]
+            tiles = self._place_on_tiles(grp, count, used[plane], rng)
+            used[plane].update(tiles.tolist())
+            ix, iy = np.divmod(tiles, n)
+            x = -self.grid_half_um + (ix + 0.5) * model.tile_um
+            y = -self.grid_half_um + (iy + 0.5) * model.tile_um
             if grp.initial_state_fractions:
-                probs = np.array([grp.initial_state_fractions.get(s, 0.0) for s in states])
-                probs[0] += 1.0 - probs.sum()
                 st = first + rng.choice(len(states), size=count, p=probs)
             else:
                 st = np.full(count, first)
-            for col, vals in zip(cols, (np.full(count, ti), st, np.full(count, plane), x, y, z)):
+            for col, vals in zip(membrane, (np.full(count, ti), st, np.full(count, plane), x, y)):
                 col.append(np.asarray(vals))
-        if not model.sites:
-            return [np.zeros(0)] * 6
-        return [np.concatenate(c) for c in cols]
+
+        def stack(cols):
+            return [np.concatenate(c) if c else np.zeros(0) for c in cols]
+        return stack(membrane), stack(volume)
 
     def _place_on_tiles(self, grp, count, used, rng):
         n = self.kernel.n_tile
