@@ -256,3 +256,23 @@ def test_same_seed_same_result_whatever_the_batching():
     np.testing.assert_array_equal(a.series[2], alone)
     other = mcsyn.run(m, n_runs=1, seed=6).series
     assert not np.array_equal(a.series[0], other[0])
+
+
+def test_volume_ground_state_exits_follow_first_order_kinetics():
+    """Volume sites leave the ground state through one aggregate clock per type (a voxel picked in
+    proportion to its free sites): the blocked fraction must follow θ(1 − e^{−(kb+ku)t})."""
+    kb, ku, n_sites = 30.0, 10.0, 20000                     # s⁻¹
+    scheme = mcsyn.with_blocked_state(mcsyn.transporter_cycle("T", "dopamine", 1e7, 10, 10, 5), kb, ku)
+    model = volume_model(duration_ms=100.0)
+    model.sites = [mcsyn.SiteGroup(scheme, "volume", count=n_sites)]
+    model.releases = [mcsyn.Release(0.0, 1, into="volume")]
+    model.degradation = []
+    s = mcsyn.run_one(model, seed=22).series
+    theta = kb / (kb + ku)
+    for t_ms in (5.0, 20.0, 60.0, 100.0):
+        p = theta * (1 - math.exp(-(kb + ku) * t_ms * 1e-3))
+        # the sites' states are independent two-state chains started at ground: binomial spread
+        observed = s.loc[t_ms, "T@volume:blocked"]
+        assert abs(observed - n_sites * p) < Z * math.sqrt(n_sites * p * (1 - p)), (t_ms, observed, n_sites * p)
+    total = s[[f"T@volume:{x}" for x in ("T", "TS", "Ti", "blocked")]].sum(axis=1)
+    assert (total == n_sites).all()
