@@ -261,11 +261,14 @@ class CompiledModel:
             # a voxel that holds any shell holds at least half a sub-sample of it
             floor = 0.5 / self.VOXEL_SUBSAMPLES ** 3
             voxel_weight = np.where(shell_fraction > 0, 1.0 / np.maximum(shell_fraction, floor), 0.0)
-            self.voxel_probability = shell_fraction / shell_fraction.sum()
+            # voxels holding some shell, and where a uniformly placed site lands among them
+            self.voxel_support = np.flatnonzero(shell_fraction > 0)
+            self.voxel_probability = shell_fraction[self.voxel_support] / shell_fraction.sum()
             v_vox_l = model.voxel_um ** 3 / UM3_PER_L
         else:
             n_vox = 1
             voxel_weight = np.ones(1)
+            self.voxel_support = np.zeros(1, dtype=np.int64)
             self.voxel_probability = np.ones(1)
             v_vox_l = 1.0
 
@@ -421,9 +424,9 @@ class CompiledModel:
                     if n_state == 0:
                         continue
                     per_voxel = rng.multinomial(n_state, self.voxel_probability)
-                    voxels = np.flatnonzero(per_voxel)
-                    for col, vals in zip(volume, (np.full(len(voxels), ti), np.full(len(voxels), first + j),
-                                                  voxels, per_voxel[voxels])):
+                    hit = np.flatnonzero(per_voxel)
+                    for col, vals in zip(volume, (np.full(len(hit), ti), np.full(len(hit), first + j),
+                                                  self.voxel_support[hit], per_voxel[hit])):
                         col.append(vals)
                 continue
             plane = LOCATION_PLANE[grp.location]
