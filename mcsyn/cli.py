@@ -1,0 +1,518 @@
+"""The ``mcsyn`` command line (also ``python -m mcsyn``).
+
+::
+
+    mcsyn run CONFIG|PRESET [--drug NAME=CONC ...] [--control] [--runs N] [--seed S] [--workers K]
+              [--backend threads|processes] [--scheduler ADDR] --out DIR [--resume | --overwrite]
+    mcsyn sweep CONFIG|PRESET --drug NAME (--doses C1,C2,... | --range LOW:HIGH:N) [--metric M]
+              [--runs N] ... --out DIR
+    mcsyn compare DIR [DIR ...] [--control NAME] [--metric M ...]
+    mcsyn summary DIR [--metric M ...]
+    mcsyn plot DIR [--format png|svg|pdf] [--observable OBS ...] [--metric M ...]
+    mcsyn presets
+    mcsyn drugs
+    mcsyn demo [--runs N] [--out DIR]
+
+Concentrations: ``25nM``, ``"25 nM"``, ``2.5e-8`` (M) or an occupancy ``80%SERT``. Exit status: 0
+on success, 1 when runs failed (the others are kept), 2 for bad arguments, 130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DEMO_DRUG = "escitalopram"
+DEMO_OCCUPANCY = "80%SERT"
+SUMMARY_METRICS = ("peak_free", "clearance_half_time_ms", "taken_up", "escaped", "degraded", "free_end",
+                   "fraction_taken_up", "fraction_escaped")
+
+
+# ======================================================================================================
+# argument types
+
+def _int_at_least(low):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {low}")
+        return v
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_nonnegative_int = _int_at_least(0)
+
+
+def _drug(text):
+    from .ensemble import parse_drug_option
+    try:
+        return parse_drug_option(text)
+    except (ValueError, KeyError) as exc:
+        raise argparse.ArgumentTypeError(_message(exc)) from None
+
+
+def _setting(text):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. geometry.domain_radius_um=8)")
+    key, value = (s.strip() for s in text.split("=", 1))
+    if not key:
+        raise argparse.ArgumentTypeError(f"{text!r} has no key before '='")
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    return key, value
+
+
+def _quantiles(text):
+    try:
+        qs = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not qs or any(not 0 < q < 1 for q in qs):
+        raise argparse.ArgumentTypeError(f"{text!r}: quantiles must be numbers in (0, 1), e.g. 0.05,0.25,0.75,0.95")
+    return qs
+
+
+def _message(exc) -> str:
+    return exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+# ======================================================================================================
+# the parser
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _add_ensemble_options(p):
+    p.add_argument("target", metavar="CONFIG|PRESET",
+                   help="a preset name (see 'mcsyn presets') or a TOML configuration")
+    p.add_argument("--runs", type=_positive_int, default=100, help="runs per condition")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="ensemble seed")
+    p.add_argument("--workers", type=_positive_int, default=None, help="threads or processes (default: all cores)")
+    p.add_argument("--backend", choices=("threads", "processes"), default="threads", help="local parallel backend")
+    p.add_argument("--scheduler", metavar="ADDR", default=None,
+                   help="run on this dask.distributed scheduler (e.g. tcp://host:8786)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="runs per task (default: automatic)")
+    p.add_argument("--mode", choices=("equilibrium", "kinetic", "acute"), default=None,
+                   help="drug mode (default: the configuration's, or equilibrium)")
+    p.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of the preset/configuration, e.g. timing.duration_ms=100")
+    p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME",
+                   help="time series for the time-course statistics (repeat; default: the aggregates)")
+    p.add_argument("--quantiles", type=_quantiles, default=(0.05, 0.25, 0.75, 0.95),
+                   help="time-course quantiles besides the median")
+    p.add_argument("--time-points", type=_positive_int, default=501,
+                   help="at most this many stored time points per run")
+    p.add_argument("--no-traces", action="store_true", help="store no traces (no time-course quantiles; no resume)")
+    p.add_argument("--out", required=True, metavar="DIR", help="result directory")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="finish an interrupted ensemble in DIR")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing result in DIR")
+    g2 = p.add_mutually_exclusive_group()
+    g2.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress")
+    g2.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    parser = argparse.ArgumentParser(prog="mcsyn", formatter_class=_Formatter,
+                                     description="Stochastic Monte Carlo simulation of one synapse: ensembles, "
+                                                 "statistics, drug comparisons and dose-response.")
+    parser.add_argument("--version", action="version", version=f"mcsyn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", formatter_class=_Formatter, help="run an ensemble of one configuration",
+                       description="Run N runs of a preset or configuration, with drugs, and save the result.")
+    _add_ensemble_options(p)
+    p.add_argument("--drug", dest="drugs", type=_drug, action="append", default=[], metavar="NAME=CONC",
+                   help="add a drug (repeat for combinations): 25nM, 2.5e-8 (M) or 80%%SERT (occupancy)")
+    p.add_argument("--control", action="store_true",
+                   help="also run the drug-free control, as a second condition in the same result")
+
+    p = sub.add_parser("sweep", formatter_class=_Formatter, help="dose-response of one drug, with a Hill fit",
+                       description="Run the control and a series of concentrations of one drug; fit a Hill curve.")
+    _add_ensemble_options(p)
+    p.add_argument("--drug", required=True, metavar="NAME", help="the drug to sweep")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--doses", metavar="C1,C2,...", help="concentrations (e.g. 1nM,10nM,100nM or 50%%SERT,80%%SERT)")
+    g.add_argument("--range", dest="dose_range", metavar="LOW:HIGH:N", help="N log-spaced concentrations")
+    p.add_argument("--metric", dest="metrics", action="append", default=None,
+                   help="metric(s) to fit (default: fraction_taken_up)")
+
+    p = sub.add_parser("compare", formatter_class=_Formatter, help="compare conditions against a control",
+                       description="Fold change with CI, Hedges' g, Cliff's delta, Mann-Whitney U and KS p-values.")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="result directories")
+    p.add_argument("--control", default=None, help="control condition (default: 'control', else the first)")
+    _add_table_options(p)
+
+    p = sub.add_parser("summary", formatter_class=_Formatter, help="summary statistics of a result",
+                       description="Per condition and metric: mean, sd, sem, CV, median, IQR and 95%% CI.")
+    p.add_argument("dir", metavar="DIR")
+    _add_table_options(p)
+
+    p = sub.add_parser("plot", formatter_class=_Formatter, help="draw the figures of a result",
+                       description="Time courses with quantile bands, metric histograms, and the dose-response fit.")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+    p.add_argument("--to", dest="plot_dir", default=None, metavar="FOLDER", help="where to write (default DIR/plots)")
+    p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME")
+    p.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME")
+    p.add_argument("--condition", dest="conditions", action="append", default=None, metavar="NAME")
+
+    sub.add_parser("presets", help="list the built-in presets", description="List the built-in presets.")
+    sub.add_parser("drugs", help="list the drugs in the library", description="List the drugs in the library.")
+
+    p = sub.add_parser("demo", formatter_class=_Formatter, help="serotonergic synapse: control vs an SSRI",
+                       description=f"The serotonergic preset, control vs {DEMO_DRUG} at 80%% SERT occupancy: "
+                                   "runs both, prints the summary and comparison, saves the figures.")
+    p.add_argument("--runs", type=_positive_int, default=100, help="runs per condition")
+    p.add_argument("--seed", type=_nonnegative_int, default=0)
+    p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument("--out", default="mcsyn-demo", metavar="DIR", help="result directory")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true")
+    g.add_argument("--overwrite", action="store_true")
+    g2 = p.add_mutually_exclusive_group()
+    g2.add_argument("--progress", dest="progress", action="store_true", default=None)
+    g2.add_argument("--no-progress", dest="progress", action="store_false")
+    return parser
+
+
+def _add_table_options(p):
+    p.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME",
+                   help="metrics to show (repeat; default: the key readouts; 'all' for every metric)")
+    p.add_argument("--ci", choices=("analytic", "bootstrap"), default="analytic", help="confidence intervals")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write the full table to FILE")
+
+
+# ======================================================================================================
+# commands
+
+class _UsageError(Exception):
+    """Bad input found after parsing (reported argparse-style, exit status 2)."""
+
+
+def _check_out(args):
+    from .storage import ResultDir
+    rd = ResultDir(args.out)
+    if rd.path.exists() and not rd.path.is_dir():
+        raise _UsageError(f"--out {args.out}: exists and is not a directory")
+    if rd.exists_nonempty() and not (args.resume or args.overwrite):
+        raise _UsageError(f"--out {args.out}: the directory exists and is not empty; choose another, "
+                          "add --resume to finish it or --overwrite to replace it")
+    if args.overwrite and rd.exists_nonempty() and not rd.is_result():
+        raise _UsageError(f"--out {args.out}: refusing to overwrite, it is not an mcsyn result directory")
+
+
+def _conditions(args, treatments):
+    from .ensemble import make_conditions
+    overrides = dict(args.settings)
+    try:
+        return make_conditions(args.target, treatments=treatments, mode=args.mode, **overrides)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _UsageError(_message(exc)) from None
+
+
+def _run_kwargs(args):
+    return dict(n_runs=args.runs, seed=args.seed, workers=args.workers, backend=args.backend,
+                scheduler=args.scheduler, batch_size=args.batch_size, out=args.out, resume=args.resume,
+                overwrite=args.overwrite, observables=args.observables, quantiles=args.quantiles,
+                time_points=args.time_points, keep_traces=not args.no_traces, progress=args.progress)
+
+
+def _execute(conditions, kwargs):
+    """Run an ensemble; report failures and interruptions. Returns (result or None, exit status)."""
+    from .ensemble import EnsembleInterrupted, RunFailures, run_ensemble
+    try:
+        return run_ensemble(conditions, **kwargs), 0
+    except EnsembleInterrupted as exc:
+        print(f"mcsyn: {exc}", file=sys.stderr)
+        return None, 130
+    except RunFailures as exc:
+        print(f"mcsyn: {exc}", file=sys.stderr)
+        return exc.result, 1
+
+
+def cmd_run(args):
+    _check_out(args)
+    treat = dict(args.drugs)
+    if len(treat) != len(args.drugs):
+        raise _UsageError("a drug is given twice with --drug")
+    if args.control and not treat:
+        raise _UsageError("--control needs at least one --drug (the control is the drug-free condition)")
+    treatments = ([{}] if args.control else []) + [treat] if (treat or args.control) else None
+    conds = _conditions(args, treatments)
+    result, status = _execute(conds, _run_kwargs(args))
+    if result is not None:
+        print(f"{len(result.metrics)} runs of {len(conds)} condition(s) saved in {result.path}")
+        _print_summary(result.metrics, None)
+        if len(conds) > 1:
+            _print_compare(result.metrics, result.control, None)
+    return status
+
+
+def _parse_doses(args):
+    from .ensemble import log_doses, parse_concentration
+    try:
+        if args.doses is not None:
+            items = [x.strip() for x in args.doses.split(",") if x.strip()]
+            if not items:
+                raise ValueError("--doses is empty")
+            return [parse_concentration(args.drug, x, field=f"--doses {x}") for x in items]
+        parts = args.dose_range.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"--range {args.dose_range!r} is not LOW:HIGH:N (e.g. 1nM:10uM:9)")
+        lo = parse_concentration(args.drug, parts[0], field="--range LOW")
+        hi = parse_concentration(args.drug, parts[1], field="--range HIGH")
+        try:
+            n = int(parts[2])
+        except ValueError:
+            raise ValueError(f"--range N = {parts[2]!r} is not an integer") from None
+        return list(log_doses(lo, hi, n))
+    except (ValueError, KeyError) as exc:
+        raise _UsageError(_message(exc)) from None
+
+
+def cmd_sweep(args):
+    from .ensemble import dose_series
+    _check_out(args)
+    doses = _parse_doses(args)
+    if len([d for d in doses if d > 0]) < 3:
+        raise _UsageError("a dose-response needs at least 3 concentrations > 0 (plus the control)")
+    conds = _conditions(args, dose_series(args.drug, doses))
+    result, status = _execute(conds, _run_kwargs(args))
+    if result is None:
+        return status
+    print(f"{len(result.metrics)} runs at {len(conds)} doses saved in {result.path}")
+    metrics = args.metrics or ["fraction_taken_up"]
+    _fit_and_plot_doses(result, metrics, Path(result.path) / "plots", "png")
+    return status
+
+
+def _fit_and_plot_doses(result, metrics, folder, fmt):
+    from . import plots
+    from .stats import metric_columns
+    rows = []
+    available = metric_columns(result.metrics)
+    for metric in metrics:
+        if metric not in available:
+            raise _UsageError(f"--metric {metric!r} is not a metric of this result; metrics: {', '.join(available)}")
+        try:
+            fit, table = result.dose_response(metric)
+        except (RuntimeError, ValueError) as exc:
+            print(f"mcsyn: no Hill fit for {metric}: {exc}", file=sys.stderr)
+            continue
+        rows.append(fit.to_dict())
+        print(f"\nDose-response of {metric}:")
+        print(_fmt_table(table))
+        path = plots.save_figure(plots.plot_dose_response(result, metric, fit=fit),
+                                 folder / f"dose_response_{_safe(metric)}.{fmt}")
+        print(f"{fit.kind} = {fit.ec50:.4g} M ({fit.level:.0%} CI {fit.ec50_ci_low:.4g}-{fit.ec50_ci_high:.4g} M), "
+              f"Hill coefficient {fit.hill:.3g} ({fit.hill_ci_low:.3g}-{fit.hill_ci_high:.3g}); {fit.method}")
+        print(f"plot: {path}")
+    if rows and result.path is not None:
+        pd.DataFrame(rows).to_csv(Path(result.path) / "hill_fits.csv", index=False)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _load(path):
+    from .storage import load_result
+    try:
+        return load_result(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _choose_metrics(metrics_df, requested):
+    from .stats import metric_columns
+    available = metric_columns(metrics_df)
+    if requested is None:
+        keys = [m for m in SUMMARY_METRICS if m in available]
+        keys += [m for m in available if m.endswith(":bound:peak") or m.endswith(":open:integral_ms")]
+        return [m for m in keys if metrics_df[m].nunique(dropna=True) > 1]     # drop what never varies
+    if requested == ["all"]:
+        return available
+    bad = [m for m in requested if m not in available]
+    if bad:
+        raise _UsageError(f"--metric {', '.join(bad)}: not a metric of this result; metrics: {', '.join(available)}")
+    return requested
+
+
+def _fmt_table(df) -> str:
+    def fmt(x):
+        if isinstance(x, (float, np.floating)):
+            if not math.isfinite(x):
+                return "nan" if math.isnan(x) else str(x)
+            return f"{x:.4g}"
+        return str(x)
+    return df.to_string(index=False, formatters={c: fmt for c in df.columns if df[c].dtype.kind == "f"})
+
+
+def _print_summary(metrics_df, requested, ci="analytic", csv=None):
+    from .stats import summarize
+    keys = _choose_metrics(metrics_df, requested)
+    full = summarize(metrics_df, ci=ci, metrics_columns=_choose_metrics(metrics_df, ["all"]) if csv else keys)
+    if csv:
+        full.to_csv(csv, index=False)
+    table = full[full["metric"].isin(keys)]
+    cols = ["condition", "metric", "n", "mean", "sd", "sem", "cv", "median", "iqr", "ci_low", "ci_high"]
+    print(f"\nSummary ({table['ci_method'].iloc[0] if len(table) else ci} CI of the mean):")
+    print(_fmt_table(table[cols]))
+
+
+def _print_compare(metrics_df, control, requested, ci="analytic", csv=None):
+    from .stats import compare
+    keys = _choose_metrics(metrics_df, requested)
+    full = compare(metrics_df, control=control, ci=ci,
+                   metrics_columns=_choose_metrics(metrics_df, ["all"]) if csv else keys)
+    if csv:
+        full.to_csv(csv, index=False)
+    table = full[full["metric"].isin(keys)]
+    cols = ["condition", "metric", "mean_control", "mean", "fold_change", "fold_ci_low", "fold_ci_high",
+            "hedges_g", "cliffs_delta", "p_mannwhitney", "p_ks"]
+    print(f"\nAgainst {control!r} (fold change with {ci} 95% CI; two-sided p-values, not adjusted):")
+    print(_fmt_table(table[cols]))
+
+
+def cmd_summary(args):
+    result = _load(args.dir)
+    _print_summary(result.metrics, args.metrics, args.ci, args.csv)
+    if len(result.condition_names) > 1:
+        _print_compare(result.metrics, result.control, args.metrics, args.ci)
+    if not result.failures.empty:
+        print(f"\n{len(result.failures)} run(s) failed; see {Path(args.dir) / 'failures.parquet'}")
+    return 0
+
+
+def cmd_compare(args):
+    frames = []
+    for d in args.dirs:
+        frames.append((d, _load(d).metrics))
+    names = [n for _, m in frames for n in dict.fromkeys(m["condition"])]
+    if len(set(names)) != len(names):   # same condition name in several results: prefix the folder
+        renamed = []
+        for d, m in frames:
+            m = m.copy()
+            m["condition"] = Path(d).name + ": " + m["condition"].astype(str)
+            renamed.append((d, m))
+        frames = renamed
+    metrics = pd.concat([m for _, m in frames], ignore_index=True)
+    conds = list(dict.fromkeys(metrics["condition"]))
+    if len(conds) < 2:
+        raise _UsageError("compare needs at least two conditions (give several result directories)")
+    control = args.control
+    if control is None:
+        control = next((c for c in conds if c == "control" or c.endswith(": control")), conds[0])
+    elif control not in conds:
+        raise _UsageError(f"--control {control!r} is not a condition; conditions: {conds}")
+    _print_compare(metrics, control, args.metrics, args.ci, args.csv)
+    return 0
+
+
+def cmd_plot(args):
+    from . import plots
+    result = _load(args.dir)
+    folder = Path(args.plot_dir) if args.plot_dir else Path(args.dir) / "plots"
+    written = []
+    try:
+        written.append(plots.save_figure(
+            plots.plot_timecourse(result, observables=args.observables, conditions=args.conditions),
+            folder / f"timecourse.{args.format}"))
+        m = result.metrics if not args.conditions else result.metrics[result.metrics["condition"].isin(args.conditions)]
+        written.append(plots.save_figure(plots.plot_histograms(m, metrics_columns=args.metrics),
+                                         folder / f"histograms.{args.format}"))
+    except KeyError as exc:
+        raise _UsageError(_message(exc)) from None
+    for p in written:
+        print(f"plot: {p}")
+    if "dose_M" in result.metrics.columns and result.metrics["dose_M"].nunique() >= 4:
+        _fit_and_plot_doses(result, args.metrics or ["fraction_taken_up"], folder, args.format)
+    return 0
+
+
+def cmd_presets(args):
+    from . import presets
+    for name in presets.names():
+        desc = presets.spec(name).get("description", "")
+        print(f"{name}\n    {desc}")
+    return 0
+
+
+def cmd_drugs(args):
+    from . import library
+    rows = []
+    for name in library.names("drugs"):
+        d = library.drug(name)
+        ki = ", ".join(f"{t} {k * 1e9:.3g} nM" for t, k in d.ki_M.items())
+        rows.append({"drug": name, "class": d.drug_class, "mechanism": d.mechanism, "Ki": ki})
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def cmd_demo(args):
+    from . import plots
+    from .ensemble import make_conditions, parse_concentration
+    _check_out(args)
+    conc = parse_concentration(DEMO_DRUG, DEMO_OCCUPANCY)
+    print(f"mcsyn demo: serotonergic synapse, control vs {DEMO_DRUG} {conc * 1e9:.3g} nM "
+          f"(80% SERT occupancy), {args.runs} runs each")
+    conds = make_conditions("serotonergic", treatments=[{}, {DEMO_DRUG: conc}])
+    result, status = _execute(conds, dict(n_runs=args.runs, seed=args.seed, workers=args.workers, out=args.out,
+                                          resume=args.resume, overwrite=args.overwrite, progress=args.progress))
+    if result is None:
+        return status
+    _print_summary(result.metrics, None)
+    _print_compare(result.metrics, "control", None)
+    folder = Path(result.path) / "plots"
+    obs = [o for o in ("free", "taken_up", "SERT:bound", "5-HT1A:bound") if o in set(result.timecourse["observable"])]
+    p1 = plots.save_figure(plots.plot_timecourse(result, observables=obs), folder / "timecourse.png")
+    p2 = plots.save_figure(plots.plot_histograms(result, metrics_columns=[
+        m for m in ("fraction_taken_up", "clearance_half_time_ms", "5-HT1A:bound:integral_ms") if m in result.metrics]),
+        folder / "histograms.png")
+    print(f"\nresult: {result.path}\nplots: {p1}\n       {p2}")
+    return status
+
+
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "compare": cmd_compare, "summary": cmd_summary, "plot": cmd_plot,
+            "presets": cmd_presets, "drugs": cmd_drugs, "demo": cmd_demo}
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``mcsyn`` command. Returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (_UsageError, ValueError, FileExistsError, FileNotFoundError) as exc:
+        # bad input found after parsing (a model field, an observable, a resume that does not
+        # match): reported like argparse's own errors, exit status 2
+        sub = parser._subparsers._group_actions[0].choices[args.command]
+        sub.error(_message(exc))
+    except KeyboardInterrupt:
+        print("mcsyn: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `mcsyn drugs | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
