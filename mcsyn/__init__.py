@@ -7,6 +7,9 @@ from .schemes import (KineticScheme, ampa_jonas1993, enzyme_site, one_site_recep
                       with_blocked_state)
 from .simulate import Ensemble, RunResult, run, run_one, run_seed_sequence
 from . import config, drugs, library, presets, units  # noqa: E402  (the pharmacology layer)
+from .ensemble import (EnsembleResult, dose_series, make_conditions, run_ensemble,  # noqa: E402
+                       sweep)
+from .storage import load_result  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -14,5 +17,6 @@ __all__ = [
     "CompiledModel", "Degradation", "Ensemble", "Geometry", "KineticScheme", "ModelError", "Release",
     "RunResult", "SiteGroup", "Species", "StimulusTrain", "SynapseModel", "Timing", "ampa_jonas1993",
     "compile_model", "enzyme_site", "one_site_receptor", "per_hit_probability", "run", "run_one",
-    "run_seed_sequence", "transporter_cycle", "with_blocked_state",
+    "run_seed_sequence", "transporter_cycle", "with_blocked_state", "EnsembleResult", "dose_series",
+    "make_conditions", "run_ensemble", "sweep", "load_result",
 ]

@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=_positive_int, default=100, help="runs per condition")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
     p.add_argument("--workers", type=_positive_int, default=None)
-    p.add_argument("--out", default="mcsyn-demo", metavar="DIR", help="result directory")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="result directory (default: mcsyn-demo, or mcsyn-demo-2, -3, ... if that exists)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true")
     g.add_argument("--overwrite", action="store_true")
@@ -466,9 +467,20 @@ def cmd_drugs(args):
     return 0
 
 
+def _fresh_demo_folder(base="mcsyn-demo"):
+    # the demo never overwrites: a second run writes next to the first one
+    candidate, k = Path(base), 1
+    while candidate.exists():
+        k += 1
+        candidate = Path(f"{base}-{k}")
+    return str(candidate)
+
+
 def cmd_demo(args):
     from . import plots
     from .ensemble import make_conditions, parse_concentration
+    if args.out is None:
+        args.out = "mcsyn-demo" if (args.resume or args.overwrite) else _fresh_demo_folder()
     _check_out(args)
     conc = parse_concentration(DEMO_DRUG, DEMO_OCCUPANCY)
     print(f"mcsyn demo: serotonergic synapse, control vs {DEMO_DRUG} {conc * 1e9:.3g} nM "
