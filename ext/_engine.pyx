@@ -493,14 +493,16 @@ cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, d
     return pool_add(s, &s.vol, x, y, z, sp)
 
 cdef int place_near_membrane_site(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
-    # Time reversal of a hit: the molecule reappears where a molecule that would bind this site
-    # in one step would have started: a Gaussian step ending on the site, cut at a uniform
-    # fraction f. This keeps detailed balance with the per-hit binding probability.
+    # Time reversal of a hit, which keeps detailed balance with the per-hit binding probability.
+    # Among uniformly placed molecules, those whose step crosses the membrane have |Δz| with
+    # density ∝ |Δz| φ(Δz) (a Rayleigh law: the chance to cross grows with |Δz|), start a uniform
+    # fraction f of the step above the membrane, and cross it uniformly over the site's tile.
+    # The molecule reappears at such a starting point.
     cdef double sig = s.sigma_fine[sp]
     cdef double f = mcsyn_uniform(&s.rng)
-    cdef double x = s.site_x[site] - f * sig * mcsyn_normal(&s.rng)
-    cdef double y = s.site_y[site] - f * sig * mcsyn_normal(&s.rng)
-    cdef double dz = f * sig * fabs(mcsyn_normal(&s.rng))
+    cdef double x = s.site_x[site] + (mcsyn_uniform(&s.rng) - 0.5) * s.tile - f * sig * mcsyn_normal(&s.rng)
+    cdef double y = s.site_y[site] + (mcsyn_uniform(&s.rng) - 0.5) * s.tile - f * sig * mcsyn_normal(&s.rng)
+    cdef double dz = f * sig * sqrt(2.0 * mcsyn_exponential(&s.rng))
     cdef double z
     cdef double r2, r, scale
     if s.site_plane[site] == PLANE_POST:
@@ -520,6 +522,7 @@ cdef int place_near_membrane_site(Sim *s, int32_t site, int32_t sp, double t) no
         x *= scale
         y *= scale
     return pool_add(s, &s.slab, x, y, z, sp)
+
 
 cdef int release_from_volume_record(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
     # Volume sites are well mixed within their voxel, so a released molecule appears at a uniform
@@ -675,7 +678,10 @@ cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, doub
     # Walk the straight step through the unfolded slab: every crossing of a plane z = k h is a
     # hit on the postsynaptic (k even) or presynaptic (k odd) membrane at the crossing point.
     # Planes are visited in order from the start point, so no floor() or division per plane.
+    # t is the end of the step; a binding is stamped at the crossing time, so that the bound
+    # lifetime (an exact exponential) starts when the molecule actually reached the site.
     cdef double z1 = z0 + dz
+    cdef double f
     cdef double inv_dz = 1.0 / dz
     cdef double plane_z, step
     cdef int plane
@@ -684,7 +690,8 @@ cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, doub
         plane = PLANE_PRE
         step = s.h
         while plane_z <= z1:
-            if hit_tile(s, rng, plane, x0 + (plane_z - z0) * inv_dz * dx, y0 + (plane_z - z0) * inv_dz * dy, sp, t):
+            f = (plane_z - z0) * inv_dz
+            if hit_tile(s, rng, plane, x0 + f * dx, y0 + f * dy, sp, t - (1.0 - f) * s.dt_fine):
                 return 1
             plane_z += step
             plane ^= 1
@@ -693,7 +700,8 @@ cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, doub
         plane = PLANE_POST
         step = -s.h
         while plane_z >= z1:
-            if hit_tile(s, rng, plane, x0 + (plane_z - z0) * inv_dz * dx, y0 + (plane_z - z0) * inv_dz * dy, sp, t):
+            f = (plane_z - z0) * inv_dz
+            if hit_tile(s, rng, plane, x0 + f * dx, y0 + f * dy, sp, t - (1.0 - f) * s.dt_fine):
                 return 1
             plane_z += step
             plane ^= 1
