@@ -92,6 +92,8 @@ ctypedef struct Sim:
     double r_domain
     int outside
     int outer_absorbing
+    double rim                  # lateral edge of the slab: R_outer with a band, else R_cleft
+    int reflecting_rim          # 1 if that edge reflects
     # time, µs
     double dt_fine
     double dt_coarse
@@ -653,7 +655,16 @@ cdef inline int64_t tile_index(Sim *s, int plane, double x, double y) noexcept n
 
 cdef inline int hit_tile(Sim *s, mcsyn_rng *rng, int plane, double x, double y, int32_t sp, double t) noexcept nogil:
     # one hit on a membrane at (x, y); returns 1 if the molecule binds
-    cdef int64_t idx = tile_index(s, plane, x, y)
+    cdef double r2 = x * x + y * y
+    cdef double r, scale
+    cdef int64_t idx
+    if s.reflecting_rim and r2 > s.rim * s.rim:
+        # the step is reflected at the rim, so its crossing lies at the mirror image
+        r = sqrt(r2)
+        scale = (2.0 * s.rim - r) / r
+        x *= scale
+        y *= scale
+    idx = tile_index(s, plane, x, y)
     cdef int32_t site
     cdef float p
     cdef double u
@@ -706,6 +717,42 @@ cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, doub
             plane_z += step
             plane ^= 1
     return 0
+
+
+cdef inline void reflect_at_rim(double x0, double y0, double *x, double *y, double rim) noexcept nogil:
+    # Specular reflection of the straight lateral step (x0, y0) -> (x, y) where it leaves the disk
+    # r < rim: the part beyond the exit point is mirrored in the tangent there. (Mirroring the end
+    # point radially instead depletes the outermost σ of a curved rim by several per cent.)
+    cdef double dx = x[0] - x0, dy = y[0] - y0
+    cdef double a = dx * dx + dy * dy
+    cdef double b = x0 * dx + y0 * dy
+    cdef double c = x0 * x0 + y0 * y0 - rim * rim
+    cdef double disc = b * b - a * c
+    cdef double t, cx, cy, nx, ny, wx, wy, dot, r
+    if a <= 0.0 or disc < 0.0:
+        t = 1.0
+    else:
+        t = (-b + sqrt(disc)) / a
+    cx = x0 + t * dx
+    cy = y0 + t * dy
+    r = sqrt(cx * cx + cy * cy)
+    if r <= 0.0:
+        return
+    nx = cx / r
+    ny = cy / r
+    wx = x[0] - cx
+    wy = y[0] - cy
+    dot = wx * nx + wy * ny
+    x[0] = cx + wx - 2.0 * dot * nx
+    y[0] = cy + wy - 2.0 * dot * ny
+    r = sqrt(x[0] * x[0] + y[0] * y[0])
+    if r >= rim:
+        # a step long enough to cross the disk again: fall back to the radial mirror
+        dot = (2.0 * rim - r) / r
+        if dot < 0.0:
+            dot = 0.0
+        x[0] *= dot
+        y[0] *= dot
 
 
 cdef inline double crossing_probability(double d0, double d1, double sig) noexcept nogil:
@@ -783,9 +830,7 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
             r = sqrt(r2)
             if reflecting:
                 if r >= rim:
-                    scale = (2.0 * rim - r) / r
-                    x *= scale
-                    y *= scale
+                    reflect_at_rim(x0, y0, &x, &y, rim)
             elif r >= rim:
                 leaves = 1
             else:
@@ -1160,6 +1205,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.r_domain = model.r_domain_um
     s.outside = model.outside
     s.outer_absorbing = model.outer_absorbing
+    s.rim = s.r_outer if s.outside == OUTSIDE_BAND else s.r_cleft
+    s.reflecting_rim = s.outside == OUTSIDE_CLOSED or (s.outside == OUTSIDE_BAND and not s.outer_absorbing)
     s.dt_fine = model.dt_fine_us
     s.steps_per_coarse = model.steps_per_coarse
     s.dt_coarse = s.dt_fine * s.steps_per_coarse

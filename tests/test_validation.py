@@ -1,0 +1,123 @@
+"""``mcsyn validate``: the quick subset passes, writes its report, and a broken check fails.
+
+The quick subset runs once per session (module fixture, a few seconds of CPU); the broken-check
+tests run single cheap checks.
+"""
+import argparse
+import math
+
+import pandas as pd
+import pytest
+
+from mcsyn import validation as V
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("validation")
+    args = argparse.Namespace(quick=True, out=str(out), workers=2)
+    code = V.validate_command(args)
+    return code, out, pd.read_csv(out / "validation.csv")
+
+
+def test_quick_subset_passes(quick_run):
+    code, _, df = quick_run
+    failed = df[df["verdict"] == "fail"]
+    assert failed.empty, failed[["check", "expected", "measured", "tolerance", "note"]].to_string()
+    assert code == 0
+    assert set(df["verdict"]) <= {"pass", "skip"}
+    # the engine checks never skip; together with the pharmacology checks there are many rows
+    engine = df[df["category"].isin(["free diffusion", "first passage", "extracellular space", "binding"])]
+    assert (engine["verdict"] == "pass").all()
+    assert (df["verdict"] == "pass").sum() >= 15
+
+
+def test_quick_subset_covers_every_category(quick_run):
+    _, _, df = quick_run
+    assert {"free diffusion", "first passage", "extracellular space", "binding", "transporters", "drugs",
+            "published"} <= set(df["category"])
+    assert df["quick"].all()
+    assert set(df["check"].str.split(".").str[0]) >= {"diffusion", "first_passage", "ecs", "binding"}
+
+
+def test_report_columns_and_files(quick_run):
+    _, out, df = quick_run
+    for col in ("check", "category", "expected", "measured", "tolerance", "verdict", "citation", "note", "wall_s"):
+        assert col in df.columns
+    assert df["wall_s"].notna().all() and (df["wall_s"] >= 0).all()
+    stat = df[df["tolerance"].str.startswith("±")]
+    assert len(stat) >= 10 and stat["tolerance"].str.contains("SE").all()     # statistical tolerances say so
+    published = df[df["category"] == "published"]
+    assert (published["citation"].str.len() > 0).all()
+    md = (out / "validation.md").read_text(encoding="utf-8")
+    assert "| check |" in md and "## What each check means" in md
+    for name in df["check"]:
+        assert name in md
+
+
+def test_wrong_expected_diffusion_coefficient_fails(monkeypatch, tmp_path, capsys):
+    """A 10 % wrong D in the expectation of the MSD check makes it fail and the command exit 1."""
+    monkeypatch.setattr(V, "D_GLU", V.D_GLU * 1.1)      # the model keeps the true D (bound at definition)
+    df = V.run_validation(quick=True, workers=1, progress=False, only=["diffusion.msd_slab"])
+    assert len(df) == 2 and (df["verdict"] == "fail").all()
+    args = argparse.Namespace(quick=True, out=str(tmp_path / "broken"), workers=1, only=["diffusion.msd_slab"])
+    assert V.validate_command(args) == 1
+    assert "FAILED" in capsys.readouterr().out
+    saved = pd.read_csv(tmp_path / "broken" / "validation.csv")
+    assert (saved["verdict"] == "fail").all()
+
+
+def _temporary_check(monkeypatch, func, needs=()):
+    spec = V.CheckSpec("zz.temporary", "test", func, True, needs, "a temporary check")
+    monkeypatch.setattr(V, "REGISTRY", [spec])
+
+
+def test_monkeypatched_measured_value_fails(monkeypatch, tmp_path):
+    real = V.check_exit_disk
+
+    def broken(ctx):
+        rows = real(ctx)
+        for r in rows:           # recompute the verdict as if the engine had returned 10 % longer exit times
+            bad = V.stat_check(r.name, r.category, r.expected, r.measured * 1.1, r.se, r.unit)
+            r.measured, r.verdict = bad.measured, bad.verdict
+        return rows
+
+    _temporary_check(monkeypatch, broken)
+    args = argparse.Namespace(quick=True, out=str(tmp_path), workers=1)
+    assert V.validate_command(args) == 1
+    df = pd.read_csv(tmp_path / "validation.csv")
+    assert list(df["verdict"]) == ["fail"]
+
+
+def test_crashing_check_fails_and_missing_module_skips(monkeypatch, tmp_path):
+    def crash(ctx):
+        raise RuntimeError("boom")
+
+    _temporary_check(monkeypatch, crash)
+    df = V.run_validation(quick=True, progress=False)
+    assert list(df["verdict"]) == ["fail"] and "boom" in df["note"].iloc[0]
+
+    _temporary_check(monkeypatch, lambda ctx: [], needs=("no_such_module_xyz",))
+    df = V.run_validation(quick=True, progress=False)
+    assert list(df["verdict"]) == ["skip"] and "no_such_module_xyz" in df["note"].iloc[0]
+    assert V.validate_command(argparse.Namespace(quick=True, out=str(tmp_path), workers=1)) == 0
+
+
+def test_row_constructors():
+    ok = V.stat_check("a", "c", 1.0, 1.04, 0.01, "µM", "x")
+    bad = V.stat_check("a", "c", 1.0, 1.06, 0.01, "µM", "x")
+    assert ok.verdict == "pass" and bad.verdict == "fail"
+    assert ok.lower == pytest.approx(0.95) and ok.upper == pytest.approx(1.05)
+    assert V.stat_check("a", "c", 1.0, float("nan"), 0.01).verdict == "fail"
+    assert V.range_check("r", "c", 3.0, 1.0, 5.0, "mM").verdict == "pass"
+    assert V.range_check("r", "c", 6.0, 1.0, 5.0, "mM").verdict == "fail"
+    assert V.range_check("r", "c", 2.0, None, 5.0, "%").verdict == "pass"
+    assert math.isnan(V.range_check("r", "c", 2.0, None, 5.0).lower)
+
+
+def test_registry_names_are_unique_and_quick_subset_is_a_subset():
+    names = [c.name for c in V.REGISTRY]
+    assert len(names) == len(set(names))
+    assert {c.name for c in V.checks(quick=True)} < set(names)
+    for c in V.REGISTRY:
+        assert c.description, c.name
