@@ -12,6 +12,8 @@
     mcsyn presets
     mcsyn drugs
     mcsyn demo [--runs N] [--out DIR]
+    mcsyn validate [--quick] [--out DIR] [--workers K]
+    mcsyn bench [--repeats N] [--workers K]
 
 Concentrations: ``25nM``, ``"25 nM"``, ``2.5e-8`` (M) or an occupancy ``80%SERT``. Exit status: 0
 on success, 1 when runs failed (the others are kept), 2 for bad arguments, 130 when interrupted.
@@ -175,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the built-in presets", description="List the built-in presets.")
     sub.add_parser("drugs", help="list the drugs in the library", description="List the drugs in the library.")
+
+    from . import validation
+    p = sub.add_parser("validate", formatter_class=_Formatter, help="run the quantitative validation checks",
+                       description="Checks against closed-form results and published data; prints a table, "
+                                   "writes CSV and Markdown, exits 1 when a check fails.")
+    validation.add_arguments(p)
+
+    p = sub.add_parser("bench", formatter_class=_Formatter, help="measure speed on this machine",
+                       description="Molecule-steps per second, runs per second, parallel speed-up and memory.")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="repetitions per measurement (median)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="threads for the parallel figure")
 
     p = sub.add_parser("demo", formatter_class=_Formatter, help="serotonergic synapse: control vs an SSRI",
                        description=f"The serotonergic preset, control vs {DEMO_DRUG} at 80%% SERT occupancy: "
@@ -502,8 +515,19 @@ def cmd_demo(args):
     return status
 
 
+def cmd_validate(args):
+    from .validation import validate_command
+    return validate_command(args)
+
+
+def cmd_bench(args):
+    from .bench import bench_command
+    return bench_command(args)
+
+
 COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "compare": cmd_compare, "summary": cmd_summary, "plot": cmd_plot,
-            "presets": cmd_presets, "drugs": cmd_drugs, "demo": cmd_demo}
+            "presets": cmd_presets, "drugs": cmd_drugs, "demo": cmd_demo, "validate": cmd_validate,
+            "bench": cmd_bench}
 
 
 def main(argv=None) -> int:
