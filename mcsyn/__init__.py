@@ -7,9 +7,18 @@ from .schemes import (KineticScheme, ampa_jonas1993, enzyme_site, one_site_recep
                       with_blocked_state)
 from .simulate import Ensemble, RunResult, run, run_one, run_seed_sequence
 from . import config, drugs, library, presets, units  # noqa: E402  (the pharmacology layer)
-from .ensemble import (EnsembleResult, dose_series, make_conditions, run_ensemble,  # noqa: E402
-                       sweep)
-from .storage import load_result  # noqa: E402
+
+# The ensemble layer pulls in scipy.stats and pyarrow; load it on first use (PEP 562) so that
+# ``import mcsyn`` stays quick for single runs.
+_LAZY = {"EnsembleResult": "ensemble", "dose_series": "ensemble", "make_conditions": "ensemble",
+         "run_ensemble": "ensemble", "sweep": "ensemble", "load_result": "storage"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'mcsyn' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
