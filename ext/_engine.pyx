@@ -154,11 +154,13 @@ ctypedef struct Sim:
     int64_t n_tile
     double grid_half
     int32_t *tile_site          # [2, n_tile, n_tile]
-    float *tile_p               # per tile: probability that a hit by species 0 binds there now
+    float *tile_h               # per tile: binding hazard −log(1 − p) of a species-0 hit there now
                                 # (0 for empty tiles); kept current on every state change, so a
                                 # hit costs one load instead of tile -> site -> state -> table
+    int64_t no_tile             # index of an extra tile that never holds a site (hits off the grid)
     int64_t *site_tile          # tile index of each membrane site (-1 for volume sites)
     double *bind_total0         # per state: summed per-hit probability for species 0
+    double *bind_hazard0        # per state: −log(1 − bind_total0)
     # volume voxels
     double voxel
     int64_t n_vox
@@ -176,6 +178,8 @@ ctypedef struct Sim:
     # molecules
     Pool slab
     Pool vol
+    int64_t sort_countdown      # fine steps until the slab molecules are next sorted by cell
+    int any_membrane_binding
     double volume_clock         # time volume molecules have been advanced to
     # counters
     int64_t released
@@ -438,7 +442,7 @@ cdef void set_site_state(Sim *s, int32_t site, int32_t g, double t) noexcept nog
     s.bound += s.state_ligands[g] - s.state_ligands[old]
     s.site_state[site] = g
     if s.site_tile[site] >= 0:
-        s.tile_p[s.site_tile[site]] = <float> s.bind_total0[g]
+        s.tile_h[s.site_tile[site]] = <float> s.bind_hazard0[g]
     if s.site_plane[site] == PLANE_VOLUME and g == ground:
         # back to a plain count: the record is recycled
         heap_remove(s, site)
@@ -640,82 +644,92 @@ cdef inline int bind_with(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, doub
 # ==================================================================================================
 # one fine step of every slab molecule
 
-cdef inline int64_t tile_index(Sim *s, int plane, double x, double y) noexcept nogil:
-    cdef double fx = (x + s.grid_half) * s.inv_tile
-    cdef double fy = (y + s.grid_half) * s.inv_tile
-    cdef int64_t ix, iy
-    if fx < 0.0 or fy < 0.0:
-        return -1
-    ix = <int64_t> fx
-    iy = <int64_t> fy
-    if ix >= s.n_tile or iy >= s.n_tile:
-        return -1
-    return (plane * s.n_tile + ix) * s.n_tile + iy
-
-
-cdef inline int hit_tile(Sim *s, mcsyn_rng *rng, int plane, double x, double y, int32_t sp, double t) noexcept nogil:
-    # one hit on a membrane at (x, y); returns 1 if the molecule binds
+cdef inline int64_t hit_index(Sim *s, int plane, double x, double y) noexcept nogil:
+    # Tile under a hit at (x, y) on a membrane plane. A reflecting rim mirrors the step, so a
+    # crossing beyond it lies at its mirror image. Off the grid: s.no_tile, a tile that never
+    # holds a site. The range test is branch-free: hits land anywhere, unpredictably.
     cdef double r2 = x * x + y * y
-    cdef double r, scale
-    cdef int64_t idx
+    cdef double r, scale, fx, fy
+    cdef int64_t ix, iy
+    cdef bint valid
     if s.reflecting_rim and r2 > s.rim * s.rim:
-        # the step is reflected at the rim, so its crossing lies at the mirror image
         r = sqrt(r2)
         scale = (2.0 * s.rim - r) / r
         x *= scale
         y *= scale
-    idx = tile_index(s, plane, x, y)
-    cdef int32_t site
-    cdef float p
-    cdef double u
-    if idx < 0:
+    fx = (x + s.grid_half) * s.inv_tile
+    fy = (y + s.grid_half) * s.inv_tile
+    ix = <int64_t> fx
+    iy = <int64_t> fy
+    valid = (fx >= 0.0) & (fy >= 0.0) & (ix < s.n_tile) & (iy < s.n_tile)
+    return (plane * s.n_tile + ix) * s.n_tile + iy if valid else s.no_tile
+
+
+cdef int bind_site_now(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double t) noexcept nogil:
+    # A species-0 hit exhausted the molecule's binding clock on this site: it binds, through one
+    # of the state's binding transitions chosen in proportion to their per-hit probabilities.
+    cdef int32_t g = s.site_state[site]
+    cdef int32_t b = s.bind_start[g]
+    cdef int32_t b_end = s.bind_start[g + 1]
+    cdef double acc = 0.0
+    cdef double u = mcsyn_uniform(rng) * s.bind_total0[g]
+    cdef int32_t chosen = -1
+    while b < b_end:
+        if s.bind_species[b] == sp:
+            chosen = b
+            acc += s.bind_value[b]
+            if u < acc:
+                break
+        b += 1
+    if chosen < 0:
         return 0
+    s.rng = rng[0]
+    set_site_state(s, site, s.bind_to[chosen], t)
+    rng[0] = s.rng
+    s.binding_events += 1
+    return 1
+
+
+cdef inline int hit_plane(Sim *s, mcsyn_rng *rng, double *clock, int plane, double x, double y,
+                          int32_t sp, double t) noexcept nogil:
+    # One hit; returns 1 if the molecule binds. Species 0 spends the tile's hazard −log(1 − p)
+    # from the molecule's exponential clock (equivalent to a Bernoulli(p) trial per hit, without
+    # a uniform draw per hit); other species draw a uniform per hit on an occupied tile.
+    cdef int64_t idx = hit_index(s, plane, x, y)
+    cdef int32_t site
     if sp == 0:
-        p = s.tile_p[idx]
-        if p == 0.0:
+        clock[0] -= s.tile_h[idx]
+        if clock[0] > 0.0:
             return 0
-        u = mcsyn_uniform(rng)
-        if u >= p:
-            return 0
-        return bind_with(s, rng, s.tile_site[idx], sp, u, t)
+        return bind_site_now(s, rng, s.tile_site[idx], sp, t)
     site = s.tile_site[idx]
     if site < 0:
         return 0
     return bind_with(s, rng, site, sp, mcsyn_uniform(rng), t)
 
 
-cdef inline int hit_membranes(Sim *s, mcsyn_rng *rng, double x0, double y0, double z0,
-                              double dx, double dy, double dz, int32_t sp, double t) noexcept nogil:
+cdef int hit_membranes(Sim *s, mcsyn_rng *rng, double *clock, double x0, double y0, double z0,
+                       double dx, double dy, double dz, int32_t sp, double t, int skip) noexcept nogil:
     # Walk the straight step through the unfolded slab: every crossing of a plane z = k h is a
-    # hit on the postsynaptic (k even) or presynaptic (k odd) membrane at the crossing point.
-    # Planes are visited in order from the start point, so no floor() or division per plane.
+    # hit on the postsynaptic (k even) or presynaptic (k odd) membrane at the crossing point,
+    # visited in order from the start point (the first `skip` crossings were handled already).
     # t is the end of the step; a binding is stamped at the crossing time, so that the bound
     # lifetime (an exact exponential) starts when the molecule actually reached the site.
     cdef double z1 = z0 + dz
     cdef double f
     cdef double inv_dz = 1.0 / dz
-    cdef double plane_z, step
-    cdef int plane
-    if dz > 0.0:
-        plane_z = s.h
-        plane = PLANE_PRE
-        step = s.h
-        while plane_z <= z1:
+    cdef double step = s.h if dz > 0.0 else -s.h
+    cdef double plane_z = s.h if dz > 0.0 else 0.0
+    cdef int plane = PLANE_PRE if dz > 0.0 else PLANE_POST
+    cdef int k = 0
+    while (plane_z <= z1) if dz > 0.0 else (plane_z >= z1):
+        if k >= skip:
             f = (plane_z - z0) * inv_dz
-            if hit_tile(s, rng, plane, x0 + f * dx, y0 + f * dy, sp, t - (1.0 - f) * s.dt_fine):
+            if hit_plane(s, rng, clock, plane, x0 + f * dx, y0 + f * dy, sp, t - (1.0 - f) * s.dt_fine):
                 return 1
-            plane_z += step
-            plane ^= 1
-    else:
-        plane_z = 0.0
-        plane = PLANE_POST
-        step = -s.h
-        while plane_z >= z1:
-            f = (plane_z - z0) * inv_dz
-            if hit_tile(s, rng, plane, x0 + f * dx, y0 + f * dy, sp, t - (1.0 - f) * s.dt_fine):
-                return 1
-            plane_z += step
-            plane ^= 1
+        k += 1
+        plane_z += step
+        plane ^= 1
     return 0
 
 
@@ -762,10 +776,74 @@ cdef inline double crossing_probability(double d0, double d1, double sig) noexce
         return 1.0
     return exp(-2.0 * d0 * d1 / (sig * sig))
 
+DEF SORT_EVERY = 64       # fine steps between spatial sorts of the slab molecules
+DEF SORT_CELL_TILES = 16  # sort cells are 16 x 16 tiles (160 nm at the default tile)
+
+
+cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
+    # Counting sort of the slab molecules by lateral cell, so that consecutive molecules hit
+    # neighbouring tiles and the tile arrays stay in cache. Molecules move ~σ per step, so the
+    # order stays good for many steps. Only the processing order changes.
+    cdef Pool *p = &s.slab
+    cdef Py_ssize_t n = p.n, i, j
+    cdef int64_t nc = (s.n_tile + SORT_CELL_TILES - 1) // SORT_CELL_TILES
+    cdef double inv_cell = s.inv_tile / SORT_CELL_TILES
+    cdef int64_t cx, cy, c
+    cdef int64_t *start = <int64_t*> calloc(nc * nc + 1, sizeof(int64_t))
+    cdef int64_t *key = <int64_t*> malloc(n * sizeof(int64_t))
+    cdef double *buf = <double*> malloc(n * sizeof(double))
+    cdef int32_t *ibuf = <int32_t*> malloc(n * sizeof(int32_t))
+    cdef int64_t *dest = <int64_t*> malloc(n * sizeof(int64_t))
+    if start == NULL or key == NULL or buf == NULL or ibuf == NULL or dest == NULL:
+        free(start); free(key); free(buf); free(ibuf); free(dest)
+        return -1
+    for i in range(n):
+        cx = <int64_t> ((p.x[i] + s.grid_half) * inv_cell)
+        cy = <int64_t> ((p.y[i] + s.grid_half) * inv_cell)
+        cx = 0 if cx < 0 else (nc - 1 if cx >= nc else cx)
+        cy = 0 if cy < 0 else (nc - 1 if cy >= nc else cy)
+        c = cx * nc + cy
+        key[i] = c
+        start[c + 1] += 1
+    for c in range(nc * nc):
+        start[c + 1] += start[c]
+    for i in range(n):
+        dest[i] = start[key[i]]
+        start[key[i]] += 1
+    for i in range(n):
+        buf[dest[i]] = p.x[i]
+    for i in range(n):
+        p.x[i] = buf[i]
+    for i in range(n):
+        buf[dest[i]] = p.y[i]
+    for i in range(n):
+        p.y[i] = buf[i]
+    for i in range(n):
+        buf[dest[i]] = p.z[i]
+    for i in range(n):
+        p.z[i] = buf[i]
+    for i in range(n):
+        buf[dest[i]] = p.clock[i]
+    for i in range(n):
+        p.clock[i] = buf[i]
+    for i in range(n):
+        ibuf[dest[i]] = p.species[i]
+    for i in range(n):
+        p.species[i] = ibuf[i]
+    free(start); free(key); free(buf); free(ibuf); free(dest)
+    return 0
+
+
 cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     # Hot loop. Everything it touches per molecule lives in locals, the generator included: the
     # compiler cannot keep a field of *s in a register across stores to the position arrays, since
     # they might alias. The generator goes back into *s around the rare calls that draw from it.
+    if s.any_membrane_binding:
+        s.sort_countdown -= 1
+        if s.sort_countdown <= 0:
+            s.sort_countdown = SORT_EVERY
+            if s.slab.n > 256 and sort_slab_by_cell(s) != 0:
+                return -1
     cdef mcsyn_rng rng = s.rng
     cdef double *normals = s.normals
     cdef int used = s.normals_used
@@ -776,7 +854,9 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     cdef int32_t *psp = p.species
     cdef Py_ssize_t i = 0
     cdef Py_ssize_t n = p.n
-    cdef double x0, y0, z0, x, y, z, dx, dy, dz, sig, r2, r, r0, scale, hz
+    cdef double x0, y0, z0, x, y, z, dx, dy, dz, sig, r2, r, r0, scale, hz, f
+    cdef bint up, crossed
+    cdef int64_t idx
     cdef double h = s.h
     cdef double inv_period = 0.5 / s.h
     cdef double rc2 = s.r_cleft * s.r_cleft
@@ -815,12 +895,34 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
         dz = sig * normals[used + 2]
         used += 3
         z = z0 + dz
-        if binds and (z < 0.0 or z > h):
-            if hit_membranes(s, &rng, x0, y0, z0, dx, dy, dz, sp, t_end):
-                p.n = n
-                pool_remove(p, i)
-                n = p.n
-                continue
+        if binds:
+            if sp == 0:
+                # The first crossing, if any, without a branch on the step's direction or on
+                # whether it crosses (both are coin flips in a 20 nm slab): a step that stays
+                # inside reads the tile but spends no hazard.
+                up = dz > 0.0
+                crossed = (z > h) | (z < 0.0)
+                f = ((h if up else 0.0) - z0) / dz
+                idx = hit_index(s, PLANE_PRE if up else PLANE_POST, x0 + f * dx, y0 + f * dy)
+                p.clock[i] -= s.tile_h[idx] if crossed else 0.0
+                if p.clock[i] <= 0.0:
+                    if bind_site_now(s, &rng, s.tile_site[idx], sp, t_end - (1.0 - f) * s.dt_fine):
+                        p.n = n
+                        pool_remove(p, i)
+                        n = p.n
+                        continue
+                if (z > 2.0 * h) | (z < -h):
+                    if hit_membranes(s, &rng, &p.clock[i], x0, y0, z0, dx, dy, dz, sp, t_end, 1):
+                        p.n = n
+                        pool_remove(p, i)
+                        n = p.n
+                        continue
+            elif (z < 0.0) | (z > h):
+                if hit_membranes(s, &rng, &p.clock[i], x0, y0, z0, dx, dy, dz, sp, t_end, 0):
+                    p.n = n
+                    pool_remove(p, i)
+                    n = p.n
+                    continue
         z = fold_slab_fast(z, h, inv_period)
         x = x0 + dx
         y = y0 + dy
@@ -1068,9 +1170,9 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
     cdef Py_ssize_t n_tiles = 2 * s.n_tile * s.n_tile
     s.heap_n = 0
     s.n_free_ids = 0
-    for i in range(n_tiles):
+    for i in range(n_tiles + 1):
         s.tile_site[i] = -1
-        s.tile_p[i] = 0.0
+        s.tile_h[i] = 0.0
     for i in range(s.n_membrane):
         s.heap_pos[i] = -1
         ix = <int64_t> ((s.site_x[i] + s.grid_half) / s.tile)
@@ -1079,7 +1181,7 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
         s.tile_site[v] = <int32_t> i
         s.site_tile[i] = v
         s.site_voxel[i] = -1
-        s.tile_p[v] = <float> s.bind_total0[s.site_state[i]]
+        s.tile_h[v] = <float> s.bind_hazard0[s.site_state[i]]
         g = s.site_state[i]
         s.state_count[g] += 1
         s.bound += s.state_ligands[g]
@@ -1379,13 +1481,16 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     series = np.zeros((s.n_samples, N_SERIES), dtype=np.int64)
     states = np.zeros((s.n_samples, max(n_states, 1)), dtype=np.int64)
     state_count = np.zeros(max(n_states, 1), dtype=np.int64)
-    tile_site = np.zeros(2 * s.n_tile * s.n_tile, dtype=np.int32)
-    tile_p = np.zeros(2 * s.n_tile * s.n_tile, dtype=np.float32)
+    tile_site = np.zeros(2 * s.n_tile * s.n_tile + 1, dtype=np.int32)
+    tile_h = np.zeros(2 * s.n_tile * s.n_tile + 1, dtype=np.float32)
+    s.no_tile = 2 * s.n_tile * s.n_tile
     bind_total0 = np.zeros(max(n_states, 1), dtype=np.float64)
     for g in range(n_states):
         if a_type_volume[a_state_type[g]] < 0:
             sl = slice(a_bind_start[g], a_bind_start[g + 1])
             bind_total0[g] = a_bind_value[sl][a_bind_species[sl] == 0].sum()
+    with np.errstate(divide="ignore"):
+        bind_hazard0 = -np.log1p(-np.minimum(bind_total0, 1.0))   # +inf where a hit always binds
     vox_free = np.zeros(max(n_volume_types * nv, 1), dtype=np.int32)
     ground_exits = n_volume_types and any(
         a_exit_total[a_type_ground[ty]] > 0 for ty in range(n_types) if a_type_volume[ty] >= 0)
@@ -1406,6 +1511,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.hazard_band = <double*> _ptr(a_hz_band)
     s.hazard_volume = <double*> _ptr(a_hz_volume)
     s.membrane_binding = <int*> _ptr(membrane_binding)
+    s.any_membrane_binding = int(membrane_binding.any())
+    s.sort_countdown = 0
     s.slab_hazard = <int*> _ptr(slab_hazard)
     s.state_type = <int32_t*> _ptr(a_state_type_c)
     s.state_ligands = <int32_t*> _ptr(a_state_ligands)
@@ -1426,8 +1533,9 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.voxel_weight = <double*> _ptr(a_voxel_weight)
     s.n_membrane = n_sites
     s.tile_site = <int32_t*> _ptr(tile_site)
-    s.tile_p = <float*> _ptr(tile_p)
+    s.tile_h = <float*> _ptr(tile_h)
     s.bind_total0 = <double*> _ptr(bind_total0)
+    s.bind_hazard0 = <double*> _ptr(bind_hazard0)
     s.vox_free = <int32_t*> _ptr(vox_free)
     s.fenwick = <int64_t*> _ptr(fenwick)
     s.free_total = <int64_t*> _ptr(free_total)
