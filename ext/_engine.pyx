@@ -659,10 +659,13 @@ cdef inline int64_t hit_index(Sim *s, int plane, double x, double y) noexcept no
         y *= scale
     fx = (x + s.grid_half) * s.inv_tile
     fy = (y + s.grid_half) * s.inv_tile
+    # (fx < n_tile) rather than ix: a huge or NaN crossing fraction must not make a valid index
+    valid = (fx >= 0.0) & (fy >= 0.0) & (fx < s.n_tile) & (fy < s.n_tile)
+    if not valid:
+        return s.no_tile
     ix = <int64_t> fx
     iy = <int64_t> fy
-    valid = (fx >= 0.0) & (fy >= 0.0) & (ix < s.n_tile) & (iy < s.n_tile)
-    return (plane * s.n_tile + ix) * s.n_tile + iy if valid else s.no_tile
+    return (plane * s.n_tile + ix) * s.n_tile + iy
 
 
 cdef int bind_site_now(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double t) noexcept nogil:

@@ -137,7 +137,7 @@ def test_reversible_binding_reaches_mass_action_equilibrium():
     m = slab_model(radius=0.2, molecules=n_mol, duration_ms=8.0, dt_us=1.0, sample_us=50.0,
                    sites=[receptor_sites(kon, koff, n_sites)], psd=0.15)
     expected = mass_action_mean_bound(n_mol, n_sites, kon, koff, m.geometry.cleft_volume_um3)
-    ens = mcsyn.run(m, n_runs=24, seed=16, workers=2)
+    ens = mcsyn.run(m, n_runs=40, seed=16, workers=2)
     t = ens.times_ms
     bound = ens.series[:, t >= 2.0, ens.columns.index("bound")]   # relaxation time ≈ 0.3 ms
     per_run = bound.mean(axis=1)
