@@ -10,10 +10,18 @@ import pytest
 from mcsyn import cli, storage
 from mcsyn import ensemble as E
 
-ROOT = Path(__file__).resolve().parents[1]
 # a serotonergic synapse shrunk to a few ms per run
 SMALL = ["--set", "timing.duration_ms=30", "--set", "geometry.domain_radius_um=3", "--set", "release.molecules=1000",
          "--no-progress"]
+
+
+def _subprocess_env():
+    """Environment for a child interpreter that imports the same mcsyn as this test process: the
+    directory holding it goes first on PYTHONPATH (in CI that is the installed package, which has
+    the compiled kernel; the source tree would not)."""
+    import mcsyn
+    here = str(Path(mcsyn.__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
 
 
 def run(argv, capsys):
@@ -37,7 +45,7 @@ def test_presets_and_drugs(capsys):
 
 
 def test_python_dash_m_and_version():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = _subprocess_env()
     p = subprocess.run([sys.executable, "-m", "mcsyn", "--version"], capture_output=True, text=True, env=env,
                        timeout=60)
     assert p.returncode == 0 and p.stdout.startswith("mcsyn ")

@@ -21,7 +21,15 @@ import mcsyn
 from mcsyn import ensemble as E
 from mcsyn import storage
 
-ROOT = Path(__file__).resolve().parents[1]
+
+
+def _subprocess_env():
+    """Environment for a child interpreter that imports the same mcsyn as this test process: the
+    directory holding it goes first on PYTHONPATH (in CI that is the installed package, which has
+    the compiled kernel; the source tree would not)."""
+    import mcsyn
+    here = str(Path(mcsyn.__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
 
 
 def small_model(molecules=200, count=10, duration_ms=0.3, name="small"):
@@ -382,7 +390,7 @@ SIGTERM_SCRIPT = textwrap.dedent("""
 def test_sigterm_keeps_finished_runs_and_resume_equals_uninterrupted(tmp_path):
     out = tmp_path / "res"
     script = SIGTERM_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = _subprocess_env()
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
     deadline = time.monotonic() + 60
