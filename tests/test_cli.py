@@ -44,12 +44,15 @@ def test_presets_and_drugs(capsys):
     assert status == 0 and "escitalopram" in out and "SSRI" in out
 
 
-def test_python_dash_m_and_version():
+def test_python_dash_m_and_version(tmp_path):
+    # run in a neutral folder: "python -m" puts the working directory first on sys.path, and in a
+    # fresh checkout that is the source tree, without the compiled kernel
     env = _subprocess_env()
     p = subprocess.run([sys.executable, "-m", "mcsyn", "--version"], capture_output=True, text=True, env=env,
-                       timeout=60)
+                       timeout=60, cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.startswith("mcsyn ")
-    p = subprocess.run([sys.executable, "-m", "mcsyn", "run"], capture_output=True, text=True, env=env, timeout=60)
+    p = subprocess.run([sys.executable, "-m", "mcsyn", "run"], capture_output=True, text=True, env=env, timeout=60,
+                       cwd=tmp_path)
     assert p.returncode == 2 and "usage: mcsyn run" in p.stderr and "required" in p.stderr
 
 

@@ -391,8 +391,9 @@ def test_sigterm_keeps_finished_runs_and_resume_equals_uninterrupted(tmp_path):
     out = tmp_path / "res"
     script = SIGTERM_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out))
     env = _subprocess_env()
+    # a neutral working directory: "python -c" puts it first on sys.path (see test_cli)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, cwd=tmp_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if len(list((out / "runs").glob("*.parquet"))) >= 3:
