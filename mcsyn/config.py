@@ -39,11 +39,10 @@ as ``model.config`` so that saved results can include it (:func:`dumps`).
 from __future__ import annotations
 
 import copy
-import json
-import math
 import os
-import re
 import tomllib
+
+import tomli_w
 from dataclasses import dataclass, field
 
 from . import library, presets
@@ -193,50 +192,16 @@ def load(path) -> SynapseConfig:
     return loads(data.decode("utf-8"), os.fspath(path))
 
 
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _key(k: str) -> str:
-    return k if _BARE.match(k) else json.dumps(k, ensure_ascii=False)
-
-
-def _scalar(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_scalar(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_scalar(x)}" for k, x in v.items()) + " }"
-    raise ModelError("configuration value", v, "must be a string, number, boolean, list or table")
-
-
-def _table(lines: list, path: list, d: dict):
-    scalars = [(k, v) for k, v in d.items() if not isinstance(v, dict)]
-    tables = [(k, v) for k, v in d.items() if isinstance(v, dict)]
-    if path and (scalars or not tables):
-        lines.append("")
-        lines.append("[" + ".".join(_key(p) for p in path) + "]")
-    for k, v in scalars:
-        lines.append(f"{_key(k)} = {_scalar(v)}")
-    for k, v in tables:
-        _table(lines, path + [k], v)
-
-
 def to_toml(d: dict, header: str | None = None) -> str:
-    """A TOML document for a nested dict of strings, numbers, booleans, lists and tables."""
-    lines = [f"# {line}" for line in (header or "").splitlines()]
-    _table(lines, [], d)
-    return "\n".join(lines).lstrip("\n") + "\n"
+    """A TOML document (written by tomli_w) for a nested dict of strings, numbers, booleans, lists
+    and tables, with ``header`` as leading comment lines."""
+    try:
+        body = tomli_w.dumps(d)
+    except TypeError as err:
+        raise ModelError("configuration value", d, f"must hold only strings, numbers, booleans, lists and "
+                                                   f"tables ({err})") from None
+    comments = "".join(f"# {line}\n" for line in (header or "").splitlines())
+    return comments + body
 
 
 def dumps(config: SynapseConfig, resolved: bool = False) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import math
 import os
 import re
 import shutil
@@ -36,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .config import to_toml
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.toml"
@@ -76,62 +77,20 @@ def to_plain(obj):
     return obj
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key) -> str:
-    key = str(key)
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v if x is not None) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _is_table_list(v):
-    return isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
+def _without_none(obj):
+    # TOML has no null: leave such values out
+    if isinstance(obj, dict):
+        return {str(k): _without_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_without_none(v) for v in obj if v is not None]
+    return obj
 
 
 def dumps_toml(data: dict) -> str:
     """A TOML document for nested dicts and lists (``None`` values are left out; TOML has no null).
 
-    Lists of dicts become arrays of tables; every other value is written inline."""
-    lines = []
-
-    def table(d, prefix):
-        simple = [(k, v) for k, v in d.items() if v is not None and not isinstance(v, dict) and not _is_table_list(v)]
-        for k, v in simple:
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-        for k, v in d.items():
-            name = f"{prefix}.{_toml_key(k)}" if prefix else _toml_key(k)
-            if isinstance(v, dict):
-                lines.append("")
-                lines.append(f"[{name}]")
-                table(v, name)
-            elif _is_table_list(v):
-                for item in v:
-                    lines.append("")
-                    lines.append(f"[[{name}]]")
-                    table(item, name)
-
-    table(to_plain(data), "")
-    return "\n".join(lines).lstrip("\n") + "\n"
+    Lists of dicts become arrays of tables."""
+    return to_toml(_without_none(to_plain(data)))
 
 
 # ======================================================================================================
