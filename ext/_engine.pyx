@@ -112,7 +112,6 @@ ctypedef struct Sim:
     int *slab_hazard            # 1 if a degradation hazard acts in the slab
     # kinetic schemes, over global state index g
     int n_states
-    int32_t *state_type
     int32_t *state_ligands
     int32_t *bind_start
     int32_t *bind_to
@@ -173,7 +172,6 @@ ctypedef struct Sim:
     int32_t *volume_type_of     # [n_volume_types] volume type -> type
     double *vol_bind_hazard     # [n_volume_types, n_species] hazard per coarse step per free site
     double *voxel_weight        # [n_vox^3] voxel volume / extracellular-shell volume inside it
-    int vol_binding_species_any
     int *vol_binding            # per species: some volume site binds it
     # molecules
     Pool slab
@@ -783,6 +781,15 @@ DEF SORT_EVERY = 64       # fine steps between spatial sorts of the slab molecul
 DEF SORT_CELL_TILES = 16  # sort cells are 16 x 16 tiles (160 nm at the default tile)
 
 
+cdef inline void permute_doubles(double *values, double *buf, int64_t *dest, Py_ssize_t n) noexcept nogil:
+    # values[i] moves to position dest[i]
+    cdef Py_ssize_t i
+    for i in range(n):
+        buf[dest[i]] = values[i]
+    for i in range(n):
+        values[i] = buf[i]
+
+
 cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
     # Counting sort of the slab molecules by lateral cell, so that consecutive molecules hit
     # neighbouring tiles and the tile arrays stay in cache. Molecules move ~σ per step, so the
@@ -813,22 +820,10 @@ cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
     for i in range(n):
         dest[i] = start[key[i]]
         start[key[i]] += 1
-    for i in range(n):
-        buf[dest[i]] = p.x[i]
-    for i in range(n):
-        p.x[i] = buf[i]
-    for i in range(n):
-        buf[dest[i]] = p.y[i]
-    for i in range(n):
-        p.y[i] = buf[i]
-    for i in range(n):
-        buf[dest[i]] = p.z[i]
-    for i in range(n):
-        p.z[i] = buf[i]
-    for i in range(n):
-        buf[dest[i]] = p.clock[i]
-    for i in range(n):
-        p.clock[i] = buf[i]
+    permute_doubles(p.x, buf, dest, n)
+    permute_doubles(p.y, buf, dest, n)
+    permute_doubles(p.z, buf, dest, n)
+    permute_doubles(p.clock, buf, dest, n)
     for i in range(n):
         ibuf[dest[i]] = p.species[i]
     for i in range(n):
@@ -1269,9 +1264,6 @@ cdef void* _ptr(object arr):
     return cnp.PyArray_DATA(<cnp.ndarray> arr)
 
 
-cdef object a_voxel_weight_of(object model, Py_ssize_t nv):
-    return _array(model, "voxel_weight", np.float64, nv)
-
 def simulate(object model, object run, object seed_words, bint keep_positions=False):
     """Run one simulation of a compiled model.
 
@@ -1434,6 +1426,11 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         if np.unique(key).size != key.size:
             raise ValueError("two membrane sites share one tile")
     nv = s.n_vox * s.n_vox * s.n_vox
+    if n_volume_types and nv * n_volume_types > 2 ** 31 - 2:
+        raise ValueError("voxel grid too large for the kernel")
+    a_voxel_weight = _array(model, "voxel_weight", np.float64, nv if n_volume_types else -1)
+    if n_volume_types and (np.any(a_voxel_weight < 0) or not np.all(np.isfinite(a_voxel_weight))):
+        raise ValueError("kernel input 'voxel_weight' must be finite and >= 0")
     n_rows = run.n_volume_rows
     a_vol_type = _array(run, "volume_type", np.int32, n_rows)
     a_vol_state = _array(run, "volume_state", np.int32, n_rows)
@@ -1449,7 +1446,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
             raise ValueError("kernel input 'volume_state' starts a volume site holding transmitter")
         if a_vol_voxel.min() < 0 or a_vol_voxel.max() >= nv or a_vol_count.min() < 0:
             raise ValueError("kernel input 'volume_voxel'/'volume_count' out of range")
-        if np.any(a_voxel_weight_of(model, nv)[a_vol_voxel[a_vol_count > 0]] == 0):
+        if np.any(a_voxel_weight[a_vol_voxel[a_vol_count > 0]] == 0):
             raise ValueError("kernel input 'volume_voxel' places sites in a voxel outside the shell")
         ground = a_type_ground[a_vol_type] == a_vol_state
         n_records = int(a_vol_count[~ground & (a_exit_total[a_vol_state] > 0)].sum())
@@ -1475,11 +1472,6 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
             raise ValueError("volume injections need a model with a volume outside")
 
     cdef Py_ssize_t n_slab_inj = int(np.count_nonzero(a_inj_volume == 0)) if n_inj else 0
-    if n_volume_types and nv * n_volume_types > 2 ** 31 - 2:
-        raise ValueError("voxel grid too large for the kernel")
-    a_voxel_weight = _array(model, "voxel_weight", np.float64, nv if n_volume_types else -1)
-    if n_volume_types and (np.any(a_voxel_weight < 0) or not np.all(np.isfinite(a_voxel_weight))):
-        raise ValueError("kernel input 'voxel_weight' must be finite and >= 0")
 
     series = np.zeros((s.n_samples, N_SERIES), dtype=np.int64)
     states = np.zeros((s.n_samples, max(n_states, 1)), dtype=np.int64)
@@ -1504,7 +1496,6 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     for ty in range(n_types):
         if a_type_volume[ty] >= 0:
             volume_type_of[a_type_volume[ty]] = ty
-    a_state_type_c = np.ascontiguousarray(a_state_type)
     a_vol_count_c = np.ascontiguousarray(a_vol_count)
     capacity = n_sites + n_volume_types + n_records + 1024
 
@@ -1517,7 +1508,6 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.any_membrane_binding = int(membrane_binding.any())
     s.sort_countdown = 0
     s.slab_hazard = <int*> _ptr(slab_hazard)
-    s.state_type = <int32_t*> _ptr(a_state_type_c)
     s.state_ligands = <int32_t*> _ptr(a_state_ligands)
     s.bind_start = <int32_t*> _ptr(a_bind_start)
     s.bind_to = <int32_t*> _ptr(a_bind_to)
