@@ -335,6 +335,15 @@ def _start_positions(n, start_xyz, default):
 # ==================================================================================================
 # the slab
 
+def _remove_first_order(rng, removal_p, count, x, y, z):
+    """Each free molecule is removed (counted as degraded) with probability removal_p this step."""
+    if removal_p <= 0:
+        return x, y, z
+    keep = rng.random(len(x)) >= removal_p
+    count["degraded"] += int(np.sum(~keep))
+    return x[keep], y[keep], z[keep]
+
+
 def simulate_slab(n_molecules: int, diffusion_um2_per_ms: float, *, n_steps: int, dt_us: float = 1.0,
                   h_um: float = 0.02, radius_um: float = 0.2, rim: str = "closed", start_xyz=None,
                   sites_xy=None, site_plane=None, scheme=None, kon_per_M_per_s: float | None = None,
@@ -490,10 +499,7 @@ def simulate_slab(n_molecules: int, diffusion_um2_per_ms: float, *, n_steps: int
             break
 
         # -- first-order removal of free molecules
-        if removal_p > 0:
-            keep = rng.random(len(x)) >= removal_p
-            count["degraded"] += int(np.sum(~keep))
-            x, y, z = x[keep], y[keep], z[keep]
+        x, y, z = _remove_first_order(rng, removal_p, count, x, y, z)
 
         # -- the Gaussian step
         n = len(x)
@@ -569,10 +575,7 @@ def simulate_volume(n_molecules: int, diffusion_um2_per_ms: float, *, n_steps: i
             count.sample(t)
         if step == n_steps:
             break
-        if removal_p > 0:
-            keep = rng.random(len(x)) >= removal_p
-            count["degraded"] += int(np.sum(~keep))
-            x, y, z = x[keep], y[keep], z[keep]
+        x, y, z = _remove_first_order(rng, removal_p, count, x, y, z)
         r0 = np.sqrt(x * x + y * y + z * z)
         x = x + sigma * rng.standard_normal(len(x))
         y = y + sigma * rng.standard_normal(len(y))

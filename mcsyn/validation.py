@@ -232,7 +232,7 @@ def _positions(model, seed, n_runs, key, workers):
     return [one(i) for i in range(n_runs)]
 
 
-def _exit_time_moments(escaped, n, times_ms, dt_ms):
+def exit_time_moments(escaped, n, times_ms, dt_ms):
     """Mean and variance of the exit time from the survival curve (escapes are recorded at the end
     of their step: subtract half a step)."""
     survival = 1.0 - escaped / n
@@ -241,7 +241,7 @@ def _exit_time_moments(escaped, n, times_ms, dt_ms):
     return mean, second - mean ** 2
 
 
-def _mass_action_mean_bound(n_molecules, n_sites, kon, koff, volume_um3):
+def mass_action_mean_bound(n_molecules, n_sites, kon, koff, volume_um3):
     """Exact equilibrium mean of bound complexes for A + R ⇌ AR with small numbers:
     P(b+1)/P(b) = a (N − b)(S − b)/(b + 1), a = kon/(N_A V koff)."""
     a = kon_um3_per_s(kon) / (volume_um3 * koff)
@@ -375,7 +375,7 @@ def check_exit_disk(ctx):
     m.releases[0].position_um = (0.0, 0.0)
     r = run_one(m, seed=14)
     esc = r.series["escaped"].to_numpy()
-    mean, var = _exit_time_moments(esc, n, r.series.index.to_numpy(), dt_us * 1e-3)
+    mean, var = exit_time_moments(esc, n, r.series.index.to_numpy(), dt_us * 1e-3)
     se = math.sqrt(var / n)
     return [stat_check("first_passage.disk", "first passage", tau * 1e3, mean * 1e3, se * 1e3, "µs",
                        "sd of the exit time / √N", note=f"N = {n}, dt = {dt_us} µs, escaped by the end: {esc[-1]}")]
@@ -392,7 +392,7 @@ def check_exit_sphere(ctx):
                             sample_us=10.0, species="glutamate")
     r = run_one(m, seed=15)
     esc = r.series["escaped"].to_numpy()
-    mean, var = _exit_time_moments(esc, n, r.series.index.to_numpy(), 0.010)
+    mean, var = exit_time_moments(esc, n, r.series.index.to_numpy(), 0.010)
     se = math.sqrt(var / n)
     return [stat_check("first_passage.sphere", "first passage", tau, mean, se, "ms", "sd of the exit time / √N",
                        note=f"N = {n}, volume step 10 µs, escaped by the end: {esc[-1]}")]
@@ -547,13 +547,13 @@ def check_mass_action(ctx):
     kon, koff, n_mol, n_sites = 1e7, 1e3, 200, 100
     m = _slab_model(radius=0.2, molecules=n_mol, duration_ms=8.0, sample_us=50.0,
                     sites=[_receptor_group(kon, koff, n_sites)], psd=0.15)
-    expected = _mass_action_mean_bound(n_mol, n_sites, kon, koff, m.geometry.cleft_volume_um3)
+    expected = mass_action_mean_bound(n_mol, n_sites, kon, koff, m.geometry.cleft_volume_um3)
     n_runs = ctx.n(12, 24)
     ens = run(m, n_runs=n_runs, seed=34, workers=ctx.workers)
     bound = ens.series[:, ens.times_ms >= 2.0, ens.columns.index("bound")]
     per_run = bound.mean(axis=1)
     se = per_run.std(ddof=1) / math.sqrt(n_runs)
-    off = _mass_action_mean_bound(n_mol, n_sites, 0.9 * kon, koff, m.geometry.cleft_volume_um3)
+    off = mass_action_mean_bound(n_mol, n_sites, 0.9 * kon, koff, m.geometry.cleft_volume_um3)
     return [stat_check("binding.mass_action", "binding", expected, float(per_run.mean()), se, "complexes",
                        f"sd of the per-run time average / √{n_runs}",
                        note=f"time average over 2–8 ms; a 10 % lower kon would give {off:.2f}")]
