@@ -15,7 +15,7 @@ Time stepping: slab molecules take fine steps (dt_fine); volume molecules take o
 (dt_coarse = K dt_fine) per window. Site transitions are exact exponential waiting times kept in a
 binary heap, executed at the first fine step boundary after they fall due.
 """
-from libc.stdint cimport uint64_t, uint32_t, int64_t, int32_t, int8_t
+from libc.stdint cimport uint64_t, uint32_t, int64_t, int32_t, int8_t, uint8_t
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.math cimport sqrt, floor, exp, log, fabs, ceil
 from libc.string cimport memset
@@ -152,14 +152,17 @@ ctypedef struct Sim:
     double inv_tile
     int64_t n_tile
     double grid_half
-    int32_t *tile_site          # [2, n_tile, n_tile]
-    float *tile_h               # per tile: binding hazard −log(1 − p) of a species-0 hit there now
+    int32_t *tile_site          # [n_tile, n_tile, 2]: the two planes of one patch side by side
+    uint8_t *tile_code          # per tile: hazard code of the site there now (0: none or inert);
+                                # one byte per tile keeps the grid in L2 cache, where a float per
+                                # tile made every hit a cache miss
+    double *code_hazard         # per code: binding hazard −log(1 − p) of a species-0 hit
+    uint8_t *state_code         # per state: its hazard code
                                 # (0 for empty tiles); kept current on every state change, so a
                                 # hit costs one load instead of tile -> site -> state -> table
     int64_t no_tile             # index of an extra tile that never holds a site (hits off the grid)
     int64_t *site_tile          # tile index of each membrane site (-1 for volume sites)
     double *bind_total0         # per state: summed per-hit probability for species 0
-    double *bind_hazard0        # per state: −log(1 − bind_total0)
     # volume voxels
     double voxel
     int64_t n_vox
@@ -440,7 +443,7 @@ cdef void set_site_state(Sim *s, int32_t site, int32_t g, double t) noexcept nog
     s.bound += s.state_ligands[g] - s.state_ligands[old]
     s.site_state[site] = g
     if s.site_tile[site] >= 0:
-        s.tile_h[s.site_tile[site]] = <float> s.bind_hazard0[g]
+        s.tile_code[s.site_tile[site]] = s.state_code[g]
     if s.site_plane[site] == PLANE_VOLUME and g == ground:
         # back to a plain count: the record is recycled
         heap_remove(s, site)
@@ -663,12 +666,21 @@ cdef inline int64_t hit_index(Sim *s, int plane, double x, double y) noexcept no
         return s.no_tile
     ix = <int64_t> fx
     iy = <int64_t> fy
-    return (plane * s.n_tile + ix) * s.n_tile + iy
+    return (ix * s.n_tile + iy) * 2 + plane
+
+
+cdef inline int64_t tile_on_grid(int64_t n_tile, int plane, double gx, double gy) noexcept nogil:
+    # hit_index for a crossing known to lie inside the rim, given in tile units from the grid's
+    # corner: no range test, since the grid has a spare tile beyond the rim on every side
+    return ((<int64_t> gx) * n_tile + <int64_t> gy) * 2 + plane
 
 
 cdef int bind_site_now(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double t) noexcept nogil:
     # A species-0 hit exhausted the molecule's binding clock on this site: it binds, through one
     # of the state's binding transitions chosen in proportion to their per-hit probabilities.
+    # (An exhausted clock implies a site with a positive hazard; the guard keeps it so.)
+    if site < 0:
+        return 0
     cdef int32_t g = s.site_state[site]
     cdef int32_t b = s.bind_start[g]
     cdef int32_t b_end = s.bind_start[g + 1]
@@ -699,7 +711,7 @@ cdef inline int hit_plane(Sim *s, mcsyn_rng *rng, double *clock, int plane, doub
     cdef int64_t idx = hit_index(s, plane, x, y)
     cdef int32_t site
     if sp == 0:
-        clock[0] -= s.tile_h[idx]
+        clock[0] -= s.code_hazard[s.tile_code[idx]]
         if clock[0] > 0.0:
             return 0
         return bind_site_now(s, rng, s.tile_site[idx], sp, t)
@@ -777,6 +789,7 @@ cdef inline double crossing_probability(double d0, double d1, double sig) noexce
         return 1.0
     return exp(-2.0 * d0 * d1 / (sig * sig))
 
+DEF CHUNK = 128          # molecules per chunk of step_slab (3 * CHUNK <= NORMAL_BLOCK)
 DEF SORT_EVERY = 64       # fine steps between spatial sorts of the slab molecules
 DEF SORT_CELL_TILES = 16  # sort cells are 16 x 16 tiles (160 nm at the default tile)
 
@@ -832,10 +845,29 @@ cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
     return 0
 
 
+cdef inline void first_two_crossings(double h, double z0, double dx, double dy, double dz,
+                                     double *f, double *f2, bint *up, bint *crossed, bint *crossed2) noexcept nogil:
+    # Where a step from height z0 meets the first and second membrane planes (fractions f, f2 of
+    # the step) and whether it gets there. Branch-free: direction and crossing are coin flips when
+    # σ is comparable to h. PLANE_PRE is 1, so an upward step meets plane `up` first, `1 - up` next.
+    cdef double z = z0 + dz
+    cdef double inv_dz = 1.0 / dz
+    up[0] = dz > 0.0
+    f[0] = (h * up[0] - z0) * inv_dz
+    f2[0] = f[0] + (2 * up[0] - 1) * h * inv_dz
+    crossed[0] = (z > h) | (z < 0.0)
+    crossed2[0] = (z > 2.0 * h) | (z < -h)
+
+
 cdef int step_slab(Sim *s, double t_end) noexcept nogil:
-    # Hot loop. Everything it touches per molecule lives in locals, the generator included: the
-    # compiler cannot keep a field of *s in a register across stores to the position arrays, since
-    # they might alias. The generator goes back into *s around the rare calls that draw from it.
+    # Hot loop, over chunks of CHUNK molecules: the normals for a whole chunk are drawn at once,
+    # and removals wait for the end of their chunk. Chunks go from the top of the pool down, so
+    # that pool_remove, which fills a hole with the last molecule, only ever moves a molecule
+    # that has had its step.
+    #
+    # Everything touched per molecule lives in locals, the generator included: the compiler
+    # cannot keep a field of *s in a register across stores to the position arrays, since they
+    # might alias. The generator goes back into *s around the rare calls that draw from it.
     if s.any_membrane_binding:
         s.sort_countdown -= 1
         if s.sort_countdown <= 0:
@@ -849,12 +881,14 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     cdef double *px = p.x
     cdef double *py = p.y
     cdef double *pz = p.z
+    cdef double *pclock = p.clock
     cdef int32_t *psp = p.species
-    cdef Py_ssize_t i = 0
-    cdef Py_ssize_t n = p.n
-    cdef double x0, y0, z0, x, y, z, dx, dy, dz, sig, r2, r, r0, scale, hz, f
-    cdef bint up, crossed
-    cdef int64_t idx
+    cdef Py_ssize_t i, c0, c_end = p.n
+    cdef int k, m, base, n_dead
+    cdef double x0, y0, z0, x, y, z, dx, dy, dz, sig, r2, r, r0, scale, hz, f, f2, clock1, clock2
+    cdef double gx, gy, gdx, gdy
+    cdef bint up, crossed, crossed2
+    cdef int64_t idx, idx2
     cdef double h = s.h
     cdef double inv_period = 0.5 / s.h
     cdef double rc2 = s.r_cleft * s.r_cleft
@@ -863,101 +897,127 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     cdef double near, near2 = 0.0
     cdef int32_t sp, last_sp = -1
     cdef int binds = 0, hazard = 0, leaves, status = 0
-    while i < n:
-        sp = psp[i]
-        if sp != last_sp:
-            last_sp = sp
-            sig = s.sigma_fine[sp]
-            binds = s.membrane_binding[sp]
-            hazard = s.slab_hazard[sp]
-            near = rim - 4.0 * sig
-            near2 = near * near if near > 0.0 else 0.0
-        x0 = px[i]
-        y0 = py[i]
-        z0 = pz[i]
-        if hazard:
-            r2 = x0 * x0 + y0 * y0
-            hz = s.hazard_cleft[sp] if r2 < rc2 else s.hazard_band[sp]
-            p.clock[i] -= hz
-            if p.clock[i] <= 0.0:
-                s.degraded += 1
-                p.n = n
-                pool_remove(p, i)
-                n = p.n
-                continue
-        if used > NORMAL_BLOCK - 3:
+    cdef int64_t no_tile = s.no_tile
+    cdef uint8_t *tile_code = s.tile_code
+    cdef double *code_hazard = s.code_hazard
+    cdef double grid_half = s.grid_half
+    cdef double inv_tile = s.inv_tile
+    cdef int64_t n_tile = s.n_tile
+    cdef Py_ssize_t dead[CHUNK]
+    while c_end > 0:
+        c0 = c_end - CHUNK if c_end > CHUNK else 0
+        m = <int> (c_end - c0)
+        if used + 3 * m > NORMAL_BLOCK:
             mcsyn_fill_normals(&rng, normals, NORMAL_BLOCK)
             used = 0
-        dx = sig * normals[used]
-        dy = sig * normals[used + 1]
-        dz = sig * normals[used + 2]
-        used += 3
-        z = z0 + dz
-        if binds:
-            if sp == 0:
-                # The first crossing, if any, without a branch on the step's direction or on
-                # whether it crosses (both are coin flips in a 20 nm slab): a step that stays
-                # inside reads the tile but spends no hazard.
-                up = dz > 0.0
-                crossed = (z > h) | (z < 0.0)
-                f = ((h if up else 0.0) - z0) / dz
-                idx = hit_index(s, PLANE_PRE if up else PLANE_POST, x0 + f * dx, y0 + f * dy)
-                p.clock[i] -= s.tile_h[idx] if crossed else 0.0
-                if p.clock[i] <= 0.0:
-                    if bind_site_now(s, &rng, s.tile_site[idx], sp, t_end - (1.0 - f) * s.dt_fine):
-                        p.n = n
-                        pool_remove(p, i)
-                        n = p.n
-                        continue
-                if (z > 2.0 * h) | (z < -h):
-                    if hit_membranes(s, &rng, &p.clock[i], x0, y0, z0, dx, dy, dz, sp, t_end, 1):
-                        p.n = n
-                        pool_remove(p, i)
-                        n = p.n
-                        continue
-            elif (z < 0.0) | (z > h):
-                if hit_membranes(s, &rng, &p.clock[i], x0, y0, z0, dx, dy, dz, sp, t_end, 0):
-                    p.n = n
-                    pool_remove(p, i)
-                    n = p.n
+        base = used
+        n_dead = 0
+        for k in range(m):
+            i = c0 + k
+            sp = psp[i]
+            if sp != last_sp:
+                last_sp = sp
+                sig = s.sigma_fine[sp]
+                binds = s.membrane_binding[sp]
+                hazard = s.slab_hazard[sp]
+                near = rim - 4.0 * sig
+                near2 = near * near if near > 0.0 else 0.0
+            x0 = px[i]
+            y0 = py[i]
+            z0 = pz[i]
+            if hazard:
+                r2 = x0 * x0 + y0 * y0
+                hz = s.hazard_cleft[sp] if r2 < rc2 else s.hazard_band[sp]
+                pclock[i] -= hz
+                if pclock[i] <= 0.0:
+                    s.degraded += 1
+                    dead[n_dead] = i
+                    n_dead += 1
                     continue
-        z = fold_slab_fast(z, h, inv_period)
-        x = x0 + dx
-        y = y0 + dy
-        r2 = x * x + y * y
-        if r2 >= near2:
-            leaves = 0
-            r = sqrt(r2)
-            if reflecting:
-                if r >= rim:
-                    reflect_at_rim(x0, y0, &x, &y, rim)
-            elif r >= rim:
-                leaves = 1
-            else:
-                r0 = sqrt(x0 * x0 + y0 * y0)
-                if mcsyn_uniform(&rng) < crossing_probability(rim - r0, rim - r, sig):
+            dx = sig * normals[base + 3 * k]
+            dy = sig * normals[base + 3 * k + 1]
+            dz = sig * normals[base + 3 * k + 2]
+            z = z0 + dz
+            x = x0 + dx
+            y = y0 + dy
+            r2 = x * x + y * y
+            if binds:
+                if sp == 0:
+                    first_two_crossings(h, z0, dx, dy, dz, &f, &f2, &up, &crossed, &crossed2)
+                    if r2 < near2:
+                        # both ends well inside the rim: so is the step, hence on the grid
+                        gx = (x0 + grid_half) * inv_tile
+                        gy = (y0 + grid_half) * inv_tile
+                        gdx = dx * inv_tile
+                        gdy = dy * inv_tile
+                        idx = tile_on_grid(n_tile, up, gx + f * gdx, gy + f * gdy)
+                        idx2 = tile_on_grid(n_tile, 1 - up, gx + f2 * gdx, gy + f2 * gdy)
+                    else:
+                        idx = hit_index(s, up, x0 + f * dx, y0 + f * dy)
+                        idx2 = hit_index(s, 1 - up, x0 + f2 * dx, y0 + f2 * dy)
+                    # a crossing that does not happen goes to the inert tile, by a mask
+                    idx = no_tile + ((idx - no_tile) & -(<int64_t> crossed))
+                    idx2 = no_tile + ((idx2 - no_tile) & -(<int64_t> crossed2))
+                    clock1 = pclock[i] - code_hazard[tile_code[idx]]
+                    clock2 = clock1 - code_hazard[tile_code[idx2]]
+                    pclock[i] = clock2
+                    if clock2 <= 0.0:
+                        if clock1 <= 0.0:
+                            pclock[i] = clock1
+                            status = bind_site_now(s, &rng, s.tile_site[idx], sp, t_end - (1.0 - f) * s.dt_fine)
+                        else:
+                            status = bind_site_now(s, &rng, s.tile_site[idx2], sp, t_end - (1.0 - f2) * s.dt_fine)
+                        if status:
+                            status = 0
+                            dead[n_dead] = i
+                            n_dead += 1
+                            continue
+                    if (z > 3.0 * h) | (z < -2.0 * h):
+                        if hit_membranes(s, &rng, &pclock[i], x0, y0, z0, dx, dy, dz, sp, t_end, 2):
+                            dead[n_dead] = i
+                            n_dead += 1
+                            continue
+                elif (z < 0.0) | (z > h):
+                    if hit_membranes(s, &rng, &pclock[i], x0, y0, z0, dx, dy, dz, sp, t_end, 0):
+                        dead[n_dead] = i
+                        n_dead += 1
+                        continue
+            z = fold_slab_fast(z, h, inv_period)
+            if r2 >= near2:
+                leaves = 0
+                r = sqrt(r2)
+                if reflecting:
+                    if r >= rim:
+                        reflect_at_rim(x0, y0, &x, &y, rim)
+                elif r >= rim:
                     leaves = 1
-            if leaves:
-                if s.outside == OUTSIDE_VOLUME:
-                    # the rim opens onto the varicosity's surface in the volume
-                    scale = s.r_inner / r if r > 0.0 else 0.0
-                    s.rng = rng
-                    status = add_volume_molecule(s, x * scale, y * scale, 0.0, sp, t_end)
-                    rng = s.rng
-                    if status != 0:
-                        s.normals_used = used
-                        return -1
                 else:
-                    s.escaped += 1
-                p.n = n
-                pool_remove(p, i)
-                n = p.n
-                continue
-        px[i] = x
-        py[i] = y
-        pz[i] = z
-        i += 1
-    p.n = n
+                    r0 = sqrt(x0 * x0 + y0 * y0)
+                    if mcsyn_uniform(&rng) < crossing_probability(rim - r0, rim - r, sig):
+                        leaves = 1
+                if leaves:
+                    if s.outside == OUTSIDE_VOLUME:
+                        # the rim opens onto the varicosity's surface in the volume
+                        scale = s.r_inner / r if r > 0.0 else 0.0
+                        s.rng = rng
+                        status = add_volume_molecule(s, x * scale, y * scale, 0.0, sp, t_end)
+                        rng = s.rng
+                        if status != 0:
+                            s.normals_used = base + 3 * m
+                            return -1
+                    else:
+                        s.escaped += 1
+                    dead[n_dead] = i
+                    n_dead += 1
+                    continue
+            px[i] = x
+            py[i] = y
+            pz[i] = z
+        used = base + 3 * m
+        # highest index first, so that each hole is filled from above the chunk's start
+        for k in range(n_dead - 1, -1, -1):
+            pool_remove(p, dead[k])
+        c_end = c0
     s.rng = rng
     s.normals_used = used
     return 0
@@ -1170,16 +1230,16 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
     s.n_free_ids = 0
     for i in range(n_tiles + 1):
         s.tile_site[i] = -1
-        s.tile_h[i] = 0.0
+        s.tile_code[i] = 0
     for i in range(s.n_membrane):
         s.heap_pos[i] = -1
         ix = <int64_t> ((s.site_x[i] + s.grid_half) / s.tile)
         iy = <int64_t> ((s.site_y[i] + s.grid_half) / s.tile)
-        v = (s.site_plane[i] * s.n_tile + ix) * s.n_tile + iy
+        v = (ix * s.n_tile + iy) * 2 + s.site_plane[i]
         s.tile_site[v] = <int32_t> i
         s.site_tile[i] = v
         s.site_voxel[i] = -1
-        s.tile_h[v] = <float> s.bind_hazard0[s.site_state[i]]
+        s.tile_code[v] = s.state_code[s.site_state[i]]
         g = s.site_state[i]
         s.state_count[g] += 1
         s.bound += s.state_ligands[g]
@@ -1422,7 +1482,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         iy = np.floor((a_site_y + s.grid_half) / s.tile)
         if ix.min() < 0 or iy.min() < 0 or ix.max() >= s.n_tile or iy.max() >= s.n_tile:
             raise ValueError("a membrane site lies outside the tile grid")
-        key = (a_site_plane.astype(np.int64) * s.n_tile + ix.astype(np.int64)) * s.n_tile + iy.astype(np.int64)
+        key = (ix.astype(np.int64) * s.n_tile + iy.astype(np.int64)) * 2 + a_site_plane.astype(np.int64)
         if np.unique(key).size != key.size:
             raise ValueError("two membrane sites share one tile")
     nv = s.n_vox * s.n_vox * s.n_vox
@@ -1477,7 +1537,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     states = np.zeros((s.n_samples, max(n_states, 1)), dtype=np.int64)
     state_count = np.zeros(max(n_states, 1), dtype=np.int64)
     tile_site = np.zeros(2 * s.n_tile * s.n_tile + 1, dtype=np.int32)
-    tile_h = np.zeros(2 * s.n_tile * s.n_tile + 1, dtype=np.float32)
+    tile_code = np.zeros(2 * s.n_tile * s.n_tile + 1, dtype=np.uint8)
     s.no_tile = 2 * s.n_tile * s.n_tile
     bind_total0 = np.zeros(max(n_states, 1), dtype=np.float64)
     for g in range(n_states):
@@ -1486,6 +1546,12 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
             bind_total0[g] = a_bind_value[sl][a_bind_species[sl] == 0].sum()
     with np.errstate(divide="ignore"):
         bind_hazard0 = -np.log1p(-np.minimum(bind_total0, 1.0))   # +inf where a hit always binds
+    # states with the same hazard share a code; code 0 is "no binding"
+    code_hazard, state_code = np.unique(np.concatenate(([0.0], bind_hazard0)), return_inverse=True)
+    if code_hazard[0] != 0.0 or code_hazard.size > 256:
+        raise ValueError(f"the kernel holds at most 255 distinct per-hit binding probabilities of "
+                         f"the first species; this model has {code_hazard.size - 1}")
+    state_code = np.ascontiguousarray(state_code[1:], dtype=np.uint8)
     vox_free = np.zeros(max(n_volume_types * nv, 1), dtype=np.int32)
     ground_exits = n_volume_types and any(
         a_exit_total[a_type_ground[ty]] > 0 for ty in range(n_types) if a_type_volume[ty] >= 0)
@@ -1526,9 +1592,10 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.voxel_weight = <double*> _ptr(a_voxel_weight)
     s.n_membrane = n_sites
     s.tile_site = <int32_t*> _ptr(tile_site)
-    s.tile_h = <float*> _ptr(tile_h)
+    s.tile_code = <uint8_t*> _ptr(tile_code)
+    s.code_hazard = <double*> _ptr(code_hazard)
+    s.state_code = <uint8_t*> _ptr(state_code)
     s.bind_total0 = <double*> _ptr(bind_total0)
-    s.bind_hazard0 = <double*> _ptr(bind_hazard0)
     s.vox_free = <int32_t*> _ptr(vox_free)
     s.fenwick = <int64_t*> _ptr(fenwick)
     s.free_total = <int64_t*> _ptr(free_total)

@@ -244,7 +244,9 @@ class CompiledModel:
         # ---- tiles (membrane sites) and voxels (volume sites)
         has_membrane = any(grp.location != "volume" for grp in model.sites)
         slab_r = g.slab_radius_um
-        n_tile = int(math.ceil(2.0 * slab_r / model.tile_um)) if has_membrane else 1
+        # one spare tile beyond the rim on each side: the kernel then maps any crossing inside the
+        # rim to a tile without a range test (the grid's lattice is the same as without them)
+        n_tile = int(math.ceil(2.0 * slab_r / model.tile_um)) + 2 if has_membrane else 1
         if n_tile > MAX_TILES_PER_SIDE:
             raise ModelError("tile_um", model.tile_um,
                              f"gives {n_tile} tiles across the {2 * slab_r} µm slab (limit {MAX_TILES_PER_SIDE}); "
