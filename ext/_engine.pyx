@@ -1025,18 +1025,17 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
 # ==================================================================================================
 # one coarse step of every volume molecule
 
-cdef inline int64_t voxel_of(Sim *s, double x, double y, double z) noexcept nogil:
-    cdef int64_t n = s.n_vox
-    cdef int64_t ix = <int64_t> ((x + s.r_domain) / s.voxel)
-    cdef int64_t iy = <int64_t> ((y + s.r_domain) / s.voxel)
-    cdef int64_t iz = <int64_t> ((z + s.r_domain) / s.voxel)
-    if ix < 0: ix = 0
-    if iy < 0: iy = 0
-    if iz < 0: iz = 0
-    if ix >= n: ix = n - 1
-    if iy >= n: iy = n - 1
-    if iz >= n: iz = n - 1
+cdef inline int64_t voxel_index(int64_t n, double inv_voxel, double r_domain,
+                                double x, double y, double z) noexcept nogil:
+    # voxel of a point in the domain's bounding cube; the clamp catches rounding at its faces
+    cdef int64_t ix = <int64_t> ((x + r_domain) * inv_voxel)
+    cdef int64_t iy = <int64_t> ((y + r_domain) * inv_voxel)
+    cdef int64_t iz = <int64_t> ((z + r_domain) * inv_voxel)
+    ix = 0 if ix < 0 else (n - 1 if ix >= n else ix)
+    iy = 0 if iy < 0 else (n - 1 if iy >= n else iy)
+    iz = 0 if iz < 0 else (n - 1 if iz >= n else iz)
     return (ix * n + iy) * n + iz
+
 
 cdef int bind_in_voxel(Sim *s, int64_t v, int32_t sp, double pick, double t) noexcept nogil:
     # pick is uniform on [0, summed binding hazard of the voxel); choose the site type, then its
@@ -1074,58 +1073,80 @@ cdef int bind_in_voxel(Sim *s, int64_t v, int32_t sp, double pick, double t) noe
 
 
 cdef int step_volume(Sim *s, double t) noexcept nogil:
+    # One coarse step of every volume molecule; like step_slab, the per-molecule work reads locals
+    # (the generator included), so that stores to the position arrays do not force reloads of *s.
+    cdef mcsyn_rng rng = s.rng
+    cdef double *normals = s.normals
+    cdef int used = s.normals_used
     cdef Pool *p = &s.vol
+    cdef double *px = p.x
+    cdef double *py = p.y
+    cdef double *pz = p.z
+    cdef double *pclock = p.clock
+    cdef int32_t *psp = p.species
     cdef Py_ssize_t i = 0
-    cdef double x, y, z, sig, r2, r, r0, scale, hz, hb, near
-    cdef double rd2 = s.r_domain * s.r_domain
+    cdef double x, y, z, x0, y0, z0, sig = 0.0, r2, r, r0, scale, hz = 0.0, hb, near2 = 0.0
+    cdef double r_domain = s.r_domain
+    cdef double rd2 = r_domain * r_domain
     cdef double ri2 = s.r_inner * s.r_inner
-    cdef int64_t v, nv = s.n_vox * s.n_vox * s.n_vox
-    cdef int vt
-    cdef int32_t sp
+    cdef double inv_voxel = 1.0 / s.voxel
+    cdef int64_t n_vox = s.n_vox
+    cdef int64_t v, nv = n_vox * n_vox * n_vox
+    cdef double *vox_hazard0 = s.vox_hazard0
+    cdef int vt, binds = 0, status
+    cdef int32_t sp, last_sp = -1
     while i < p.n:
-        sp = p.species[i]
-        x = p.x[i]
-        y = p.y[i]
-        z = p.z[i]
-        hz = s.hazard_volume[sp]
+        sp = psp[i]
+        if sp != last_sp:
+            last_sp = sp
+            sig = s.sigma_volume[sp]
+            hz = s.hazard_volume[sp]
+            binds = s.vol_binding[sp]
+            near2 = (r_domain - 4.0 * sig) ** 2 if r_domain > 4.0 * sig else 0.0
+        x0 = px[i]
+        y0 = py[i]
+        z0 = pz[i]
         hb = 0.0
         v = 0
-        if s.vol_binding[sp]:
-            v = voxel_of(s, x, y, z)
+        if binds:
+            v = voxel_index(n_vox, inv_voxel, r_domain, x0, y0, z0)
             if sp == 0:
-                hb = s.vox_hazard0[v]
+                hb = vox_hazard0[v]
             else:
                 for vt in range(s.n_volume_types):
                     hb += s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
                 hb *= s.voxel_weight[v]
         if hz + hb > 0.0:
-            p.clock[i] -= hz + hb
-            if p.clock[i] <= 0.0:
-                scale = mcsyn_uniform(&s.rng) * (hz + hb)
+            pclock[i] -= hz + hb
+            if pclock[i] <= 0.0:
+                scale = mcsyn_uniform(&rng) * (hz + hb)
                 if scale < hz:
                     s.degraded += 1
-                elif bind_in_voxel(s, v, sp, (scale - hz) / s.voxel_weight[v], t) < 0:
-                    return -1
+                else:
+                    s.rng = rng
+                    status = bind_in_voxel(s, v, sp, (scale - hz) / s.voxel_weight[v], t)
+                    rng = s.rng
+                    if status < 0:
+                        s.normals_used = used
+                        return -1
                 pool_remove(p, i)
                 continue
-        sig = s.sigma_volume[sp]
-        if s.normals_used > NORMAL_BLOCK - 3:
-            mcsyn_fill_normals(&s.rng, s.normals, NORMAL_BLOCK)
-            s.normals_used = 0
-        x += sig * s.normals[s.normals_used]
-        y += sig * s.normals[s.normals_used + 1]
-        z += sig * s.normals[s.normals_used + 2]
-        s.normals_used += 3
+        if used > NORMAL_BLOCK - 3:
+            mcsyn_fill_normals(&rng, normals, NORMAL_BLOCK)
+            used = 0
+        x = x0 + sig * normals[used]
+        y = y0 + sig * normals[used + 1]
+        z = z0 + sig * normals[used + 2]
+        used += 3
         r2 = x * x + y * y + z * z
         if r2 >= rd2:
             s.escaped += 1
             pool_remove(p, i)
             continue
-        near = s.r_domain - 4.0 * sig
-        if near < 0.0 or r2 > near * near:
+        if r2 > near2:
             r = sqrt(r2)
-            r0 = sqrt(p.x[i] * p.x[i] + p.y[i] * p.y[i] + p.z[i] * p.z[i])
-            if mcsyn_uniform(&s.rng) < crossing_probability(s.r_domain - r0, s.r_domain - r, sig):
+            r0 = sqrt(x0 * x0 + y0 * y0 + z0 * z0)
+            if mcsyn_uniform(&rng) < crossing_probability(r_domain - r0, r_domain - r, sig):
                 s.escaped += 1
                 pool_remove(p, i)
                 continue
@@ -1136,10 +1157,12 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
                 x *= scale
                 y *= scale
                 z *= scale
-        p.x[i] = x
-        p.y[i] = y
-        p.z[i] = z
+        px[i] = x
+        py[i] = y
+        pz[i] = z
         i += 1
+    s.rng = rng
+    s.normals_used = used
     return 0
 
 # ==================================================================================================
