@@ -41,7 +41,7 @@ def test_distribution_shape(normals):
 @pytest.mark.parametrize("cut", [3.0, 3.6541528853610088, 4.0, 4.5])
 def test_tails(normals, cut):
     # beyond R = 3.654 every draw comes from the ziggurat's exponential-rejection tail; 3.0 lies in
-    # the narrow top layers, where most draws go through the wedge test
+    # the narrow outer layers, where the wedge test decides a larger share of draws
     p = 2 * stats.norm.sf(cut)
     k = np.count_nonzero(np.abs(normals) > cut)
     assert abs(k - N * p) < Z * np.sqrt(N * p * (1 - p))
