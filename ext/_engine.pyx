@@ -784,6 +784,14 @@ cdef inline void reflect_at_rim(double x0, double y0, double *x, double *y, doub
         y[0] *= dot
 
 
+cdef inline double quiet_radius2(double edge, double sig) noexcept nogil:
+    # squared radius inside which a step's end gets no edge test: to have touched the edge, the
+    # step would have come back more than 4 sig (sd per axis) within it, a chance below 1e-4
+    # even for a start at the edge; this is neglected
+    cdef double r = edge - 4.0 * sig
+    return r * r if r > 0.0 else 0.0
+
+
 cdef inline double crossing_probability(double d0, double d1, double sig) noexcept nogil:
     # Brownian bridge: chance that a step starting d0 and ending d1 inside an absorbing boundary
     # touched it in between (planar approximation, per-axis sd sig)
@@ -896,7 +904,7 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     cdef double rc2 = s.r_cleft * s.r_cleft
     cdef double rim = s.r_outer if s.outside == OUTSIDE_BAND else s.r_cleft
     cdef int reflecting = s.outside == OUTSIDE_CLOSED or (s.outside == OUTSIDE_BAND and not s.outer_absorbing)
-    cdef double near, near2 = 0.0
+    cdef double near2 = 0.0
     cdef int32_t sp, last_sp = -1
     cdef int binds = 0, hazard = 0, leaves, status = 0
     cdef int64_t no_tile = s.no_tile
@@ -922,8 +930,7 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
                 sig = s.sigma_fine[sp]
                 binds = s.membrane_binding[sp]
                 hazard = s.slab_hazard[sp]
-                near = rim - 4.0 * sig
-                near2 = near * near if near > 0.0 else 0.0
+                near2 = quiet_radius2(rim, sig)
             x0 = px[i]
             y0 = py[i]
             z0 = pz[i]
@@ -1104,7 +1111,7 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
             sig = s.sigma_volume[sp]
             hz = s.hazard_volume[sp]
             binds = s.vol_binding[sp]
-            near2 = (r_domain - 4.0 * sig) ** 2 if r_domain > 4.0 * sig else 0.0
+            near2 = quiet_radius2(r_domain, sig)
         x0 = px[i]
         y0 = py[i]
         z0 = pz[i]
