@@ -41,6 +41,20 @@ def z_of_means(a, b):
     return (a.mean() - b.mean()) / se
 
 
+def assert_series_means_agree(ens, refs, names, times_ms):
+    """Kernel ensemble and reference runs have the same mean of each named series at each time
+    (|z| < Z_MAX, with the SE of the difference from both samples)."""
+    col = {c: j for j, c in enumerate(ens.columns)}
+    for name in names:
+        for t in times_ms:
+            i = int(np.argmin(np.abs(ens.times_ms - t)))
+            k = ens.series[:, i, col[name]]
+            r = np.array([res.series[name][i] for res in refs])
+            z = z_of_means(k, r)
+            assert abs(z) < Z_MAX, (f"{name} at {t} ms: kernel {k.mean():.2f} ± {k.std(ddof=1) / math.sqrt(len(k)):.2f}, "
+                                    f"reference {r.mean():.2f} ± {r.std(ddof=1) / math.sqrt(len(r)):.2f} (z = {z:.2f})")
+
+
 def psd_tile_centres(radius_psd=R_PSD, radius_slab=R_CLEFT, tile=TILE):
     """Centres of the kernel's tiles (grid [-G, G]², G = ceil(2R/tile) tile / 2) with r < R_psd."""
     n_tile = math.ceil(2.0 * radius_slab / tile)
@@ -285,14 +299,7 @@ def test_kernel_one_site_binding_time_course_matches_reference(location):
                           dt_us=1.0, sites_xy=xy, site_plane=np.full(n_sites, plane),
                           kon_per_M_per_s=kon, koff_per_s=koff, sample_every=10)
     assert np.allclose(ens.times_ms, refs[0].times_ms)
-    for name in ("bound", "binding_events", "free"):
-        for t in (0.01, 0.03, 0.1, 0.3):
-            i = int(np.argmin(np.abs(ens.times_ms - t)))
-            k = ens.series[:, i, col[name]]
-            r = np.array([res.series[name][i] for res in refs])
-            z = z_of_means(k, r)
-            assert abs(z) < Z_MAX, (f"{name} at {t} ms: kernel {k.mean():.2f} ± {k.std(ddof=1) / math.sqrt(n_runs):.2f}, "
-                                    f"reference {r.mean():.2f} ± {r.std(ddof=1) / math.sqrt(n_runs):.2f} (z = {z:.2f})")
+    assert_series_means_agree(ens, refs, ("bound", "binding_events", "free"), (0.01, 0.03, 0.1, 0.3))
     # conservation in both
     assert np.all(ens.series[:, :, col["free"]] + ens.series[:, :, col["bound"]] == n_mol)
     assert all(np.all(res.series["free"] + res.series["bound"] == n_mol) for res in refs)
@@ -315,18 +322,11 @@ def test_kernel_rebinding_in_a_site_cluster_matches_reference(location, h_um):
                           arrangement="coordinates", coordinates_um=xy)
     m = cleft_model(outside="open", molecules=n_mol, duration_ms=duration, sites=[grp], h_um=h_um)
     ens = mcsyn.run(m, n_runs=n_runs, seed=33, workers=1)
-    col = {c: j for j, c in enumerate(ens.columns)}
     refs = reference_runs(n_runs, 34, n_molecules=n_mol, diffusion_um2_per_ms=D_GLU, n_steps=int(duration * 1000),
                           dt_us=1.0, h_um=h_um, rim="open", sites_xy=xy,
                           site_plane=np.full(n_sites, 0 if location == "postsynaptic" else 1),
                           kon_per_M_per_s=kon, koff_per_s=koff, sample_every=10)
-    for name in ("bound", "binding_events", "escaped"):
-        for t in (0.01, 0.03, 0.06, 0.1):
-            i = int(np.argmin(np.abs(ens.times_ms - t)))
-            k = ens.series[:, i, col[name]]
-            r = np.array([res.series[name][i] for res in refs])
-            z = z_of_means(k, r)
-            assert abs(z) < Z_MAX, f"{name} at {t} ms: kernel {k.mean():.2f}, reference {r.mean():.2f} (z = {z:.2f})"
+    assert_series_means_agree(ens, refs, ("bound", "binding_events", "escaped"), (0.01, 0.03, 0.06, 0.1))
 
 
 def test_kernel_sites_at_a_reflecting_rim_match_reference():
@@ -343,17 +343,10 @@ def test_kernel_sites_at_a_reflecting_rim_match_reference():
                           arrangement="coordinates", coordinates_um=xy)
     m = cleft_model(outside="closed", molecules=n_mol, duration_ms=duration, sites=[grp])
     ens = mcsyn.run(m, n_runs=n_runs, seed=37, workers=1)
-    col = {c: j for j, c in enumerate(ens.columns)}
     refs = reference_runs(n_runs, 38, n_molecules=n_mol, diffusion_um2_per_ms=D_GLU, n_steps=int(duration * 1000),
                           dt_us=1.0, sites_xy=xy, site_plane=np.ones(len(xy), int), kon_per_M_per_s=kon,
                           koff_per_s=koff, sample_every=10)
-    for name in ("bound", "binding_events"):
-        for t in (0.03, 0.1, 0.2):
-            i = int(np.argmin(np.abs(ens.times_ms - t)))
-            k = ens.series[:, i, col[name]]
-            r = np.array([res.series[name][i] for res in refs])
-            z = z_of_means(k, r)
-            assert abs(z) < Z_MAX, f"{name} at {t} ms: kernel {k.mean():.2f}, reference {r.mean():.2f} (z = {z:.2f})"
+    assert_series_means_agree(ens, refs, ("bound", "binding_events"), (0.03, 0.1, 0.2))
 
 
 def test_kernel_transporter_cycle_matches_reference():
@@ -369,13 +362,7 @@ def test_kernel_transporter_cycle_matches_reference():
     col = {c: j for j, c in enumerate(ens.columns)}
     refs = reference_runs(n_runs, 28, n_molecules=n_mol, diffusion_um2_per_ms=D_GLU, n_steps=int(duration * 1000),
                           dt_us=1.0, sites_xy=xy, scheme=scheme, sample_every=10)
-    for name in ("bound", "taken_up", "binding_events", "free"):
-        for t in (0.02, 0.1, 0.4):
-            i = int(np.argmin(np.abs(ens.times_ms - t)))
-            k = ens.series[:, i, col[name]]
-            r = np.array([res.series[name][i] for res in refs])
-            z = z_of_means(k, r)
-            assert abs(z) < Z_MAX, f"{name} at {t} ms: kernel {k.mean():.2f}, reference {r.mean():.2f} (z = {z:.2f})"
+    assert_series_means_agree(ens, refs, ("bound", "taken_up", "binding_events", "free"), (0.02, 0.1, 0.4))
     # inward-facing carriers (Ti) at the end
     k_ti = ens.series[:, -1, col["EAAT@postsynaptic:Ti"]]
     r_ti = np.array([np.sum(res.site_state == 2) for res in refs])
