@@ -194,10 +194,11 @@ ctypedef struct Sim:
     # output
     int64_t *series
     int64_t *states_series
-    # injections
+    # injections: groups of inj_count molecules entering together at one time and place
     Py_ssize_t n_inject
     Py_ssize_t next_inject
     double *inj_time
+    int64_t *inj_count
     double *inj_x
     double *inj_y
     double *inj_z
@@ -823,12 +824,13 @@ cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
     cdef double inv_cell = s.inv_tile / SORT_CELL_TILES
     cdef int64_t cx, cy, c
     cdef int64_t *start = <int64_t*> calloc(nc * nc + 1, sizeof(int64_t))
-    cdef int64_t *key = <int64_t*> malloc(n * sizeof(int64_t))
-    cdef double *buf = <double*> malloc(n * sizeof(double))
-    cdef int32_t *ibuf = <int32_t*> malloc(n * sizeof(int32_t))
+    # two scratch arrays of n words (16 bytes per molecule; a million molecules is already 36 MB
+    # of pool): `dest` first holds each molecule's cell, `buf` also serves the int32 species
     cdef int64_t *dest = <int64_t*> malloc(n * sizeof(int64_t))
-    if start == NULL or key == NULL or buf == NULL or ibuf == NULL or dest == NULL:
-        free(start); free(key); free(buf); free(ibuf); free(dest)
+    cdef double *buf = <double*> malloc(n * sizeof(double))
+    cdef int32_t *ibuf = <int32_t*> buf
+    if start == NULL or dest == NULL or buf == NULL:
+        free(start); free(dest); free(buf)
         return -1
     for i in range(n):
         cx = <int64_t> ((p.x[i] + s.grid_half) * inv_cell)
@@ -836,13 +838,14 @@ cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
         cx = 0 if cx < 0 else (nc - 1 if cx >= nc else cx)
         cy = 0 if cy < 0 else (nc - 1 if cy >= nc else cy)
         c = cx * nc + cy
-        key[i] = c
+        dest[i] = c
         start[c + 1] += 1
     for c in range(nc * nc):
         start[c + 1] += start[c]
     for i in range(n):
-        dest[i] = start[key[i]]
-        start[key[i]] += 1
+        c = dest[i]
+        dest[i] = start[c]
+        start[c] += 1
     permute_doubles(p.x, buf, dest, n)
     permute_doubles(p.y, buf, dest, n)
     permute_doubles(p.z, buf, dest, n)
@@ -851,7 +854,7 @@ cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
         ibuf[dest[i]] = p.species[i]
     for i in range(n):
         p.species[i] = ibuf[i]
-    free(start); free(key); free(buf); free(ibuf); free(dest)
+    free(start); free(dest); free(buf)
     return 0
 
 
@@ -1204,15 +1207,17 @@ cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
 
 cdef int inject_due(Sim *s, double t) noexcept nogil:
     cdef Py_ssize_t j
+    cdef int64_t m
     while s.next_inject < s.n_inject and s.inj_time[s.next_inject] <= t:
         j = s.next_inject
-        s.released += 1
-        if s.inj_volume[j]:
-            if add_volume_molecule(s, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j], t) != 0:
-                return -1
-        else:
-            if pool_add(s, &s.slab, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j]) != 0:
-                return -1
+        for m in range(s.inj_count[j]):
+            s.released += 1
+            if s.inj_volume[j]:
+                if add_volume_molecule(s, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j], t) != 0:
+                    return -1
+            else:
+                if pool_add(s, &s.slab, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j]) != 0:
+                    return -1
         s.next_inject += 1
     return 0
 
@@ -1547,6 +1552,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
 
     n_inj = run.n_inject
     a_inj_time = _array(run, "inject_time_us", np.float64, n_inj)
+    a_inj_count = _array(run, "inject_count", np.int64, n_inj)
     a_inj_x = _array(run, "inject_x_um", np.float64, n_inj)
     a_inj_y = _array(run, "inject_y_um", np.float64, n_inj)
     a_inj_z = _array(run, "inject_z_um", np.float64, n_inj)
@@ -1555,6 +1561,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     if n_inj:
         if np.any(np.diff(a_inj_time) < 0):
             raise ValueError("kernel input 'inject_time_us' must be sorted")
+        if a_inj_count.min() < 0 or a_inj_count.sum() >= 2 ** 40:
+            raise ValueError("kernel input 'inject_count' must be >= 0 and sum to < 2^40 molecules")
         if a_inj_species.min() < 0 or a_inj_species.max() >= n_species:
             raise ValueError("kernel input 'inject_species' has an unknown species")
         slab_inj = a_inj_volume == 0
@@ -1563,7 +1571,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         if np.any(~slab_inj) and s.outside != OUTSIDE_VOLUME:
             raise ValueError("volume injections need a model with a volume outside")
 
-    cdef Py_ssize_t n_slab_inj = int(np.count_nonzero(a_inj_volume == 0)) if n_inj else 0
+    cdef Py_ssize_t n_slab_inj = int(a_inj_count[a_inj_volume == 0].sum()) if n_inj else 0
+    cdef Py_ssize_t n_volume_inj = int(a_inj_count[a_inj_volume != 0].sum()) if n_inj else 0
 
     series = np.zeros((s.n_samples, N_SERIES), dtype=np.int64)
     states = np.zeros((s.n_samples, max(n_states, 1)), dtype=np.int64)
@@ -1639,6 +1648,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.n_inject = n_inj
     s.next_inject = 0
     s.inj_time = <double*> _ptr(a_inj_time)
+    s.inj_count = <int64_t*> _ptr(a_inj_count)
     s.inj_x = <double*> _ptr(a_inj_x)
     s.inj_y = <double*> _ptr(a_inj_y)
     s.inj_z = <double*> _ptr(a_inj_z)
@@ -1667,7 +1677,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     with nogil:
         status = pool_init(&s.slab, n_slab_inj + 64)
         if status == 0:
-            status = pool_init(&s.vol, n_inj - n_slab_inj + 64)
+            status = pool_init(&s.vol, n_volume_inj + 64)
         if status == 0:
             status = build_sites(&s, n_volume_rows, row_type, row_state, row_voxel, row_count)
         if status == 0:

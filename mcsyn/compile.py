@@ -105,7 +105,9 @@ class KernelModel:
 @dataclass
 class KernelRun:
     """Per-run kernel input (µm, µs): membrane sites one by one, volume sites as counts per
-    (type, initial state, voxel), and the injection schedule."""
+    (type, initial state, voxel), and the injection schedule as groups of ``inject_count``
+    molecules that enter together at one time and place (a vesicle's instant release is one
+    group, so a million molecules cost one row, not a million)."""
 
     n_sites: int
     site_type: np.ndarray
@@ -120,6 +122,7 @@ class KernelRun:
     volume_count: np.ndarray
     n_inject: int
     inject_time_us: np.ndarray
+    inject_count: np.ndarray
     inject_x_um: np.ndarray
     inject_y_um: np.ndarray
     inject_z_um: np.ndarray
@@ -402,9 +405,10 @@ class CompiledModel:
                          site_plane=np.ascontiguousarray(membrane[2], dtype=np.int8), site_x_um=_f64(membrane[3]),
                          site_y_um=_f64(membrane[4]), n_volume_rows=len(volume[0]), volume_type=_i32(volume[0]),
                          volume_state=_i32(volume[1]), volume_voxel=_i32(volume[2]), volume_count=_i32(volume[3]),
-                         n_inject=len(inject[0]), inject_time_us=_f64(inject[0]), inject_x_um=_f64(inject[1]),
-                         inject_y_um=_f64(inject[2]), inject_z_um=_f64(inject[3]), inject_species=_i32(inject[4]),
-                         inject_volume=np.ascontiguousarray(inject[5], dtype=np.int8))
+                         n_inject=len(inject[0]), inject_time_us=_f64(inject[0]),
+                         inject_count=np.ascontiguousarray(inject[1], dtype=np.int64), inject_x_um=_f64(inject[2]),
+                         inject_y_um=_f64(inject[3]), inject_z_um=_f64(inject[4]), inject_species=_i32(inject[5]),
+                         inject_volume=np.ascontiguousarray(inject[6], dtype=np.int8))
 
     def _draw_sites(self, rng):
         """Membrane sites as (type, state, plane, x, y) columns; volume sites as
@@ -482,12 +486,15 @@ class CompiledModel:
         return rng.choice(free, size=count, replace=False)
 
     def _draw_releases(self, rng):
+        """Injection groups as columns (time, count, x, y, z, species, into-volume), sorted by
+        time (stable, so simultaneous groups keep the order of the releases). An instant release
+        is one group; a fusion pore's molecules each get their own time, hence their own group."""
         model = self.model
         g = model.geometry
         releases = list(model.releases)
         for tr in model.trains:
             releases.extend(tr.releases())
-        cols = [[] for _ in range(6)]
+        groups = []
         duration_us = model.timing.duration_ms * 1000.0
         for rel in releases:
             if rel.probability < 1.0 and rng.random() >= rel.probability:
@@ -502,28 +509,28 @@ class CompiledModel:
             if n <= 0:
                 continue
             t0 = rel.time_ms * 1000.0
-            times = np.full(n, t0)
             if rel.pore_tau_ms > 0:
                 times = t0 + rng.exponential(rel.pore_tau_ms * 1000.0, size=n)
                 times = times[times <= duration_us]
-                n = len(times)
+                counts = np.ones(len(times), dtype=np.int64)
+            else:
+                times, counts = np.array([t0]), np.array([n], dtype=np.int64)
             sp = self.species_index[rel.species] if rel.species else 0
             if rel.into == "volume":
                 pos = rel.position_um if rel.position_um is not None else (g.varicosity_radius_um * (1 + 1e-9), 0.0, 0.0)
-                xyz = (pos[0], pos[1], pos[2])
-                vol = 1
+                xyz, vol = (pos[0], pos[1], pos[2]), 1
             else:
                 pos = rel.position_um if rel.position_um is not None else (0.0, 0.0)
-                xyz = (pos[0], pos[1], g.cleft_height_um * (1.0 - 1e-9))
-                vol = 0
-            for col, val in zip(cols, (times, np.full(n, xyz[0]), np.full(n, xyz[1]), np.full(n, xyz[2]),
-                                       np.full(n, sp), np.full(n, vol))):
-                col.append(np.asarray(val, dtype=float))
-        if not cols[0]:
-            return [np.zeros(0)] * 6
-        arrays = [np.concatenate(c) for c in cols]
-        order = np.argsort(arrays[0], kind="stable")
-        return [a[order] for a in arrays]
+                xyz, vol = (pos[0], pos[1], g.cleft_height_um * (1.0 - 1e-9)), 0
+            groups.append((times, counts, *xyz, sp, vol))
+        if not groups:
+            return [np.zeros(0)] * 7
+        times = np.concatenate([grp[0] for grp in groups])
+        columns = [times, np.concatenate([grp[1] for grp in groups])]
+        for k in range(2, 7):
+            columns.append(np.concatenate([np.full(len(grp[0]), grp[k]) for grp in groups]))
+        order = np.argsort(times, kind="stable")
+        return [c[order] for c in columns]
 
 
 def compile_model(model: SynapseModel) -> CompiledModel:

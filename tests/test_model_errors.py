@@ -130,6 +130,26 @@ def test_kernel_checks_array_types_and_sizes():
     bad = dataclasses.replace(run, inject_z_um=run.inject_z_um + 1.0)
     with pytest.raises(ValueError, match="slab injection"):
         _engine.simulate(cm.kernel, bad, seed)
+    bad = dataclasses.replace(run, inject_count=-run.inject_count)
+    with pytest.raises(ValueError, match="inject_count"):
+        _engine.simulate(cm.kernel, bad, seed)
+    bad = dataclasses.replace(run, inject_count=run.inject_count[:-1])
+    with pytest.raises(ValueError, match="inject_count"):
+        _engine.simulate(cm.kernel, bad, seed)
+
+
+def test_an_instant_release_is_one_injection_group():
+    """A vesicle released at once reaches the kernel as one (time, count) row; a fusion pore's
+    molecules as one row each."""
+    m = base()
+    run = mcsyn.compile_model(m).draw_run(np.random.SeedSequence(0))
+    assert run.n_inject == 1 and run.inject_count.tolist() == [m.releases[0].molecules]
+    m.releases = [mcsyn.Release(0.0, 50, pore_tau_ms=0.005), mcsyn.Release(0.0, 30)]
+    run = mcsyn.compile_model(m).draw_run(np.random.SeedSequence(0))
+    assert run.inject_count.sum() == 80 and run.n_inject == 51
+    assert np.all(np.diff(run.inject_time_us) >= 0)
+    r = mcsyn.run_one(m, seed=1)
+    assert r.metrics["released"] == 80
 
 
 def test_random_valid_models_run_and_conserve():
