@@ -56,6 +56,10 @@ cdef enum:
     EXIT_EFFLUX = 4         # the site emits a new molecule (reverse transport): counted as released
 
 cdef enum:
+    OUT_OF_MEMORY = -1      # status codes of the nogil part of a run
+    SHARED_TILE = -2        # two membrane sites on one tile (a malformed run input)
+
+cdef enum:
     PLANE_POST = 0
     PLANE_PRE = 1
     PLANE_VOLUME = 2
@@ -1265,14 +1269,15 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
     cdef Py_ssize_t n_tiles = 2 * s.n_tile * s.n_tile
     s.heap_n = 0
     s.n_free_ids = 0
-    for i in range(n_tiles + 1):
-        s.tile_site[i] = -1
-        s.tile_code[i] = 0
+    memset(s.tile_site, 0xFF, (n_tiles + 1) * sizeof(int32_t))     # all bytes 0xFF: -1, no site
+    memset(s.tile_code, 0, (n_tiles + 1) * sizeof(uint8_t))
     for i in range(s.n_membrane):
         s.heap_pos[i] = -1
         ix = <int64_t> ((s.site_x[i] + s.grid_half) / s.tile)
         iy = <int64_t> ((s.site_y[i] + s.grid_half) / s.tile)
         v = (ix * s.n_tile + iy) * 2 + s.site_plane[i]
+        if s.tile_site[v] >= 0:
+            return SHARED_TILE
         s.tile_site[v] = <int32_t> i
         s.site_tile[i] = v
         s.site_voxel[i] = -1
@@ -1519,9 +1524,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         iy = np.floor((a_site_y + s.grid_half) / s.tile)
         if ix.min() < 0 or iy.min() < 0 or ix.max() >= s.n_tile or iy.max() >= s.n_tile:
             raise ValueError("a membrane site lies outside the tile grid")
-        key = (ix.astype(np.int64) * s.n_tile + iy.astype(np.int64)) * 2 + a_site_plane.astype(np.int64)
-        if np.unique(key).size != key.size:
-            raise ValueError("two membrane sites share one tile")
+        # two sites on one tile: found while the kernel fills the tile map (status SHARED_TILE)
     nv = s.n_vox * s.n_vox * s.n_vox
     if n_volume_types and nv * n_volume_types > 2 ** 31 - 2:
         raise ValueError("voxel grid too large for the kernel")
@@ -1683,6 +1686,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         if status == 0:
             status = run_loop(&s)
     try:
+        if status == SHARED_TILE:
+            raise ValueError("kernel input 'site_x_um'/'site_y_um': two membrane sites share one tile")
         if status != 0:
             raise MemoryError("mcsyn kernel could not allocate memory for molecules or sites")
         out = {"series": series, "states": states[:, :n_states]}

@@ -130,6 +130,11 @@ def test_kernel_checks_array_types_and_sizes():
     bad = dataclasses.replace(run, inject_z_um=run.inject_z_um + 1.0)
     with pytest.raises(ValueError, match="slab injection"):
         _engine.simulate(cm.kernel, bad, seed)
+    x, y = run.site_x_um.copy(), run.site_y_um.copy()
+    x[1], y[1] = x[0], y[0]
+    bad = dataclasses.replace(run, site_x_um=x, site_y_um=y)
+    with pytest.raises(ValueError, match="share one tile"):
+        _engine.simulate(cm.kernel, bad, seed)
     bad = dataclasses.replace(run, inject_count=-run.inject_count)
     with pytest.raises(ValueError, match="inject_count"):
         _engine.simulate(cm.kernel, bad, seed)
