@@ -56,8 +56,7 @@ cdef enum:
     EXIT_EFFLUX = 4         # the site emits a new molecule (reverse transport): counted as released
 
 cdef enum:
-    OUT_OF_MEMORY = -1      # status codes of the nogil part of a run
-    SHARED_TILE = -2        # two membrane sites on one tile (a malformed run input)
+    SHARED_TILE = -2        # status of build_sites: two membrane sites on one tile (-1: out of memory)
 
 cdef enum:
     PLANE_POST = 0
@@ -1564,7 +1563,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     if n_inj:
         if np.any(np.diff(a_inj_time) < 0):
             raise ValueError("kernel input 'inject_time_us' must be sorted")
-        if a_inj_count.min() < 0 or a_inj_count.sum() >= 2 ** 40:
+        # summed in floating point, which cannot wrap around as an int64 sum can
+        if a_inj_count.min() < 0 or a_inj_count.sum(dtype=np.float64) >= 2.0 ** 40:
             raise ValueError("kernel input 'inject_count' must be >= 0 and sum to < 2^40 molecules")
         if a_inj_species.min() < 0 or a_inj_species.max() >= n_species:
             raise ValueError("kernel input 'inject_species' has an unknown species")

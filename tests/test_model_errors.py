@@ -138,6 +138,9 @@ def test_kernel_checks_array_types_and_sizes():
     bad = dataclasses.replace(run, inject_count=-run.inject_count)
     with pytest.raises(ValueError, match="inject_count"):
         _engine.simulate(cm.kernel, bad, seed)
+    bad = dataclasses.replace(run, inject_count=np.full_like(run.inject_count, 2 ** 62))
+    with pytest.raises(ValueError, match="inject_count"):
+        _engine.simulate(cm.kernel, bad, seed)
     bad = dataclasses.replace(run, inject_count=run.inject_count[:-1])
     with pytest.raises(ValueError, match="inject_count"):
         _engine.simulate(cm.kernel, bad, seed)
