@@ -135,15 +135,8 @@ def test_resume_and_existing_output(tmp_path, capsys):
         pd.testing.assert_frame_equal(storage.load_result(out_dir).tables()[name], frame, check_exact=True)
 
 
-def test_failed_runs_exit_1_and_name_their_seeds(tmp_path, capsys, monkeypatch):
-    real = E._simulate_run
-
-    def flaky(cm, seed, run):
-        if run == 2:
-            raise FloatingPointError("injected")
-        return real(cm, seed, run)
-
-    monkeypatch.setattr(E, "_simulate_run", flaky)
+def test_failed_runs_exit_1_and_name_their_seeds(tmp_path, capsys, fail_runs):
+    fail_runs({2}, FloatingPointError, "injected")
     status, out, err = run(["run", "serotonergic", "--runs", "4", "--out", str(tmp_path / "f"), *SMALL], capsys)
     assert status == 1
     assert "run 2 (seed" in err and "FloatingPointError: injected" in err and "resume" in err

@@ -269,18 +269,8 @@ def test_preset_conditions_with_an_occupancy():
 
 # ---------------------------------------------------------------------------------------- failures
 
-def failing_at(runs):
-    real = E._simulate_run
-
-    def fake(cm, seed, run):
-        if run in runs:
-            raise RuntimeError(f"injected failure in run {run}")
-        return real(cm, seed, run)
-    return fake
-
-
-def test_a_failing_run_is_reported_with_its_seed_and_the_others_kept(reference, monkeypatch, tmp_path):
-    monkeypatch.setattr(E, "_simulate_run", failing_at({3, 17}))
+def test_a_failing_run_is_reported_with_its_seed_and_the_others_kept(reference, monkeypatch, fail_runs, tmp_path):
+    fail_runs({3, 17})
     r = E.run_ensemble(two_conditions(), n_runs=24, seed=11, workers=2, errors="keep")
     f = r.failures
     assert len(f) == 4 and f["run"].tolist() == [3, 17, 3, 17]
@@ -306,8 +296,8 @@ def test_a_failing_run_is_reported_with_its_seed_and_the_others_kept(reference, 
     assert_same(reference, r2)
 
 
-def test_an_ensemble_whose_first_runs_all_fail_stops_early(monkeypatch, tmp_path):
-    monkeypatch.setattr(E, "_simulate_run", failing_at(set(range(1000))))
+def test_an_ensemble_whose_first_runs_all_fail_stops_early(fail_runs, tmp_path):
+    fail_runs(set(range(1000)))
     with pytest.raises(E.RunFailures, match="stopped early") as info:
         E.run_ensemble(small_model(), n_runs=1000, seed=1, workers=2, batch_size=2, out=tmp_path / "r")
     assert info.value.stopped_early

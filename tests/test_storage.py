@@ -94,15 +94,8 @@ def test_save_result_of_an_in_memory_ensemble(tmp_path):
     storage.save_result(result, path, overwrite=True)
 
 
-def test_failures_table_round_trips_when_empty_and_full(tmp_path, monkeypatch):
-    real = E._simulate_run
-
-    def boom_at_run_1(cm, seed, run):
-        if run == 1:
-            raise ValueError("boom")
-        return real(cm, seed, run)
-
-    monkeypatch.setattr(E, "_simulate_run", boom_at_run_1)
+def test_failures_table_round_trips_when_empty_and_full(tmp_path, fail_runs):
+    fail_runs({1}, ValueError, "boom")
     r = E.run_ensemble(small_model(), n_runs=3, seed=1, workers=1, errors="keep")
     path = storage.save_result(r, tmp_path / "f")
     loaded = storage.load_result(path)
