@@ -349,19 +349,26 @@ def test_kernel_sites_at_a_reflecting_rim_match_reference():
     assert_series_means_agree(ens, refs, ("bound", "binding_events"), (0.03, 0.1, 0.2))
 
 
+def scheme_on_coordinates_runs(scheme, n_mol, n_sites, site_seed, duration_ms, n_runs, seed):
+    """Kernel ensemble (seed) and reference runs (seed + 1) of one scheme's sites at fixed tile
+    centres on the postsynaptic membrane of a closed cleft; returns (ensemble, column index, refs)."""
+    xy = chosen_sites(n_sites, site_seed)
+    grp = mcsyn.SiteGroup(scheme, "postsynaptic", arrangement="coordinates", coordinates_um=xy)
+    m = cleft_model(outside="closed", molecules=n_mol, duration_ms=duration_ms, sites=[grp])
+    ens = mcsyn.run(m, n_runs=n_runs, seed=seed, workers=1)
+    col = {c: j for j, c in enumerate(ens.columns)}
+    refs = reference_runs(n_runs, seed + 1, n_molecules=n_mol, diffusion_um2_per_ms=D_GLU,
+                          n_steps=int(duration_ms * 1000), dt_us=1.0, sites_xy=xy, scheme=scheme, sample_every=10)
+    return ens, col, refs
+
+
 def test_kernel_transporter_cycle_matches_reference():
     # T -> TS (bind) -> Ti (uptake, counted as taken up) -> T, TS -> T + A; fast rates so that
     # every transition happens many times within the run
     n_mol, n_sites, duration, n_runs = 600, 60, 0.4, 30
     scheme = mcsyn.transporter_cycle("EAAT", "glutamate", kon_per_M_per_s=2e7, koff_per_s=3e3,
                                      translocation_per_s=5e3, return_per_s=4e3)
-    xy = chosen_sites(n_sites, 3)
-    grp = mcsyn.SiteGroup(scheme, "postsynaptic", arrangement="coordinates", coordinates_um=xy)
-    m = cleft_model(outside="closed", molecules=n_mol, duration_ms=duration, sites=[grp])
-    ens = mcsyn.run(m, n_runs=n_runs, seed=27, workers=1)
-    col = {c: j for j, c in enumerate(ens.columns)}
-    refs = reference_runs(n_runs, 28, n_molecules=n_mol, diffusion_um2_per_ms=D_GLU, n_steps=int(duration * 1000),
-                          dt_us=1.0, sites_xy=xy, scheme=scheme, sample_every=10)
+    ens, col, refs = scheme_on_coordinates_runs(scheme, n_mol, n_sites, 3, duration, n_runs, seed=27)
     assert_series_means_agree(ens, refs, ("bound", "taken_up", "binding_events", "free"), (0.02, 0.1, 0.4))
     # inward-facing carriers (Ti) at the end
     k_ti = ens.series[:, -1, col["EAAT@postsynaptic:Ti"]]
@@ -375,13 +382,7 @@ def test_kernel_ampa_scheme_matches_reference():
     # number of open (O) and desensitised (C3 + C4 + C5) receptors, bound molecules and binding events
     n_mol, n_sites, duration, n_runs = 1000, 200, 0.4, 25
     scheme = mcsyn.ampa_jonas1993()
-    xy = chosen_sites(n_sites, 5)
-    grp = mcsyn.SiteGroup(scheme, "postsynaptic", arrangement="coordinates", coordinates_um=xy)
-    m = cleft_model(outside="closed", molecules=n_mol, duration_ms=duration, sites=[grp])
-    ens = mcsyn.run(m, n_runs=n_runs, seed=35, workers=1)
-    col = {c: j for j, c in enumerate(ens.columns)}
-    refs = reference_runs(n_runs, 36, n_molecules=n_mol, diffusion_um2_per_ms=D_GLU, n_steps=int(duration * 1000),
-                          dt_us=1.0, sites_xy=xy, scheme=scheme, sample_every=10)
+    ens, col, refs = scheme_on_coordinates_runs(scheme, n_mol, n_sites, 5, duration, n_runs, seed=35)
     desens = ("C3", "C4", "C5")
     for t in (0.02, 0.1, 0.4):
         i = int(np.argmin(np.abs(ens.times_ms - t)))
