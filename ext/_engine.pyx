@@ -17,7 +17,7 @@ binary heap, executed at the first fine step boundary after they fall due.
 """
 from libc.stdint cimport uint64_t, uint32_t, int64_t, int32_t, int8_t, uint8_t
 from libc.stdlib cimport malloc, realloc, free, calloc
-from libc.math cimport sqrt, floor, exp, log, fabs, ceil
+from libc.math cimport sqrt, floor, exp, log, fabs, ceil, cbrt
 from libc.string cimport memset
 
 import numpy as np
@@ -81,6 +81,7 @@ ctypedef struct Pool:
     Py_ssize_t n
     Py_ssize_t capacity
 
+DEF ENTRY_DEPTH_QUANTILES = 257   # mcsyn/compile.py mirrors it
 DEF NORMAL_BLOCK = 4095    # normals drawn per refill: a multiple of 3 (one step) and <= MCSYN_FILL_MAX
 
 ctypedef struct Sim:
@@ -95,6 +96,17 @@ ctypedef struct Sim:
     double r_domain
     int outside
     int outer_absorbing
+    int domain_reflects         # 1: the sphere R_domain reflects (a closed cell of tissue); 0: absorbs
+    # Exchange between the cleft rim and the volume. A molecule leaving the rim lands uniformly in
+    # the mouth shell R_inner < |x| < r_mouth, |z| < mouth_cos |x|, at the azimuth where it left; a
+    # volume molecule in that shell enters the slab with enter_probability[sp] per coarse step
+    # (0 when the volume does not enter the cleft). compile chooses these so that the two fluxes
+    # balance at equal concentrations (detailed balance).
+    double r_mouth
+    double mouth_cos
+    double *enter_probability
+    double *entry_depth         # [n_species, ENTRY_DEPTH_QUANTILES]: inverse CDF of an entering molecule's depth, µm
+    int volume_enters_slab
     double rim                  # lateral edge of the slab: R_outer with a band, else R_cleft
     int reflecting_rim          # 1 if that edge reflects
     # time, µs
@@ -182,6 +194,8 @@ ctypedef struct Sim:
     # molecules
     Pool slab
     Pool vol
+    Pool entering               # volume molecules passing into the slab within this coarse window;
+                                # their clock field holds the fine step (1..K) after which they enter
     int64_t sort_countdown      # fine steps until the slab molecules are next sorted by cell
     int any_membrane_binding
     double volume_clock         # time volume molecules have been advanced to
@@ -487,7 +501,8 @@ cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, d
     # molecules joining the volume mid-window are advanced to the volume clock at once, so that
     # every volume molecule stands at the same time when the next coarse step is taken
     cdef double remaining = s.volume_clock - t
-    cdef double sig, r, r2
+    cdef double sig, r2
+    cdef double x0 = x, y0 = y, z0 = z
     if remaining > 0.0:
         sig = s.sigma_volume[sp] * sqrt(remaining / s.dt_coarse)
         x += sig * mcsyn_normal(&s.rng)
@@ -495,15 +510,65 @@ cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, d
         z += sig * mcsyn_normal(&s.rng)
         r2 = x * x + y * y + z * z
         if r2 >= s.r_domain * s.r_domain:
-            s.escaped += 1
-            return 0
-        if r2 < s.r_inner * s.r_inner and r2 > 0.0:
-            r = sqrt(r2)
-            sig = (2.0 * s.r_inner - r) / r
-            x *= sig
-            y *= sig
-            z *= sig
+            if not s.domain_reflects:
+                s.escaped += 1
+                return 0
+            reflect_at_sphere(x0, y0, z0, &x, &y, &z, s.r_domain, False)
+        elif r2 < s.r_inner * s.r_inner:
+            reflect_at_sphere(x0, y0, z0, &x, &y, &z, s.r_inner, True)
     return pool_add(s, &s.vol, x, y, z, sp)
+
+cdef int add_to_mouth(Sim *s, mcsyn_rng *rng, double ux, double uy, int32_t sp) noexcept nogil:
+    # a molecule that left the slab rim in the direction (ux, uy): uniform in the mouth shell at
+    # that azimuth (r³ uniform between the radii, cos θ uniform within ±mouth_cos)
+    cdef double ri3 = s.r_inner * s.r_inner * s.r_inner
+    cdef double r = cbrt(ri3 + mcsyn_uniform(rng) * (s.r_mouth * s.r_mouth * s.r_mouth - ri3))
+    cdef double c = s.mouth_cos * (2.0 * mcsyn_uniform(rng) - 1.0)
+    cdef double rho = r * sqrt(1.0 - c * c)
+    return pool_add(s, &s.vol, rho * ux, rho * uy, r * c, sp)
+
+cdef int enter_slab_later(Sim *s, mcsyn_rng *rng, double x0, double y0, int32_t sp) noexcept nogil:
+    # Time reversal of a rim exit. Among uniformly placed slab molecules, those that leave in one
+    # fine step start at a depth d below the rim with density ∝ P(exit | d) (r_rim − d); compile
+    # tabulates its inverse CDF for the kernel's exit rule. The height is uniform.
+    # The molecule waits in s.entering until the end of fine step k of this window, k uniform in
+    # 1..K, so that it is in place before the sample and the step that follow (and every entry of
+    # the window is made by its end).
+    cdef double rho = sqrt(x0 * x0 + y0 * y0)
+    cdef double ux = 1.0, uy = 0.0
+    cdef double u = mcsyn_uniform(rng) * (ENTRY_DEPTH_QUANTILES - 1)
+    cdef int k = <int> u
+    cdef double *table = s.entry_depth + sp * ENTRY_DEPTH_QUANTILES
+    cdef double r
+    if k > ENTRY_DEPTH_QUANTILES - 2:
+        k = ENTRY_DEPTH_QUANTILES - 2
+    r = s.rim - (table[k] + (u - k) * (table[k + 1] - table[k]))
+    cdef Pool *p = &s.entering
+    if rho > 0.0:
+        ux = x0 / rho
+        uy = y0 / rho
+    if p.n == p.capacity:
+        if pool_grow(p) != 0:
+            return -1
+    p.x[p.n] = r * ux
+    p.y[p.n] = r * uy
+    p.z[p.n] = mcsyn_uniform(rng) * s.h
+    p.species[p.n] = sp
+    p.clock[p.n] = 1.0 + floor(mcsyn_uniform(rng) * s.steps_per_coarse)
+    p.n += 1
+    return 0
+
+cdef int enter_due(Sim *s, int64_t step) noexcept nogil:
+    cdef Pool *p = &s.entering
+    cdef Py_ssize_t i = 0
+    while i < p.n:
+        if p.clock[i] == step:
+            if pool_add(s, &s.slab, p.x[i], p.y[i], p.z[i], p.species[i]) != 0:
+                return -1
+            pool_remove(p, i)
+        else:
+            i += 1
+    return 0
 
 cdef int place_near_membrane_site(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
     # Time reversal of a hit, which keeps detailed balance with the per-hit binding probability.
@@ -788,6 +853,53 @@ cdef inline void reflect_at_rim(double x0, double y0, double *x, double *y, doub
         y[0] *= dot
 
 
+cdef void reflect_at_sphere(double x0, double y0, double z0, double *x, double *y, double *z,
+                            double radius, bint from_outside) noexcept nogil:
+    # Specular reflection, as reflect_at_rim, of the step (x0, y0, z0) -> (x, y, z) at the sphere
+    # |x| = radius: entering it from outside (the varicosity) or leaving it from inside (a
+    # reflecting domain). A radial mirror of the end point leaves a density excess of ~9 % within
+    # 20 nm of a 0.25 µm varicosity at 4 µs volume steps; the specular one does not.
+    cdef double dx = x[0] - x0, dy = y[0] - y0, dz = z[0] - z0
+    cdef double a = dx * dx + dy * dy + dz * dz
+    cdef double b = x0 * dx + y0 * dy + z0 * dz
+    cdef double c = x0 * x0 + y0 * y0 + z0 * z0 - radius * radius
+    cdef double disc = b * b - a * c
+    cdef double t, cx, cy, cz, nx, ny, nz, wx, wy, wz, dot, r
+    if a <= 0.0 or disc < 0.0:
+        t = 1.0
+    elif from_outside:
+        t = (-b - sqrt(disc)) / a
+    else:
+        t = (-b + sqrt(disc)) / a
+    if t < 0.0:
+        t = 0.0
+    cx = x0 + t * dx
+    cy = y0 + t * dy
+    cz = z0 + t * dz
+    r = sqrt(cx * cx + cy * cy + cz * cz)
+    if r <= 0.0:
+        return
+    nx = cx / r
+    ny = cy / r
+    nz = cz / r
+    wx = x[0] - cx
+    wy = y[0] - cy
+    wz = z[0] - cz
+    dot = wx * nx + wy * ny + wz * nz
+    x[0] = cx + wx - 2.0 * dot * nx
+    y[0] = cy + wy - 2.0 * dot * ny
+    z[0] = cz + wz - 2.0 * dot * nz
+    r = sqrt(x[0] * x[0] + y[0] * y[0] + z[0] * z[0])
+    if (from_outside and r < radius) or (not from_outside and r > radius):
+        # a step long enough to cross the sphere again: fall back to the radial mirror
+        dot = (2.0 * radius - r) / r if r > 0.0 else 0.0
+        if dot < 0.0:
+            dot = 0.0
+        x[0] *= dot
+        y[0] *= dot
+        z[0] *= dot
+
+
 cdef inline double quiet_radius2(double edge, double sig) noexcept nogil:
     # squared radius inside which a step's end gets no edge test: to have touched the edge, the
     # step would have come back more than 4 sig (sd per axis) within it, a chance below 1e-4
@@ -1013,9 +1125,8 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
                 if leaves:
                     if s.outside == OUTSIDE_VOLUME:
                         # the rim opens onto the varicosity's surface in the volume
-                        scale = s.r_inner / r if r > 0.0 else 0.0
                         s.rng = rng
-                        status = add_volume_molecule(s, x * scale, y * scale, 0.0, sp, t_end)
+                        status = add_to_mouth(s, &s.rng, x / r, y / r, sp)
                         rng = s.rng
                         if status != 0:
                             s.normals_used = base + 3 * m
@@ -1100,8 +1211,11 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
     cdef double *pclock = p.clock
     cdef int32_t *psp = p.species
     cdef Py_ssize_t i = 0
-    cdef double x, y, z, x0, y0, z0, sig = 0.0, r2, r, r0, scale, hz = 0.0, hb, near2 = 0.0
+    cdef double x, y, z, x0, y0, z0, sig = 0.0, r2, r, r0, scale, hz = 0.0, hb, near2 = 0.0, enter = 0.0
     cdef double r_domain = s.r_domain
+    cdef double rm2 = s.r_mouth * s.r_mouth
+    cdef double mc2 = s.mouth_cos * s.mouth_cos
+    cdef int absorbing = not s.domain_reflects
     cdef double rd2 = r_domain * r_domain
     cdef double ri2 = s.r_inner * s.r_inner
     cdef double inv_voxel = 1.0 / s.voxel
@@ -1118,6 +1232,7 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
             hz = s.hazard_volume[sp]
             binds = s.vol_binding[sp]
             near2 = quiet_radius2(r_domain, sig)
+            enter = s.enter_probability[sp] if s.volume_enters_slab else 0.0
         x0 = px[i]
         y0 = py[i]
         z0 = pz[i]
@@ -1155,23 +1270,32 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
         used += 3
         r2 = x * x + y * y + z * z
         if r2 >= rd2:
-            s.escaped += 1
-            pool_remove(p, i)
-            continue
-        if r2 > near2:
+            if absorbing:
+                s.escaped += 1
+                pool_remove(p, i)
+                continue
+            reflect_at_sphere(x0, y0, z0, &x, &y, &z, r_domain, False)
+        elif absorbing and r2 > near2:
             r = sqrt(r2)
             r0 = sqrt(x0 * x0 + y0 * y0 + z0 * z0)
             if mcsyn_uniform(&rng) < crossing_probability(r_domain - r0, r_domain - r, sig):
                 s.escaped += 1
                 pool_remove(p, i)
                 continue
-        if r2 < ri2:
-            r = sqrt(r2)
-            if r > 0.0:
-                scale = (2.0 * s.r_inner - r) / r
-                x *= scale
-                y *= scale
-                z *= scale
+        if x * x + y * y + z * z < ri2:
+            reflect_at_sphere(x0, y0, z0, &x, &y, &z, s.r_inner, True)
+        if enter > 0.0:
+            # tested after the step: the uniform density is then stationary, because the molecules
+            # taken from the mouth shell and those that left the rim into it (uniformly, during this
+            # window) fill the same places before anyone moves again
+            r2 = x * x + y * y + z * z
+            if r2 < rm2 and z * z < mc2 * r2 and mcsyn_uniform(&rng) < enter:
+                if enter_slab_later(s, &rng, x, y, sp) != 0:
+                    s.rng = rng
+                    s.normals_used = used
+                    return -1
+                pool_remove(p, i)
+                continue
         px[i] = x
         py[i] = y
         pz[i] = z
@@ -1198,7 +1322,7 @@ cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
     row[0] = s.released
     row[1] = in_cleft
     row[2] = s.slab.n - in_cleft
-    row[3] = s.vol.n
+    row[3] = s.vol.n + s.entering.n
     row[4] = s.bound
     row[5] = s.taken_up
     row[6] = s.escaped
@@ -1244,6 +1368,8 @@ cdef int run_loop(Sim *s) noexcept nogil:
                 if s.vol.n > 0 and step_volume(s, t0) != 0:
                     return -1
             if s.slab.n > 0 and step_slab(s, t + s.dt_fine) != 0:
+                return -1
+            if s.entering.n > 0 and enter_due(s, j + 1) != 0:
                 return -1
             fine += 1
     t = s.n_coarse * s.dt_coarse
@@ -1403,6 +1529,9 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.r_domain = model.r_domain_um
     s.outside = model.outside
     s.outer_absorbing = model.outer_absorbing
+    s.domain_reflects = model.domain_reflects
+    s.r_mouth = model.r_mouth_um
+    s.mouth_cos = model.mouth_cos
     s.rim = s.r_outer if s.outside == OUTSIDE_BAND else s.r_cleft
     s.reflecting_rim = s.outside == OUTSIDE_CLOSED or (s.outside == OUTSIDE_BAND and not s.outer_absorbing)
     s.dt_fine = model.dt_fine_us
@@ -1439,6 +1568,16 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     a_hz_cleft = _array(model, "hazard_cleft", np.float64, n_species)
     a_hz_band = _array(model, "hazard_band", np.float64, n_species)
     a_hz_volume = _array(model, "hazard_volume", np.float64, n_species)
+    a_enter = _array(model, "enter_probability", np.float64, n_species)
+    a_entry_depth = _array(model, "entry_depth_um", np.float64, n_species * ENTRY_DEPTH_QUANTILES)
+    if not np.all((a_entry_depth >= 0) & (a_entry_depth <= model.r_cleft_um)):
+        raise ValueError("kernel input 'entry_depth_um' must lie in [0, r_cleft_um]")
+    if not np.all((a_enter >= 0) & (a_enter <= 1)):
+        raise ValueError("kernel input 'enter_probability' must lie in [0, 1]")
+    s.volume_enters_slab = s.outside == OUTSIDE_VOLUME and bool(np.any(a_enter > 0))
+    if s.outside == OUTSIDE_VOLUME and not (0.0 < s.r_inner <= s.r_mouth < s.r_domain
+                                            and 0.0 <= s.mouth_cos <= 1.0):
+        raise ValueError("kernel model needs 0 < r_inner_um <= r_mouth_um < r_domain_um and 0 <= mouth_cos <= 1")
     a_state_type = _array(model, "state_type", np.int32, n_states)
     a_state_ligands = _array(model, "state_ligands", np.int32, n_states)
     a_bind_start = _array(model, "bind_start", np.int32, n_states + 1)
@@ -1614,6 +1753,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.hazard_cleft = <double*> _ptr(a_hz_cleft)
     s.hazard_band = <double*> _ptr(a_hz_band)
     s.hazard_volume = <double*> _ptr(a_hz_volume)
+    s.enter_probability = <double*> _ptr(a_enter)
+    s.entry_depth = <double*> _ptr(a_entry_depth)
     s.membrane_binding = <int*> _ptr(membrane_binding)
     s.any_membrane_binding = int(membrane_binding.any())
     s.sort_countdown = 0
@@ -1682,6 +1823,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         if status == 0:
             status = pool_init(&s.vol, n_volume_inj + 64)
         if status == 0:
+            status = pool_init(&s.entering, 64)
+        if status == 0:
             status = build_sites(&s, n_volume_rows, row_type, row_state, row_voxel, row_count)
         if status == 0:
             status = run_loop(&s)
@@ -1703,6 +1846,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     finally:
         pool_free(&s.slab)
         pool_free(&s.vol)
+        pool_free(&s.entering)
         free_sites(&s)
 
 

@@ -19,6 +19,7 @@ hit rate exact for steps longer than the cleft is high. The result holds as long
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -58,6 +59,42 @@ def molar(count, volume_um3):
     return np.asarray(count) / (AVOGADRO_PER_MOL * volume_um3 / UM3_PER_L)
 
 
+ENTRY_DEPTH_QUANTILES = 257     # table length of the inverse CDF of a molecule's depth when it enters the slab
+
+
+@functools.lru_cache(maxsize=256)
+def rim_exit_profile(sigma_over_radius: float) -> tuple:
+    """How molecules leave a disk's rim in one fine step, from a uniform density.
+
+    Returns ``(fraction, depth_quantiles)``: the number that leave per unit density and height,
+    relative to the planar-edge value 2πRσ√(2/π) (the rim's curvature makes it a few per cent
+    smaller than 1), and ENTRY_DEPTH_QUANTILES quantiles (at 0, 1/256, ..., 1) of the start depth
+    below the rim of those that leave, in units of σ. An entering molecule is placed at such a
+    depth: the time reversal of an exit, which keeps a uniform density stationary.
+
+    Integrates the kernel's own exit rule (end beyond the rim, or the Brownian-bridge chance
+    exp(−2 d₀ d₁/σ²) for an end inside it, no edge test for ends deeper than 4σ) over start radii
+    (a 0.035σ grid) and steps (a 0.1σ grid; halving both changes the fraction by < 1e-4).
+    """
+    radius = 1.0 / sigma_over_radius          # in units of σ
+    depth = np.linspace(0.0, min(7.0, radius), 201)
+    grid = np.arange(-6.0, 6.0 + 1e-9, 0.1)
+    dx, dy = np.meshgrid(grid, grid, indexing="ij")
+    step_weights = np.exp(-0.5 * (dx * dx + dy * dy))
+    step_weights /= step_weights.sum()
+    quiet = max(radius - 4.0, 0.0) ** 2
+    density = np.empty_like(depth)            # leaving chance x circumference at each start depth
+    for k, d in enumerate(depth):
+        r0 = radius - d
+        r = np.hypot(r0 + dx, dy)
+        leave = np.where(r >= radius, 1.0, np.where(r * r >= quiet, np.exp(-2.0 * d * (radius - r)), 0.0))
+        density[k] = 2.0 * math.pi * r0 * float(np.sum(leave * step_weights))
+    cumulative = np.concatenate(([0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(depth))))
+    fraction = cumulative[-1] / (2.0 * math.pi * radius * math.sqrt(2.0 / math.pi))
+    quantiles = np.interp(np.linspace(0.0, 1.0, ENTRY_DEPTH_QUANTILES), cumulative / cumulative[-1], depth)
+    return float(fraction), tuple(quantiles)
+
+
 @dataclass
 class KernelModel:
     """Run-independent kernel input (µm, µs). Field names are the kernel's contract."""
@@ -69,6 +106,11 @@ class KernelModel:
     r_domain_um: float
     outside: int
     outer_absorbing: int
+    domain_reflects: int
+    r_mouth_um: float
+    mouth_cos: float
+    enter_probability: np.ndarray
+    entry_depth_um: np.ndarray
     dt_fine_us: float
     steps_per_coarse: int
     n_coarse: int
@@ -184,6 +226,8 @@ class CompiledModel:
                                      f"extracellular shell ({shell:.3g} µm thick); use dt_volume_us <= {dt_max:.3g}")
         else:
             sigma_volume = np.zeros(n_species)
+        r_mouth, mouth_cos, enter_probability = self._mouth_shell(sigma_fine, k) if has_volume \
+            else (0.0, 0.0, np.zeros(n_species))
         haz = {region: np.zeros(n_species) for region in ("cleft", "band", "volume")}
         for deg in model.degradation:
             targets = [self.species_index[deg.species]] if deg.species else range(n_species)
@@ -302,6 +346,10 @@ class CompiledModel:
             r_inner_um=g.varicosity_radius_um if has_volume else 0.0,
             r_domain_um=g.domain_radius_um if has_volume else 0.0,
             outside=OUTSIDE_CODES[g.outside], outer_absorbing=int(g.band_outer_boundary == "absorbing"),
+            domain_reflects=int(has_volume and g.domain_boundary == "reflecting"), r_mouth_um=r_mouth,
+            mouth_cos=mouth_cos, enter_probability=_f64(enter_probability),
+            entry_depth_um=_f64(self._entry_depth_um if has_volume
+                                else np.zeros((n_species, ENTRY_DEPTH_QUANTILES))).ravel(),
             dt_fine_us=t.dt_fine_us, steps_per_coarse=k, n_coarse=n_coarse, sample_every=sample_every,
             n_samples=n_fine // sample_every + 1, tile_um=model.tile_um, n_tile=n_tile,
             voxel_um=model.voxel_um, n_vox=n_vox, n_species=n_species, n_states=n_states,
@@ -318,6 +366,50 @@ class CompiledModel:
         self.sample_times_ms = np.arange(self.kernel.n_samples) * t.sample_interval_us * 1e-3
         self._tile_candidates = {}
         self._check_site_room()
+
+    # Entry chance per coarse step of a volume molecule in the mouth shell, for the fastest species
+    MOUTH_ENTER_PROBABILITY = 0.5
+
+    def _mouth_shell(self, sigma_fine, steps_per_coarse):
+        """Mouth shell (r_mouth, mouth_cos) and per-species entry probabilities per coarse step.
+
+        Detailed balance at equal free concentration C in cleft and volume: a slab molecule at depth
+        d below the rim leaves within a fine step with chance 2Φ(−d/σ) (planar rim), so
+        C h 2π R_rim σ √(2/π) molecules leave per fine step (times ``rim_exit_profile``'s fraction
+        for the rim's curvature); the volume holds α C V_mouth molecules
+        in the mouth shell. Entering with probability q = K h 2π R_rim σ √(2/π) / (α V_mouth) per
+        coarse step of K fine steps returns as many as leave. The shell (thickness δ = s R_var, polar
+        band |cos θ| < s) is sized so that q is MOUTH_ENTER_PROBABILITY for the fastest species.
+        """
+        g = self.model.geometry
+        sigma_fine = np.asarray(sigma_fine, dtype=float)
+        profiles = [rim_exit_profile(round(float(sig) / g.cleft_radius_um, 12)) for sig in sigma_fine]
+        curvature = np.array([frac for frac, _ in profiles])
+        self._entry_depth_um = np.minimum(np.array([q for _, q in profiles]) * sigma_fine[:, None], g.cleft_radius_um)
+        leave_per_conc = steps_per_coarse * g.cleft_height_um * 2 * math.pi * g.cleft_radius_um \
+            * sigma_fine * math.sqrt(2 / math.pi) * curvature / g.volume_fraction     # µm³ of tissue
+        need = float(leave_per_conc.max()) / self.MOUTH_ENTER_PROBABILITY
+        ri = g.varicosity_radius_um
+
+        def shell_volume(s):
+            return 4.0 / 3.0 * math.pi * ri ** 3 * ((1.0 + s) ** 3 - 1.0) * s
+
+        from scipy.optimize import brentq
+        s = 1.0 if shell_volume(1.0) <= need else brentq(lambda x: shell_volume(x) - need, 1e-9, 1.0)
+        r_mouth = ri * (1.0 + s)
+        if not self.model.volume_enters_cleft:
+            return min(r_mouth, 0.5 * (ri + g.domain_radius_um)), s, np.zeros(len(sigma_fine))
+        if shell_volume(1.0) < need:
+            raise ModelError("timing.dt_volume_us", self.model.timing.dt_volume_us,
+                             f"is too long for the exchange between the cleft and the volume: the "
+                             f"varicosity (radius {ri} µm) has too little room beside the cleft's mouth for "
+                             f"the molecules that leave the cleft in one volume step; shorten "
+                             f"timing.dt_volume_us or set geometry.volume_enters_cleft = false")
+        if r_mouth > 0.5 * (ri + g.domain_radius_um):
+            raise ModelError("geometry.domain_radius_um", g.domain_radius_um,
+                             f"must be at least {2 * r_mouth - ri:.3g} µm so that the cleft's mouth region "
+                             f"(out to {r_mouth:.3g} µm) fills at most half of the extracellular shell")
+        return r_mouth, s, leave_per_conc / shell_volume(s)
 
     def _check_site_room(self):
         # before any run: every membrane region must have a tile for each of its sites

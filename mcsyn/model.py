@@ -13,8 +13,13 @@ Geometry (all optional parts default to a glutamatergic-like cleft):
     - ``"band"``: the slab continues to R_outer between glial/neighbouring membranes that can
       carry their own sites; at R_outer the boundary absorbs (escaped) or reflects;
     - ``"volume"``: a homogenised extracellular space (volume fraction α, tortuosity λ, D* = D/λ²)
-      around a reflecting varicosity of radius R_var, out to an absorbing sphere R_domain. A cleft
-      rim, if the model has a cleft, opens onto the varicosity surface. Release may also go
+      around a reflecting varicosity of radius R_var, out to a sphere R_domain that absorbs (the
+      molecule counts as escaped) or reflects (``domain_boundary = "reflecting"``: a closed cell of
+      tissue). The cleft rim opens onto the varicosity surface: molecules leave the cleft into the
+      volume and, with ``volume_enters_cleft``, volume molecules at the cleft's mouth enter it
+      again, so that cleft and surrounding space exchange both ways. By default (None) that holds
+      when the model uses the cleft (releases into it or has sites on its membranes); a
+      volume-transmission varicosity without either has no cleft to enter. Release may also go
       straight into the volume (volume transmission).
 """
 from __future__ import annotations
@@ -59,6 +64,8 @@ class Geometry:
     domain_radius_um: float = 5.0
     volume_fraction: float = 0.21
     tortuosity: float = 1.54
+    domain_boundary: str = "absorbing"
+    volume_enters_cleft: bool | None = None
 
     def validate(self):
         require_positive("geometry.cleft_height_um", self.cleft_height_um)
@@ -84,6 +91,10 @@ class Geometry:
             if self.volume_fraction > 1:
                 raise ModelError("geometry.volume_fraction", self.volume_fraction, "must be in (0, 1]")
             require_positive("geometry.tortuosity", self.tortuosity)
+            require_choice("geometry.domain_boundary", self.domain_boundary, ("absorbing", "reflecting"))
+            if self.volume_enters_cleft is not None and not isinstance(self.volume_enters_cleft, (bool, np.bool_)):
+                raise ModelError("geometry.volume_enters_cleft", self.volume_enters_cleft,
+                                 "must be true, false or None (true when the model uses the cleft)")
             if self.tortuosity < 1:
                 raise ModelError("geometry.tortuosity", self.tortuosity, "must be >= 1 (D* = D/λ² <= D)")
 
@@ -349,6 +360,19 @@ class SynapseModel:
     @property
     def species_names(self):
         return [s.name for s in self.species]
+
+    @property
+    def volume_enters_cleft(self) -> bool:
+        """Whether volume molecules enter the cleft (geometry.volume_enters_cleft, or by default
+        whether the model releases into the cleft or has sites on its membranes)."""
+        g = self.geometry
+        if g.outside != "volume":
+            return False
+        if g.volume_enters_cleft is not None:
+            return bool(g.volume_enters_cleft)
+        return (any(r.into == "cleft" for r in self.releases)
+                or any(t.vesicle.into == "cleft" for t in self.trains)
+                or any(grp.location in ("postsynaptic", "presynaptic") for grp in self.sites))
 
     def validate(self):
         if not self.species:
