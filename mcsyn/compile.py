@@ -400,11 +400,15 @@ class CompiledModel:
         if not self.model.volume_enters_cleft:
             return min(r_mouth, 0.5 * (ri + g.domain_radius_um)), s, np.zeros(len(sigma_fine))
         if shell_volume(1.0) < need:
-            raise ModelError("timing.dt_volume_us", self.model.timing.dt_volume_us,
+            t = self.model.timing
+            k_max = math.floor(steps_per_coarse * shell_volume(1.0) / need)     # need grows with K
+            fix = (f"use timing.dt_volume_us <= {k_max * t.dt_fine_us:g}" if k_max >= 1 else
+                   f"use a larger geometry.varicosity_radius_um")
+            raise ModelError("timing.dt_volume_us", t.dt_volume_us,
                              f"is too long for the exchange between the cleft and the volume: the "
                              f"varicosity (radius {ri} µm) has too little room beside the cleft's mouth for "
-                             f"the molecules that leave the cleft in one volume step; shorten "
-                             f"timing.dt_volume_us or set geometry.volume_enters_cleft = false")
+                             f"the molecules that leave the cleft in one volume step; {fix}, or set "
+                             f"geometry.volume_enters_cleft = false")
         if r_mouth > 0.5 * (ri + g.domain_radius_um):
             raise ModelError("geometry.domain_radius_um", g.domain_radius_um,
                              f"must be at least {2 * r_mouth - ri:.3g} µm so that the cleft's mouth region "

@@ -7,9 +7,10 @@ first-order transitions at their rates. Molecules move between compartments at f
 taken from the slowest diffusion mode of each compartment:
 
 * cleft → outside: 8D/R_cleft² (mean exit time from a disk started uniformly is R²/8D); with a band,
-  the back flux is set by detailed balance (the exchange conserves concentration, not numbers);
+  or a volume that molecules enter the cleft from (``SynapseModel.volume_enters_cleft``), the back
+  flux is set by detailed balance (the exchange conserves concentration, not numbers);
 * band → escaped (absorbing R_outer): 1/τ with τ the mean exit time from the annulus;
-* volume → escaped: π²D*/R_domain² (slowest mode of an absorbing sphere).
+* volume → escaped: π²D*/R_domain² (slowest mode of an absorbing sphere; none when it reflects).
 
 These are approximations wherever concentration gradients inside a compartment matter (a cleft
 right after release, the volume near a release site). In a regime where diffusion is fast against
@@ -66,8 +67,11 @@ def _transfer_rates_per_ms(model: SynapseModel, d_um2_per_ms: float):
         if g.band_outer_boundary == "absorbing":
             out["band_escape"] = 1.0 / _annulus_exit_time_ms(g.cleft_radius_um, g.band_outer_radius_um, d_um2_per_ms)
     if g.outside == "volume":
+        if model.volume_enters_cleft:
+            out["back_in"] = out["cleft_out"] * vols["cleft"] / vols["volume"]
         d_star = d_um2_per_ms / g.tortuosity ** 2
-        out["volume_escape"] = math.pi ** 2 * d_star / g.domain_radius_um ** 2
+        if g.domain_boundary == "absorbing":
+            out["volume_escape"] = math.pi ** 2 * d_star / g.domain_radius_um ** 2
     return out
 
 
@@ -135,13 +139,13 @@ def mean_field(model, t_eval_ms=None, rtol=1e-6, atol=1e-6) -> pd.DataFrame:
                 dy[7] += flow
         # transport
         out = rates["cleft_out"] * free[0]
-        back = rates["back_in"] * free[1]
+        back = rates["back_in"] * free[2 if m.geometry.outside == "volume" else 1]
         dy[0] += back - out
         if m.geometry.outside == "band":
             dy[1] += out - back - rates["band_escape"] * free[1]
             dy[4] += rates["band_escape"] * free[1]
         elif m.geometry.outside == "volume":
-            dy[2] += out
+            dy[2] += out - back
         else:
             dy[4] += out   # open rim
         dy[2] -= rates["volume_escape"] * free[2]

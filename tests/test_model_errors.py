@@ -186,3 +186,41 @@ def test_random_valid_models_run_and_conserve():
                                                    sample_interval_us=10.0))
         s = mcsyn.run_one(m, seed=int(rng.integers(1 << 30))).series
         np.testing.assert_array_equal(s["released"], s[["free", "bound", "taken_up", "escaped", "degraded"]].sum(axis=1))
+
+
+def volume_cleft_model(**geometry):
+    return base(geometry=mcsyn.Geometry(outside="volume", **geometry),
+                releases=[mcsyn.Release(0.0, 100, into="cleft")],
+                timing=mcsyn.Timing(duration_ms=1.0, dt_fine_us=1.0, dt_volume_us=10.0))
+
+
+def test_cleft_volume_exchange_choices():
+    expect_error(volume_cleft_model(domain_boundary="sticky"), "geometry.domain_boundary", "'sticky'", "'reflecting'")
+    expect_error(volume_cleft_model(volume_enters_cleft="yes"), "geometry.volume_enters_cleft", "'yes'", "true")
+    # a small varicosity has no room beside the cleft's mouth for what leaves in one volume step
+    msg = expect_error(volume_cleft_model(varicosity_radius_um=0.1, domain_radius_um=3.0),
+                       "timing.dt_volume_us", "10.0", "volume_enters_cleft = false")
+    dt_max = float(msg.split("dt_volume_us <= ")[1].split(",")[0])
+    assert 1 <= dt_max < 10
+    m = volume_cleft_model(varicosity_radius_um=0.1, domain_radius_um=3.0)
+    m.timing.dt_volume_us = dt_max
+    m.timing.duration_ms = dt_max * 100 / 1000.0
+    mcsyn.compile_model(m)                                   # the suggested step fits
+    expect_error(volume_cleft_model(varicosity_radius_um=0.05, domain_radius_um=3.0),
+                 "timing.dt_volume_us", "larger geometry.varicosity_radius_um")
+    mcsyn.compile_model(volume_cleft_model(varicosity_radius_um=0.05, domain_radius_um=3.0,
+                                           volume_enters_cleft=False))
+
+
+def test_kernel_checks_the_exchange_arrays():
+    cm = mcsyn.compile_model(volume_cleft_model())
+    run = cm.draw_run(np.random.SeedSequence(0))
+    seed = np.zeros(4, dtype=np.uint64)
+    for name, value in (("enter_probability", 1.5), ("enter_probability", -0.1), ("entry_depth_um", -1.0),
+                        ("entry_depth_um", 1.0)):
+        kernel = dataclasses.replace(cm.kernel, **{name: np.full_like(getattr(cm.kernel, name), value)})
+        with pytest.raises(ValueError, match=name):
+            _engine.simulate(kernel, run, seed)
+    kernel = dataclasses.replace(cm.kernel, r_mouth_um=cm.kernel.r_domain_um)
+    with pytest.raises(ValueError, match="r_mouth_um"):
+        _engine.simulate(kernel, run, seed)
