@@ -64,9 +64,9 @@ DENSITY_KEYS = ("density_per_um2", "density_per_um3", "count", "vmax", "bmax_pmo
 DEGRADATION_KEYS = ("entry", "enabled", "rate_per_s", "fraction_of_clearance", "region")
 META_KEYS = ("name", "description", "source", "sources", "aliases")
 TOP_KEYS = META_KEYS + tuple(SECTIONS) + ("sites", "degradation")
-_STRING_FIELDS = {"name", "outside", "band_outer_boundary", "into", "molecule_distribution", "entry", "location",
+_STRING_FIELDS = {"name", "outside", "band_outer_boundary", "domain_boundary", "into", "molecule_distribution", "entry", "location",
                   "arrangement", "region", "receptor", "description", "source"}
-_BOOL_FIELDS = {"enabled"}
+_BOOL_FIELDS = {"enabled", "volume_enters_cleft"}
 _INT_FIELDS = {"count", "n_stimuli", "n_clusters"}
 
 

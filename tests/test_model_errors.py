@@ -170,6 +170,7 @@ def test_random_valid_models_run_and_conserve():
                            band_outer_boundary=str(rng.choice(["absorbing", "reflecting"])),
                            domain_radius_um=rng.uniform(1.0, 3.0))
         g.psd_radius_um = g.cleft_radius_um * rng.uniform(0.3, 1.0)
+        g.domain_boundary = str(rng.choice(["absorbing", "reflecting"]))
         sites = [mcsyn.SiteGroup(mcsyn.ampa_jonas1993(), "postsynaptic", count=int(rng.integers(0, 60))),
                  mcsyn.SiteGroup(mcsyn.transporter_cycle("T", "glutamate", 1e7, 100, 50, 5), "presynaptic",
                                  density_per_um2=float(rng.uniform(0, 3000)))]
@@ -197,6 +198,9 @@ def volume_cleft_model(**geometry):
 def test_cleft_volume_exchange_choices():
     expect_error(volume_cleft_model(domain_boundary="sticky"), "geometry.domain_boundary", "'sticky'", "'reflecting'")
     expect_error(volume_cleft_model(volume_enters_cleft="yes"), "geometry.volume_enters_cleft", "'yes'", "true")
+    for field, value in (("domain_boundary", "sticky"), ("volume_enters_cleft", "yes")):
+        with pytest.raises(ModelError, match=f"geometry.{field} = 'sticky'|geometry.{field} = 'yes'"):
+            mcsyn.compile_model(mcsyn.presets.build("dopaminergic_striatal", **{f"geometry.{field}": value}))
     # a small varicosity has no room beside the cleft's mouth for what leaves in one volume step
     msg = expect_error(volume_cleft_model(varicosity_radius_um=0.1, domain_radius_um=3.0),
                        "timing.dt_volume_us", "10.0", "volume_enters_cleft = false")
