@@ -746,6 +746,24 @@ cdef inline int64_t tile_on_grid(int64_t n_tile, int plane, double gx, double gy
     return ((<int64_t> gx) * n_tile + <int64_t> gy) * 2 + plane
 
 
+cdef inline int32_t pick_binding(Sim *s, int32_t g, int32_t sp, double pick) noexcept nogil:
+    # the binding transition of state g for species sp at which the running sum of per-hit
+    # probabilities (or hazards) first exceeds pick; the last one if rounding leaves pick beyond
+    # their sum; -1 if state g has none for sp
+    cdef int32_t b = s.bind_start[g]
+    cdef int32_t b_end = s.bind_start[g + 1]
+    cdef int32_t chosen = -1
+    cdef double acc = 0.0
+    while b < b_end:
+        if s.bind_species[b] == sp:
+            chosen = b
+            acc += s.bind_value[b]
+            if pick < acc:
+                break
+        b += 1
+    return chosen
+
+
 cdef int bind_site_now(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double t) noexcept nogil:
     # A species-0 hit exhausted the molecule's binding clock on this site: it binds, through one
     # of the state's binding transitions chosen in proportion to their per-hit probabilities.
@@ -753,18 +771,7 @@ cdef int bind_site_now(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double 
     if site < 0:
         return 0
     cdef int32_t g = s.site_state[site]
-    cdef int32_t b = s.bind_start[g]
-    cdef int32_t b_end = s.bind_start[g + 1]
-    cdef double acc = 0.0
-    cdef double u = mcsyn_uniform(rng) * s.bind_total0[g]
-    cdef int32_t chosen = -1
-    while b < b_end:
-        if s.bind_species[b] == sp:
-            chosen = b
-            acc += s.bind_value[b]
-            if u < acc:
-                break
-        b += 1
+    cdef int32_t chosen = pick_binding(s, g, sp, mcsyn_uniform(rng) * s.bind_total0[g])
     if chosen < 0:
         return 0
     s.rng = rng[0]
@@ -1169,24 +1176,12 @@ cdef int bind_in_voxel(Sim *s, int64_t v, int32_t sp, double pick, double t) noe
     cdef int vt
     cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
     cdef double w, acc = 0.0
-    cdef int32_t record, ty, g, b, b_end, chosen
+    cdef int32_t record, ty, chosen
     for vt in range(s.n_volume_types):
         w = s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
         if w > 0.0 and pick < acc + w:
             ty = s.volume_type_of[vt]
-            g = s.type_ground[ty]
-            pick = (pick - acc) / s.vox_free[vt * nv + v]
-            b = s.bind_start[g]
-            b_end = s.bind_start[g + 1]
-            chosen = -1
-            acc = 0.0
-            while b < b_end:
-                if s.bind_species[b] == sp:
-                    chosen = b
-                    acc += s.bind_value[b]
-                    if pick < acc:
-                        break
-                b += 1
+            chosen = pick_binding(s, s.type_ground[ty], sp, (pick - acc) / s.vox_free[vt * nv + v])
             record = new_volume_record(s, ty, v)
             if record < 0:
                 return -1
