@@ -226,8 +226,8 @@ class CompiledModel:
                                      f"extracellular shell ({shell:.3g} µm thick); use dt_volume_us <= {dt_max:.3g}")
         else:
             sigma_volume = np.zeros(n_species)
-        r_mouth, mouth_cos, enter_probability = self._mouth_shell(sigma_fine, k) if has_volume \
-            else (0.0, 0.0, np.zeros(n_species))
+        r_mouth, mouth_cos, enter_probability, entry_depth = self._mouth_shell(sigma_fine, k) if has_volume \
+            else (0.0, 0.0, np.zeros(n_species), np.zeros((n_species, ENTRY_DEPTH_QUANTILES)))
         haz = {region: np.zeros(n_species) for region in ("cleft", "band", "volume")}
         for deg in model.degradation:
             targets = [self.species_index[deg.species]] if deg.species else range(n_species)
@@ -348,8 +348,7 @@ class CompiledModel:
             outside=OUTSIDE_CODES[g.outside], outer_absorbing=int(g.band_outer_boundary == "absorbing"),
             domain_reflects=int(has_volume and g.domain_boundary == "reflecting"), r_mouth_um=r_mouth,
             mouth_cos=mouth_cos, enter_probability=_f64(enter_probability),
-            entry_depth_um=_f64(self._entry_depth_um if has_volume
-                                else np.zeros((n_species, ENTRY_DEPTH_QUANTILES))).ravel(),
+            entry_depth_um=_f64(entry_depth).ravel(),
             dt_fine_us=t.dt_fine_us, steps_per_coarse=k, n_coarse=n_coarse, sample_every=sample_every,
             n_samples=n_fine // sample_every + 1, tile_um=model.tile_um, n_tile=n_tile,
             voxel_um=model.voxel_um, n_vox=n_vox, n_species=n_species, n_states=n_states,
@@ -371,7 +370,8 @@ class CompiledModel:
     MOUTH_ENTER_PROBABILITY = 0.5
 
     def _mouth_shell(self, sigma_fine, steps_per_coarse):
-        """Mouth shell (r_mouth, mouth_cos) and per-species entry probabilities per coarse step.
+        """Mouth shell (r_mouth, mouth_cos), per-species entry probabilities per coarse step, and
+        per-species quantiles of the depth below the rim at which an entering molecule is placed.
 
         Detailed balance at equal free concentration C in cleft and volume: a slab molecule at depth
         d below the rim leaves within a fine step with chance 2Φ(−d/σ) (planar rim), so
@@ -385,7 +385,7 @@ class CompiledModel:
         sigma_fine = np.asarray(sigma_fine, dtype=float)
         profiles = [rim_exit_profile(round(float(sig) / g.cleft_radius_um, 12)) for sig in sigma_fine]
         curvature = np.array([frac for frac, _ in profiles])
-        self._entry_depth_um = np.minimum(np.array([q for _, q in profiles]) * sigma_fine[:, None], g.cleft_radius_um)
+        entry_depth = np.minimum(np.array([q for _, q in profiles]) * sigma_fine[:, None], g.cleft_radius_um)
         leave_per_conc = steps_per_coarse * g.cleft_height_um * 2 * math.pi * g.cleft_radius_um \
             * sigma_fine * math.sqrt(2 / math.pi) * curvature / g.volume_fraction     # µm³ of tissue
         need = float(leave_per_conc.max()) / self.MOUTH_ENTER_PROBABILITY
@@ -394,11 +394,11 @@ class CompiledModel:
         def shell_volume(s):
             return 4.0 / 3.0 * math.pi * ri ** 3 * ((1.0 + s) ** 3 - 1.0) * s
 
-        from scipy.optimize import brentq
+        from scipy.optimize import brentq      # here, not at the top: `import mcsyn` stays free of scipy
         s = 1.0 if shell_volume(1.0) <= need else brentq(lambda x: shell_volume(x) - need, 1e-9, 1.0)
         r_mouth = ri * (1.0 + s)
         if not self.model.volume_enters_cleft:
-            return min(r_mouth, 0.5 * (ri + g.domain_radius_um)), s, np.zeros(len(sigma_fine))
+            return min(r_mouth, 0.5 * (ri + g.domain_radius_um)), s, np.zeros(len(sigma_fine)), entry_depth
         if shell_volume(1.0) < need:
             t = self.model.timing
             k_max = math.floor(steps_per_coarse * shell_volume(1.0) / need)     # need grows with K
@@ -413,7 +413,7 @@ class CompiledModel:
             raise ModelError("geometry.domain_radius_um", g.domain_radius_um,
                              f"must be at least {2 * r_mouth - ri:.3g} µm so that the cleft's mouth region "
                              f"(out to {r_mouth:.3g} µm) fills at most half of the extracellular shell")
-        return r_mouth, s, leave_per_conc / shell_volume(s)
+        return r_mouth, s, leave_per_conc / shell_volume(s), entry_depth
 
     def _check_site_room(self):
         # before any run: every membrane region must have a tile for each of its sites

@@ -10,6 +10,7 @@ import pytest
 
 import mcsyn
 from mcsyn.meanfield import mean_field
+from mcsyn.validation import cleft_share_at_equilibrium, closed_tissue_cell
 
 Z = 5.0
 
@@ -62,15 +63,9 @@ def test_mean_field_escape_from_open_cleft():
 def test_cleft_and_volume_exchange_both_ways():
     # a cleft opening onto a closed cell of tissue settles at equal concentrations, as the Monte
     # Carlo runs do (tests/test_physics.py::test_cleft_and_volume_reach_equal_concentrations)
-    geometry = mcsyn.Geometry(outside="volume", varicosity_radius_um=0.25, domain_radius_um=0.6,
-                              domain_boundary="reflecting")
-    m = mcsyn.SynapseModel(species=[mcsyn.Species("glutamate", 0.33)], geometry=geometry,
-                           releases=[mcsyn.Release(0.0, 3000, into="cleft")],
-                           timing=mcsyn.Timing(duration_ms=20.0, dt_fine_us=1.0, dt_volume_us=4.0))
-    v_cleft = math.pi * 0.2 ** 2 * 0.02
-    v_ecs = 0.21 * 4.0 / 3.0 * math.pi * (0.6 ** 3 - 0.25 ** 3)
+    m = closed_tissue_cell(molecules=3000, duration_ms=20.0)
     mf = mean_field(m, t_eval_ms=np.array([0.0, 20.0]))
-    assert mf["free_cleft"].iloc[-1] == pytest.approx(3000 * v_cleft / (v_cleft + v_ecs), rel=1e-4)
+    assert mf["free_cleft"].iloc[-1] == pytest.approx(3000 * cleft_share_at_equilibrium(m.geometry), rel=1e-4)
     # without re-entry the cleft empties into the volume for good
-    geometry.volume_enters_cleft = False
+    m.geometry.volume_enters_cleft = False
     assert mean_field(m, t_eval_ms=np.array([0.0, 20.0]))["free_cleft"].iloc[-1] < 1e-3

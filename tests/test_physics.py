@@ -11,7 +11,8 @@ import pytest
 
 import mcsyn
 from mcsyn.compile import AVOGADRO_PER_MOL, UM3_PER_L, kon_um3_per_s
-from mcsyn.validation import exit_time_moments, mass_action_mean_bound
+from mcsyn.validation import (cleft_share_at_equilibrium, cleft_share_per_run, closed_tissue_cell,
+                              exit_time_moments, mass_action_mean_bound)
 
 Z = 5.0
 D_GLU = 0.33   # µm²/ms
@@ -260,34 +261,17 @@ def test_volume_ground_state_exits_follow_first_order_kinetics():
 # ---------------------------------------------------------------------------------------------
 # exchange between the cleft and the volume
 
-def closed_cell(enters=None, release_into="cleft", n=3000, duration_ms=20.0, dt_volume_us=4.0,
-                varicosity_um=0.25, domain_um=0.6):
-    # a cleft opening onto a closed cell of tissue: nothing leaves, so the molecules settle at
-    # equal free concentration in cleft and extracellular space
-    geometry = mcsyn.Geometry(outside="volume", varicosity_radius_um=varicosity_um, domain_radius_um=domain_um,
-                              domain_boundary="reflecting", volume_enters_cleft=enters)
-    return mcsyn.SynapseModel(species=[mcsyn.Species("glutamate", D_GLU)], geometry=geometry,
-                              releases=[mcsyn.Release(0.0, n, into=release_into)],
-                              timing=mcsyn.Timing(duration_ms=duration_ms, dt_fine_us=1.0,
-                                                  dt_volume_us=dt_volume_us, sample_interval_us=100.0))
-
-
 @pytest.mark.parametrize("dt_volume_us", [2.0, 10.0])
 def test_cleft_and_volume_reach_equal_concentrations(dt_volume_us):
     # detailed balance of the rim exchange: the cleft holds V_cleft / (V_cleft + α V_shell) of the
     # molecules. A missing curvature correction of the rim exits gave +4 %, a radial mirror at
-    # the varicosity +1.5 %, an entry test before the volume step +70 % (here 5 SE is ~2 %).
-    m = closed_cell(dt_volume_us=dt_volume_us, domain_um=0.6 if dt_volume_us < 5 else 0.9)
-    g = m.geometry
-    v_cleft = math.pi * g.cleft_radius_um ** 2 * g.cleft_height_um
-    v_ecs = g.volume_fraction * 4.0 / 3.0 * math.pi * (g.domain_radius_um ** 3 - g.varicosity_radius_um ** 3)
-    expected = v_cleft / (v_cleft + v_ecs)
+    # the varicosity +2.7 %, an entry test before the volume step +70 % (here 5 SE is ~2 %).
+    m = closed_tissue_cell(dt_volume_us=dt_volume_us, domain_um=0.6 if dt_volume_us < 5 else 0.9)
+    expected = cleft_share_at_equilibrium(m.geometry)
     ens = mcsyn.run(m, n_runs=16, seed=21, workers=2)
-    cleft = ens.series[:, :, ens.columns.index("free_cleft")]
-    total = cleft + ens.series[:, :, ens.columns.index("free_volume")]
+    total = ens.series[:, :, ens.columns.index("free_cleft")] + ens.series[:, :, ens.columns.index("free_volume")]
     assert (total == 3000).all()
-    late = ens.times_ms > 5.0        # the cell mixes within ~1 ms
-    share = cleft[:, late].sum(axis=1) / total[:, late].sum(axis=1)
+    share = cleft_share_per_run(ens, after_ms=5.0)     # the cell mixes within ~1 ms
     se = share.std(ddof=1) / math.sqrt(len(share))
     assert abs(share.mean() - expected) < Z * se, (share.mean(), expected, se)
     assert se < 0.01 * expected      # the test resolves a 5 % bias
@@ -296,11 +280,11 @@ def test_cleft_and_volume_reach_equal_concentrations(dt_volume_us):
 def test_without_reentry_the_cleft_empties_for_good():
     # Control for the test above: with volume_enters_cleft = False no molecule comes back, and a
     # volume release never reaches the cleft (the default for a model that does not use the cleft).
-    one_way = mcsyn.run_one(closed_cell(enters=False, duration_ms=2.0), seed=22).series
+    one_way = mcsyn.run_one(closed_tissue_cell(volume_enters_cleft=False, duration_ms=2.0), seed=22).series
     assert one_way["free_cleft"].iloc[0] == 3000 and one_way["free_cleft"].iloc[-1] == 0
-    two_way = mcsyn.run_one(closed_cell(duration_ms=2.0), seed=22).series
+    two_way = mcsyn.run_one(closed_tissue_cell(duration_ms=2.0), seed=22).series
     assert two_way["free_cleft"].iloc[-1] > 10           # ~42 expected at equilibrium
-    volume_only = closed_cell(release_into="volume", duration_ms=2.0)
+    volume_only = closed_tissue_cell(release_into="volume", duration_ms=2.0)
     assert not volume_only.volume_enters_cleft
     assert mcsyn.run_one(volume_only, seed=23).series["free_cleft"].max() == 0
 
@@ -308,7 +292,7 @@ def test_without_reentry_the_cleft_empties_for_good():
 def test_volume_density_stays_uniform_next_to_the_varicosity():
     # reflection at the varicosity and at a reflecting domain edge keeps a uniform density
     # uniform; a radial mirror of the end point gave +9 % in the first 20 nm (11 SE here)
-    m = closed_cell(release_into="volume", n=20000, duration_ms=5.0)
+    m = closed_tissue_cell(release_into="volume", molecules=20000, duration_ms=5.0)
     m.releases[0].position_um = (0.4, 0.0, 0.0)
     cm = mcsyn.compile_model(m)
     pos = np.concatenate([mcsyn.run_one(cm, seed=24, run_index=i, keep_positions=True)
