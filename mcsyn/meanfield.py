@@ -28,22 +28,19 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import solve_ivp
 
+from . import geometry
 from .compile import AVOGADRO_PER_MOL, UM3_PER_L, CompiledModel, compile_model
+from .geometry import COMPARTMENTS
 from .model import SynapseModel
 
-COMPARTMENTS = ("cleft", "band", "volume")
-_SITE_COMPARTMENT = {"postsynaptic": "cleft", "presynaptic": "cleft", "band_postsynaptic": "band",
-                     "band_presynaptic": "band", "volume": "volume"}
+# state layout: [free cleft, band, volume, taken_up, escaped, degraded, effluxed, released, site states...]
+FREE = {c: i for i, c in enumerate(COMPARTMENTS)}
+TAKEN_UP, ESCAPED, DEGRADED, EFFLUXED, RELEASED = 3, 4, 5, 6, 7
+N_FIXED = 8
 
 
 def _compartment_volumes_um3(model: SynapseModel) -> dict:
-    g = model.geometry
-    out = {"cleft": math.pi * g.cleft_radius_um ** 2 * g.cleft_height_um, "band": 0.0, "volume": 0.0}
-    if g.outside == "band":
-        out["band"] = math.pi * (g.band_outer_radius_um ** 2 - g.cleft_radius_um ** 2) * g.cleft_height_um
-    if g.outside == "volume":
-        out["volume"] = g.volume_fraction * 4.0 / 3.0 * math.pi * (g.domain_radius_um ** 3 - g.varicosity_radius_um ** 3)
-    return out
+    return geometry.compartment_volumes_um3(model.geometry)
 
 
 def _annulus_exit_time_ms(r_in, r_out, d):
@@ -55,22 +52,30 @@ def _annulus_exit_time_ms(r_in, r_out, d):
 
 
 def _transfer_rates_per_ms(model: SynapseModel, d_um2_per_ms: float):
-    """First-order rates (per ms) cleft→outside, outside→cleft, band→escaped, volume→escaped."""
+    """First-order rates (per ms) cleft→outside, outside→cleft, band→escaped, volume→escaped.
+
+    The exchange rule per outside kind: nothing leaves a cleft whose rim reflects; what leaves
+    goes to the compartment beyond the cleft (or escapes); it comes back at the detailed-balance
+    rate where molecules there enter the cleft (always from a band, from a volume with
+    ``SynapseModel.volume_enters_cleft``); the outer compartment loses molecules through an
+    absorbing rim (band) or domain edge (volume)."""
     g = model.geometry
     vols = _compartment_volumes_um3(model)
     out = {"cleft_out": 0.0, "back_in": 0.0, "band_escape": 0.0, "volume_escape": 0.0}
-    if g.outside == "closed":
+    beyond = geometry.beyond_cleft(g)
+    if beyond is None and geometry.rim_action(g) == "reflect":
         return out
     out["cleft_out"] = 8.0 * d_um2_per_ms / g.cleft_radius_um ** 2
-    if g.outside == "band":
+    if beyond == "band":
         out["back_in"] = out["cleft_out"] * vols["cleft"] / vols["band"]
-        if g.band_outer_boundary == "absorbing":
-            out["band_escape"] = 1.0 / _annulus_exit_time_ms(g.cleft_radius_um, g.band_outer_radius_um, d_um2_per_ms)
-    if g.outside == "volume":
+        if geometry.rim_action(g) == "absorb":
+            out["band_escape"] = 1.0 / _annulus_exit_time_ms(g.cleft_radius_um, geometry.rim_radius_um(g),
+                                                             d_um2_per_ms)
+    if beyond == "volume":
         if model.volume_enters_cleft:
             out["back_in"] = out["cleft_out"] * vols["cleft"] / vols["volume"]
         d_star = d_um2_per_ms / g.tortuosity ** 2
-        if g.domain_boundary == "absorbing":
+        if geometry.domain_absorbs(g):
             out["volume_escape"] = math.pi ** 2 * d_star / g.domain_radius_um ** 2
     return out
 
@@ -85,48 +90,67 @@ def mean_field(model, t_eval_ms=None, rtol=1e-6, atol=1e-6) -> pd.DataFrame:
     if len(m.species) != 1:
         raise ValueError(f"species = {m.species_names!r} is not supported by the mean-field model: "
                          "it handles one transmitter species")
-    d = m.species[0].diffusion_um2_per_ms
-    vols = _compartment_volumes_um3(m)
-    rates = _transfer_rates_per_ms(m, d)
-    t_end = m.timing.duration_ms
     if t_eval_ms is None:
         t_eval_ms = cm.sample_times_ms
+    events = _release_events(m)
+    rhs = _right_hand_side(cm, events)
+    t, y = _integrate(rhs, _initial_state(cm), events, t_eval_ms, m.timing.duration_ms, rtol, atol)
+    return _frame(cm, t, y)
 
-    # state layout: [free cleft, band, volume, taken_up, escaped, degraded, effluxed, released, site states...]
-    n_fixed = 8
-    n_states = len(cm.state_labels)
+
+def _degradation_per_ms(model) -> dict:
     deg = {c: 0.0 for c in COMPARTMENTS}
-    for dg in m.degradation:
+    for dg in model.degradation:
         for c in (COMPARTMENTS if dg.region == "all" else (dg.region,)):
             deg[c] += dg.rate_per_s * 1e-3
+    return deg
 
-    # per-transition tables over global state indices
-    reactions = []      # (kind, source, target, rate per ms [per M for bind], compartment)
-    for (first, names), grp in zip(cm.group_states, m.sites):
-        comp = COMPARTMENTS.index(_SITE_COMPARTMENT[grp.location])
+
+def _reactions(cm) -> list:
+    """Every scheme transition as (kind, source, target, rate per ms [per M for bind], compartment),
+    over global state indices."""
+    reactions = []
+    for (first, names), grp in zip(cm.group_states, cm.model.sites):
+        comp = FREE[geometry.LOCATION_COMPARTMENT[grp.location]]
         index = {name: first + j for j, name in enumerate(names)}
         for tr in grp.scheme.transitions:
             reactions.append((tr.kind, index[tr.source], index[tr.target], tr.rate * 1e-3, comp))
-    molar_per_molecule = [UM3_PER_L / (AVOGADRO_PER_MOL * v) if v > 0 else 0.0
-                          for v in (vols["cleft"], vols["band"], vols["volume"])]
+    return reactions
 
-    y0 = np.zeros(n_fixed + n_states)
-    counts = np.zeros(n_states)
-    # expected initial states from the configured fractions
-    for (first, names), grp in zip(cm.group_states, m.sites):
+
+def _initial_state(cm) -> np.ndarray:
+    """No free molecules; site states at their expected initial fractions."""
+    y0 = np.zeros(N_FIXED + len(cm.state_labels))
+    for (first, names), grp in zip(cm.group_states, cm.model.sites):
         n = cm.site_count(grp)
         fr = np.array([grp.initial_state_fractions.get(s, 0.0) for s in names])
         fr[0] += 1.0 - fr.sum()
-        counts[first:first + len(names)] = n * fr
-    y0[n_fixed:] = counts
+        y0[N_FIXED + first:N_FIXED + first + len(names)] = n * fr
+    return y0
 
-    # releases: impulses at their times and exponential pore inputs
+
+def _release_events(m) -> list:
+    """(time_ms, expected molecules, compartment index, pore time constant), sorted."""
     events = []
     for rel in list(m.releases) + [r for tr in m.trains for r in tr.releases()]:
         amount = rel.molecules * rel.probability
-        comp = 2 if rel.into == "volume" else 0
+        comp = FREE["volume"] if rel.into == "volume" else FREE["cleft"]
         events.append((rel.time_ms, amount, comp, rel.pore_tau_ms))
     events.sort()
+    return events
+
+
+def _right_hand_side(cm, events):
+    m = cm.model
+    g = m.geometry
+    rates = _transfer_rates_per_ms(m, m.species[0].diffusion_um2_per_ms)
+    deg = _degradation_per_ms(m)
+    reactions = _reactions(cm)
+    vols = _compartment_volumes_um3(m)
+    molar_per_molecule = [UM3_PER_L / (AVOGADRO_PER_MOL * vols[c]) if vols[c] > 0 else 0.0 for c in COMPARTMENTS]
+    beyond = geometry.beyond_cleft(g)
+    outer = FREE[beyond] if beyond is not None else FREE["band"]      # no outer compartment: back_in is 0
+    receiver = FREE[beyond] if beyond is not None else ESCAPED        # where what leaves the cleft goes
 
     def rhs(t, y):
         dy = np.zeros_like(y)
@@ -136,24 +160,20 @@ def mean_field(model, t_eval_ms=None, rtol=1e-6, atol=1e-6) -> pd.DataFrame:
             if tau > 0 and t >= t0:
                 flow = amount / tau * math.exp(-(t - t0) / tau)
                 dy[comp] += flow
-                dy[7] += flow
+                dy[RELEASED] += flow
         # transport
         out = rates["cleft_out"] * free[0]
-        back = rates["back_in"] * free[2 if m.geometry.outside == "volume" else 1]
+        back = rates["back_in"] * free[outer]
         dy[0] += back - out
-        if m.geometry.outside == "band":
-            dy[1] += out - back - rates["band_escape"] * free[1]
-            dy[4] += rates["band_escape"] * free[1]
-        elif m.geometry.outside == "volume":
-            dy[2] += out - back
-        else:
-            dy[4] += out   # open rim
+        dy[receiver] += out - back
+        dy[1] -= rates["band_escape"] * free[1]
+        dy[ESCAPED] += rates["band_escape"] * free[1]
         dy[2] -= rates["volume_escape"] * free[2]
-        dy[4] += rates["volume_escape"] * free[2]
+        dy[ESCAPED] += rates["volume_escape"] * free[2]
         for c in range(3):
             dy[c] -= deg[COMPARTMENTS[c]] * free[c]
-            dy[5] += deg[COMPARTMENTS[c]] * free[c]
-        sites = y[n_fixed:]
+            dy[DEGRADED] += deg[COMPARTMENTS[c]] * free[c]
+        sites = y[N_FIXED:]
         for kind, src, dst, k, comp in reactions:
             if kind == "bind":
                 flux = k * free[comp] * molar_per_molecule[comp] * sites[src]
@@ -163,18 +183,21 @@ def mean_field(model, t_eval_ms=None, rtol=1e-6, atol=1e-6) -> pd.DataFrame:
                 if kind == "unbind":
                     dy[comp] += flux
                 elif kind == "uptake":
-                    dy[3] += flux
+                    dy[TAKEN_UP] += flux
                 elif kind == "degrade":
-                    dy[5] += flux
+                    dy[DEGRADED] += flux
                 elif kind == "efflux":
                     dy[comp] += flux
-                    dy[6] += flux
-                    dy[7] += flux
-            dy[n_fixed + src] -= flux
-            dy[n_fixed + dst] += flux
+                    dy[EFFLUXED] += flux
+                    dy[RELEASED] += flux
+            dy[N_FIXED + src] -= flux
+            dy[N_FIXED + dst] += flux
         return dy
+    return rhs
 
-    # integrate piecewise between instantaneous releases so that each impulse is exact
+
+def _integrate(rhs, y0, events, t_eval_ms, t_end, rtol, atol):
+    """Integrate piecewise between instantaneous releases so that each impulse is exact."""
     instants = sorted({t0 for t0, _, _, tau in events if tau == 0})
     bounds = [0.0] + [t for t in instants if 0 < t < t_end] + [t_end]
     y = y0.copy()
@@ -183,7 +206,7 @@ def mean_field(model, t_eval_ms=None, rtol=1e-6, atol=1e-6) -> pd.DataFrame:
         for t0, amount, comp, tau in events:
             if tau == 0 and t0 == a:
                 y[comp] += amount
-                y[7] += amount
+                y[RELEASED] += amount
         mask = (t_eval_ms >= a) & ((t_eval_ms < b) | ((b == t_end) & (t_eval_ms <= b)))
         sol = solve_ivp(rhs, (a, b), y, method="LSODA", t_eval=t_eval_ms[mask], rtol=rtol, atol=atol)
         if not sol.success:
@@ -192,12 +215,15 @@ def mean_field(model, t_eval_ms=None, rtol=1e-6, atol=1e-6) -> pd.DataFrame:
         out_y.append(sol.y.T)
         end = solve_ivp(rhs, (a, b), y, method="LSODA", t_eval=[b], rtol=rtol, atol=atol)
         y = end.y[:, -1]
-    t = np.concatenate(out_t)
-    yy = np.concatenate(out_y)
-    frame = {"released": yy[:, 7], "free_cleft": yy[:, 0], "free_band": yy[:, 1], "free_volume": yy[:, 2],
-             "taken_up": yy[:, 3], "escaped": yy[:, 4], "degraded": yy[:, 5], "effluxed": yy[:, 6]}
+    return np.concatenate(out_t), np.concatenate(out_y)
+
+
+def _frame(cm, t, yy) -> pd.DataFrame:
+    frame = {"released": yy[:, RELEASED], "free_cleft": yy[:, 0], "free_band": yy[:, 1], "free_volume": yy[:, 2],
+             "taken_up": yy[:, TAKEN_UP], "escaped": yy[:, ESCAPED], "degraded": yy[:, DEGRADED],
+             "effluxed": yy[:, EFFLUXED]}
     frame["free"] = yy[:, 0] + yy[:, 1] + yy[:, 2]
-    frame["bound"] = yy[:, n_fixed:] @ cm.state_ligands.astype(float)
+    frame["bound"] = yy[:, N_FIXED:] @ cm.state_ligands.astype(float)
     for j, label in enumerate(cm.state_labels):
-        frame[label] = yy[:, n_fixed + j]
+        frame[label] = yy[:, N_FIXED + j]
     return pd.DataFrame(frame, index=pd.Index(t, name="time_ms"))

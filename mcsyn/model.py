@@ -4,23 +4,8 @@ Units at this surface: lengths in µm (``*_um``), times in ms (``*_ms``) or µs 
 diffusion coefficients in µm²/ms, rates in s⁻¹, binding rate constants in M⁻¹ s⁻¹, densities
 per µm² of membrane or per µm³ of tissue. Every field name carries its unit.
 
-Geometry (all optional parts default to a glutamatergic-like cleft):
-
-* the **cleft**: membranes at z = 0 (postsynaptic) and z = h (presynaptic) over r < R_cleft;
-* the **outside**, one of
-    - ``"closed"``: the cleft rim reflects (a sealed cleft);
-    - ``"open"``: the rim absorbs; a molecule reaching it counts as escaped;
-    - ``"band"``: the slab continues to R_outer between glial/neighbouring membranes that can
-      carry their own sites; at R_outer the boundary absorbs (escaped) or reflects;
-    - ``"volume"``: a homogenised extracellular space (volume fraction α, tortuosity λ, D* = D/λ²)
-      around a reflecting varicosity of radius R_var, out to a sphere R_domain that absorbs (the
-      molecule counts as escaped) or reflects (``domain_boundary = "reflecting"``: a closed cell of
-      tissue). The cleft rim opens onto the varicosity surface: molecules leave the cleft into the
-      volume and, with ``volume_enters_cleft``, volume molecules at the cleft's mouth enter it
-      again, so that cleft and surrounding space exchange both ways. By default (None) that holds
-      when the model uses the cleft (releases into it or has sites on its membranes); a
-      volume-transmission varicosity without either has no cleft to enter. Release may also go
-      straight into the volume (volume transmission).
+Geometry (all optional parts default to a glutamatergic-like cleft) lives in :mod:`mcsyn.geometry`,
+with the outside kinds and what each of them means; :class:`Geometry` is re-exported here.
 """
 from __future__ import annotations
 
@@ -28,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import geometry as geo
 from .errors import ModelError, require_choice, require_nonnegative, require_positive
+from .geometry import OUTSIDE_KINDS, SITE_LOCATIONS, Geometry  # noqa: F401  (re-exported)
 from .schemes import KineticScheme
 
-OUTSIDE_KINDS = ("closed", "open", "band", "volume")
-SITE_LOCATIONS = ("postsynaptic", "presynaptic", "band_postsynaptic", "band_presynaptic", "volume")
 ARRANGEMENTS = ("uniform", "clustered", "coordinates")
 
 
@@ -48,63 +33,6 @@ class Species:
         if not isinstance(self.name, str) or not self.name:
             raise ModelError("species.name", self.name, "must be a non-empty string")
         require_positive(f"species[{self.name!r}].diffusion_um2_per_ms", self.diffusion_um2_per_ms)
-
-
-@dataclass
-class Geometry:
-    """Cleft and extracellular space. See the module docstring for the outside kinds."""
-
-    cleft_height_um: float = 0.020
-    cleft_radius_um: float = 0.20
-    psd_radius_um: float = 0.15
-    outside: str = "band"
-    band_outer_radius_um: float = 1.0
-    band_outer_boundary: str = "absorbing"
-    varicosity_radius_um: float = 0.25
-    domain_radius_um: float = 5.0
-    volume_fraction: float = 0.21
-    tortuosity: float = 1.54
-    domain_boundary: str = "absorbing"
-    volume_enters_cleft: bool | None = None
-
-    def validate(self):
-        require_positive("geometry.cleft_height_um", self.cleft_height_um)
-        require_positive("geometry.cleft_radius_um", self.cleft_radius_um)
-        require_positive("geometry.psd_radius_um", self.psd_radius_um)
-        if self.psd_radius_um > self.cleft_radius_um:
-            raise ModelError("geometry.psd_radius_um", self.psd_radius_um,
-                             f"must be <= geometry.cleft_radius_um = {self.cleft_radius_um}")
-        require_choice("geometry.outside", self.outside, OUTSIDE_KINDS)
-        if self.outside == "band":
-            require_positive("geometry.band_outer_radius_um", self.band_outer_radius_um)
-            if self.band_outer_radius_um <= self.cleft_radius_um:
-                raise ModelError("geometry.band_outer_radius_um", self.band_outer_radius_um,
-                                 f"must be > geometry.cleft_radius_um = {self.cleft_radius_um}")
-            require_choice("geometry.band_outer_boundary", self.band_outer_boundary, ("absorbing", "reflecting"))
-        if self.outside == "volume":
-            require_positive("geometry.varicosity_radius_um", self.varicosity_radius_um)
-            require_positive("geometry.domain_radius_um", self.domain_radius_um)
-            if self.domain_radius_um <= self.varicosity_radius_um:
-                raise ModelError("geometry.domain_radius_um", self.domain_radius_um,
-                                 f"must be > geometry.varicosity_radius_um = {self.varicosity_radius_um}")
-            require_positive("geometry.volume_fraction", self.volume_fraction)
-            if self.volume_fraction > 1:
-                raise ModelError("geometry.volume_fraction", self.volume_fraction, "must be in (0, 1]")
-            require_positive("geometry.tortuosity", self.tortuosity)
-            require_choice("geometry.domain_boundary", self.domain_boundary, ("absorbing", "reflecting"))
-            if self.volume_enters_cleft is not None and not isinstance(self.volume_enters_cleft, (bool, np.bool_)):
-                raise ModelError("geometry.volume_enters_cleft", self.volume_enters_cleft,
-                                 "must be true, false or None (true when the model uses the cleft)")
-            if self.tortuosity < 1:
-                raise ModelError("geometry.tortuosity", self.tortuosity, "must be >= 1 (D* = D/λ² <= D)")
-
-    @property
-    def slab_radius_um(self) -> float:
-        return self.band_outer_radius_um if self.outside == "band" else self.cleft_radius_um
-
-    @property
-    def cleft_volume_um3(self) -> float:
-        return np.pi * self.cleft_radius_um ** 2 * self.cleft_height_um
 
 
 @dataclass
@@ -160,12 +88,9 @@ class SiteGroup:
                 raise ModelError(f"{lab}.scheme species", sp,
                                  f"must be one of the model's species {sorted(species_names)}")
         self.scheme.ligands()
-        if self.location.startswith("band") and geometry.outside != "band":
-            raise ModelError(f"{lab}.location", self.location,
-                             "band sites need geometry.outside = 'band'")
+        geo.check_location(geometry, f"{lab}.location", self.location,
+                           f"{geo.LOCATION_COMPARTMENT[self.location]} sites need")
         if self.location == "volume":
-            if geometry.outside != "volume":
-                raise ModelError(f"{lab}.location", self.location, "volume sites need geometry.outside = 'volume'")
             if self.arrangement != "uniform":
                 raise ModelError(f"{lab}.arrangement", self.arrangement, "volume sites are placed 'uniform'")
             if self.density_per_um2 is not None:
@@ -244,8 +169,7 @@ class Release:
         if self.species is not None and self.species not in species_names:
             raise ModelError(f"{label}.species", self.species, f"must be one of {sorted(species_names)}")
         require_choice(f"{label}.into", self.into, ("cleft", "volume"))
-        if self.into == "volume" and geometry.outside != "volume":
-            raise ModelError(f"{label}.into", self.into, "release into the volume needs geometry.outside = 'volume'")
+        geo.check_location(geometry, f"{label}.into", self.into, f"release into the {self.into} needs")
         require_nonnegative(f"{label}.pore_tau_ms", self.pore_tau_ms)
         require_nonnegative(f"{label}.quantal_cv", self.quantal_cv)
         require_choice(f"{label}.molecule_distribution", self.molecule_distribution, ("fixed", "poisson", "gamma"))
@@ -308,7 +232,11 @@ class Degradation:
 
     def validate(self, geometry, species_names, label="degradation"):
         require_nonnegative(f"{label}.rate_per_s", self.rate_per_s)
-        require_choice(f"{label}.region", self.region, ("cleft", "band", "volume", "all"))
+        require_choice(f"{label}.region", self.region, geo.DEGRADATION_REGIONS)
+        if self.region not in geo.degradation_regions(geometry):
+            raise ModelError(f"{label}.region", self.region,
+                             f"geometry.outside = {geometry.outside!r} has only the regions "
+                             f"{', '.join(repr(r) for r in geo.degradation_regions(geometry))}")
         if self.species is not None and self.species not in species_names:
             raise ModelError(f"{label}.species", self.species, f"must be one of {sorted(species_names)}")
 
@@ -366,7 +294,7 @@ class SynapseModel:
         """Whether volume molecules enter the cleft (geometry.volume_enters_cleft, or by default
         whether the model releases into the cleft or has sites on its membranes)."""
         g = self.geometry
-        if g.outside != "volume":
+        if not geo.has_volume(g):
             return False
         if g.volume_enters_cleft is not None:
             return bool(g.volume_enters_cleft)
@@ -383,7 +311,7 @@ class SynapseModel:
         if len(set(names)) != len(names):
             raise ModelError("species", names, "species names must be unique")
         self.geometry.validate()
-        self.timing.validate(uses_volume=self.geometry.outside == "volume")
+        self.timing.validate(uses_volume=geo.has_volume(self.geometry))
         require_positive("tile_um", self.tile_um)
         require_positive("voxel_um", self.voxel_um)
         if self.tile_um > self.geometry.psd_radius_um / 2:

@@ -1,0 +1,208 @@
+"""What is random per run and drawn in Python: site positions and initial states, release times and
+sizes, from the run's own ``SeedSequence`` (a child of it, apart from the kernel's stream).
+
+The order of the draws is part of the reproducibility contract (``tests/test_golden.py``): sites
+group by group in the model's order, then releases in the model's order, then the trains'.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import ModelError
+
+if TYPE_CHECKING:                     # annotations only; compile imports this module
+    from .compile import CompiledModel
+
+PLACEMENT_SPAWN_KEY = 0x6D63  # keeps per-run placement draws apart from the kernel's stream
+
+
+@dataclass
+class KernelRun:
+    """Per-run kernel input (µm, µs): membrane sites one by one, volume sites as counts per
+    (type, initial state, voxel), and the injection schedule as groups of ``inject_count``
+    molecules that enter together at one time and place (a vesicle's instant release is one
+    group, so a million molecules cost one row, not a million)."""
+
+    n_sites: int
+    site_type: np.ndarray
+    site_state: np.ndarray
+    site_plane: np.ndarray
+    site_x_um: np.ndarray
+    site_y_um: np.ndarray
+    n_volume_rows: int
+    volume_type: np.ndarray
+    volume_state: np.ndarray
+    volume_voxel: np.ndarray
+    volume_count: np.ndarray
+    n_inject: int
+    inject_time_us: np.ndarray
+    inject_count: np.ndarray
+    inject_x_um: np.ndarray
+    inject_y_um: np.ndarray
+    inject_z_um: np.ndarray
+    inject_species: np.ndarray
+    inject_volume: np.ndarray
+
+
+def int32_array(values):
+    return np.ascontiguousarray(values, dtype=np.int32)
+
+
+def float64_array(values):
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def placement_generator(seed_sequence: np.random.SeedSequence) -> np.random.Generator:
+    child = np.random.SeedSequence(seed_sequence.entropy,
+                                   spawn_key=tuple(seed_sequence.spawn_key) + (PLACEMENT_SPAWN_KEY,),
+                                   pool_size=seed_sequence.pool_size)
+    return np.random.Generator(np.random.PCG64(child))
+
+
+def draw_run(cm: CompiledModel, seed_sequence: np.random.SeedSequence) -> KernelRun:
+    rng = placement_generator(seed_sequence)
+    membrane, volume = _draw_sites(cm, rng)
+    inject = _draw_releases(cm, rng)
+    i32, f64 = int32_array, float64_array
+    return KernelRun(n_sites=len(membrane[0]), site_type=i32(membrane[0]), site_state=i32(membrane[1]),
+                     site_plane=np.ascontiguousarray(membrane[2], dtype=np.int8), site_x_um=f64(membrane[3]),
+                     site_y_um=f64(membrane[4]), n_volume_rows=len(volume[0]), volume_type=i32(volume[0]),
+                     volume_state=i32(volume[1]), volume_voxel=i32(volume[2]), volume_count=i32(volume[3]),
+                     n_inject=len(inject[0]), inject_time_us=f64(inject[0]),
+                     inject_count=np.ascontiguousarray(inject[1], dtype=np.int64), inject_x_um=f64(inject[2]),
+                     inject_y_um=f64(inject[3]), inject_z_um=f64(inject[4]), inject_species=i32(inject[5]),
+                     inject_volume=np.ascontiguousarray(inject[6], dtype=np.int8))
+
+
+def _draw_sites(cm: CompiledModel, rng):
+    """Membrane sites as (type, state, plane, x, y) columns; volume sites as
+    (type, state, voxel, count) rows: each site lands in a voxel with probability proportional
+    to the voxel's share of the extracellular shell (uniform placement at voxel resolution)."""
+    model = cm.model
+    used = {}                   # per membrane plane: the tiles already taken
+    membrane = [[] for _ in range(5)]
+    volume = [[] for _ in range(4)]
+    n = cm.kernel.n_tile
+    for ti, grp in enumerate(model.sites):
+        count = cm.site_count(grp)
+        first, states = cm.group_states[ti]
+        probs = np.array([grp.initial_state_fractions.get(s, 0.0) for s in states])
+        probs[0] += 1.0 - probs.sum()
+        if grp.location == "volume":
+            per_state = rng.multinomial(count, probs) if grp.initial_state_fractions else [count]
+            for j, n_state in enumerate(per_state):
+                if n_state == 0:
+                    continue
+                per_voxel = rng.multinomial(n_state, cm.voxel_probability)
+                hit = np.flatnonzero(per_voxel)
+                for col, vals in zip(volume, (np.full(len(hit), ti), np.full(len(hit), first + j),
+                                              cm.voxel_support[hit], per_voxel[hit])):
+                    col.append(vals)
+            continue
+        plane = cm.group_plane[ti]
+        taken = used.setdefault(plane, set())
+        tiles = _place_on_tiles(cm, grp, count, taken, rng)
+        taken.update(tiles.tolist())
+        ix, iy = np.divmod(tiles, n)
+        x = -cm.grid_half_um + (ix + 0.5) * model.tile_um
+        y = -cm.grid_half_um + (iy + 0.5) * model.tile_um
+        if grp.initial_state_fractions:
+            st = first + rng.choice(len(states), size=count, p=probs)
+        else:
+            st = np.full(count, first)
+        for col, vals in zip(membrane, (np.full(count, ti), st, np.full(count, plane), x, y)):
+            col.append(np.asarray(vals))
+
+    def stack(cols):
+        return [np.concatenate(c) if c else np.zeros(0) for c in cols]
+    return stack(membrane), stack(volume)
+
+
+def _place_on_tiles(cm: CompiledModel, grp, count, used, rng):
+    n = cm.kernel.n_tile
+    tile_um = cm.model.tile_um
+    lab = f"sites[{grp.label!r}]"
+    cand = cm.candidate_tiles(grp.location)
+    if grp.arrangement == "coordinates":
+        c = np.asarray(grp.coordinates_um, dtype=float)
+        ix = np.floor((c[:, 0] + cm.grid_half_um) / tile_um).astype(np.int64)
+        iy = np.floor((c[:, 1] + cm.grid_half_um) / tile_um).astype(np.int64)
+        tiles = ix * n + iy
+        ok = (ix >= 0) & (iy >= 0) & (ix < n) & (iy < n)
+        if not ok.all() or not np.isin(tiles, cand).all():
+            raise ModelError(f"{lab}.coordinates_um", c[~(ok & np.isin(tiles, cand))][:3].tolist(),
+                             f"coordinates must lie in the {grp.location} region")
+        if len(np.unique(tiles)) != len(tiles) or used.intersection(tiles.tolist()):
+            raise ModelError(f"{lab}.coordinates_um", "duplicates",
+                             f"two sites fall on one {tile_um} µm tile; space them further apart")
+        return tiles
+    free = cand if not used else cand[~np.isin(cand, np.fromiter(used, dtype=np.int64))]
+    if grp.arrangement == "clustered":
+        centres = free[rng.integers(0, len(free), size=grp.n_clusters)]
+        cx, cy = np.divmod(centres, n)
+        fx, fy = np.divmod(free, n)
+        near = np.zeros(len(free), dtype=bool)
+        rt = grp.cluster_radius_um / tile_um
+        for a, b in zip(cx, cy):
+            near |= (fx - a) ** 2 + (fy - b) ** 2 <= rt ** 2
+        free = free[near]
+    if count > len(free):
+        raise ModelError(f"{lab}", count,
+                         f"{count} sites do not fit on the {len(free)} free {tile_um} µm tiles of "
+                         f"the {grp.arrangement} {grp.location} region; lower the density or tile_um")
+    return rng.choice(free, size=count, replace=False)
+
+
+def _draw_releases(cm: CompiledModel, rng):
+    """Injection groups as columns (time, count, x, y, z, species, into-volume), sorted by
+    time (stable, so simultaneous groups keep the order of the releases). An instant release
+    is one group; a fusion pore's molecules each get their own time, hence their own group."""
+    model = cm.model
+    g = model.geometry
+    releases = list(model.releases)
+    for tr in model.trains:
+        releases.extend(tr.releases())
+    groups = []
+    duration_us = model.timing.duration_ms * 1000.0
+    for rel in releases:
+        if rel.probability < 1.0 and rng.random() >= rel.probability:
+            continue
+        n = _molecule_count(rel, rng)
+        if n <= 0:
+            continue
+        t0 = rel.time_ms * 1000.0
+        if rel.pore_tau_ms > 0:
+            times = t0 + rng.exponential(rel.pore_tau_ms * 1000.0, size=n)
+            times = times[times <= duration_us]
+            counts = np.ones(len(times), dtype=np.int64)
+        else:
+            times, counts = np.array([t0]), np.array([n], dtype=np.int64)
+        sp = cm.species_index[rel.species] if rel.species else 0
+        if rel.into == "volume":
+            pos = rel.position_um if rel.position_um is not None else (g.varicosity_radius_um * (1 + 1e-9), 0.0, 0.0)
+            xyz, vol = (pos[0], pos[1], pos[2]), 1
+        else:
+            pos = rel.position_um if rel.position_um is not None else (0.0, 0.0)
+            xyz, vol = (pos[0], pos[1], g.cleft_height_um * (1.0 - 1e-9)), 0
+        groups.append((times, counts, *xyz, sp, vol))
+    if not groups:
+        return [np.zeros(0)] * 7
+    times = np.concatenate([grp[0] for grp in groups])
+    columns = [times, np.concatenate([grp[1] for grp in groups])]
+    for k in range(2, 7):
+        columns.append(np.concatenate([np.full(len(grp[0]), grp[k]) for grp in groups]))
+    order = np.argsort(times, kind="stable")
+    return [c[order] for c in columns]
+
+
+def _molecule_count(rel, rng) -> int:
+    """The number of molecules one fusion releases (fixed, Poisson or gamma around the mean)."""
+    if rel.molecule_distribution == "poisson":
+        return int(rng.poisson(rel.molecules))
+    if rel.quantal_cv > 0 or rel.molecule_distribution == "gamma":
+        cv = rel.quantal_cv
+        return int(round(rng.gamma(1.0 / cv ** 2, rel.molecules * cv ** 2))) if cv > 0 else int(round(rel.molecules))
+    return int(round(rel.molecules))
