@@ -77,7 +77,8 @@ def _section(s: dict, name: str) -> dict:
 def _transporter_scheme(where: str, site: dict, v: dict, entry, rates: dict, species: str):
     """(entry with the rate overrides, scheme) of a transporter group; ``km`` sets koff."""
     if "kcat_per_s" in rates:
-        raise ModelError(f"{where}.kcat_per_s", rates["kcat_per_s"], "transporters take translocation_per_s and return_per_s")
+        raise ModelError(f"{where}.kcat_per_s", rates["kcat_per_s"],
+                         "transporters take translocation_per_s and return_per_s")
     if "km" in v:
         if "koff_per_s" in rates:
             raise ModelError(f"{where}.km", site["km"], "give km or koff_per_s, not both")

@@ -29,7 +29,7 @@ from .errors import ModelError, PharmacologyWarning  # noqa: F401  (Pharmacology
 from .library import Drug, suggest
 from .mechanisms import MODES, MONOAMINES, REGISTRY, DrugEffects, MaoInhibitor, SiteEdit, target_ki  # noqa: F401
 from .model import SiteGroup, SynapseModel
-from .schemes import stationary as _stationary, transporter_cycle_rates
+from .schemes import transporter_cycle_rates
 from .units import parse_quantity
 
 _cycle_rates = transporter_cycle_rates     # the old private name; validation.py still imports it

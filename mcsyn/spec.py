@@ -43,8 +43,8 @@ DEGRADATION_KEYS = ("entry", "enabled", "rate_per_s", "fraction_of_clearance", "
 META_KEYS = ("name", "description", "source", "sources", "aliases")
 TOP_KEYS = META_KEYS + tuple(SECTIONS) + ("sites", "degradation")
 # value types of the keys (everything else is a number with the unit its name gives)
-STRING_FIELDS = {"name", "outside", "band_outer_boundary", "domain_boundary", "into", "molecule_distribution", "entry", "location",
-                 "arrangement", "region", "receptor", "description", "source"}
+STRING_FIELDS = {"name", "outside", "band_outer_boundary", "domain_boundary", "into", "molecule_distribution",
+                 "entry", "location", "arrangement", "region", "receptor", "description", "source"}
 BOOL_FIELDS = {"enabled", "volume_enters_cleft"}
 INT_FIELDS = {"count", "n_stimuli", "n_clusters"}
 
