@@ -55,7 +55,7 @@ _nonnegative_int = _int_at_least(0)
 
 
 def _drug(text):
-    from .ensemble import parse_drug_option
+    from .drugs import parse_drug_option
     try:
         return parse_drug_option(text)
     except (ValueError, KeyError) as exc:
@@ -280,7 +280,8 @@ def cmd_run(args):
 
 
 def _parse_doses(args):
-    from .ensemble import log_doses, parse_concentration
+    from .drugs import parse_concentration
+    from .ensemble import log_doses
     try:
         if args.doses is not None:
             items = [x.strip() for x in args.doses.split(",") if x.strip()]
@@ -491,7 +492,8 @@ def _fresh_demo_folder(base="mcsyn-demo"):
 
 def cmd_demo(args):
     from . import plots
-    from .ensemble import make_conditions, parse_concentration
+    from .drugs import parse_concentration
+    from .ensemble import make_conditions
     if args.out is None:
         args.out = "mcsyn-demo" if (args.resume or args.overwrite) else _fresh_demo_folder()
     _check_out(args)

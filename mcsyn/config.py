@@ -8,6 +8,7 @@ overrides any field; physical quantities may carry units::
 
     [drugs]
     fluoxetine = "3.2 nM"           # free concentration; numbers without units are in M
+    # escitalopram = "80%SERT"      # or the concentration that alone occupies 80 % of SERT
 
     [adaptation]                    # chronic adaptation: explicit factors
     autoreceptor_gain = 0.5
@@ -27,7 +28,7 @@ overrides any field; physical quantities may carry units::
     ki = { SERT = "5 nM" }
     source = "my lab"
 
-The sections and keys are those of :mod:`mcsyn.presets` (``transmitter``, ``geometry``,
+The sections and keys are those of :mod:`mcsyn.spec` (``transmitter``, ``geometry``,
 ``timing``, ``numerics``, ``release``, ``train``, ``sites.<label>``, ``degradation.<label>``,
 ``autoreceptor``) plus ``preset``, ``mode``, ``drugs``, ``adaptation`` and ``custom_drugs``. Unknown
 keys (typos) are errors naming the key and the closest valid keys.
@@ -45,13 +46,15 @@ import tomllib
 import tomli_w
 from dataclasses import dataclass, field
 
-from . import library, presets
-from .drugs import MODES, Adaptation
+from . import library, spec as _spec
+from .adaptation import Adaptation
+from .build import build_from_spec
 from .errors import ModelError
 from .library import Drug, suggest
+from .mechanisms import MODES
 
 CONFIG_KEYS = ("preset", "mode", "drugs", "adaptation", "custom_drugs")
-ALL_KEYS = CONFIG_KEYS + tuple(k for k in presets.TOP_KEYS if k not in ("aliases",))
+ALL_KEYS = CONFIG_KEYS + tuple(k for k in _spec.TOP_KEYS if k not in ("aliases",))
 
 
 def _normalise(value):
@@ -79,7 +82,7 @@ class SynapseConfig:
     mode : str
         Drug mode: ``"equilibrium"``, ``"kinetic"`` or ``"acute"`` (:mod:`mcsyn.drugs`).
     drugs : dict
-        ``{drug name: concentration}`` (``"50 nM"``; numbers are in M).
+        ``{drug name: concentration}`` (``"50 nM"``, ``"80%SERT"``; numbers are in M).
     adaptation : dict
         Chronic adaptation factors (:class:`mcsyn.drugs.Adaptation` fields).
     custom_drugs : dict
@@ -99,18 +102,18 @@ class SynapseConfig:
         self.drugs = _normalise(self.drugs or {})
         self.adaptation = _normalise(self.adaptation or {})
         self.custom_drugs = _normalise(self.custom_drugs or {})
-        self.overrides = _normalise(presets._undot(self.overrides or {}))
+        self.overrides = _normalise(_spec.undot(self.overrides or {}))
 
     # ------------------------------------------------------------------ checking
     def check(self):
         """Raise on anything invalid that can be seen without building (keys, names, mode)."""
         if self.preset is not None:
-            presets.canonical_name(self.preset)
+            _spec.canonical_name(self.preset)
         if self.mode not in MODES:
             suggest(self.mode, MODES, "drug mode", "mode")
         if not isinstance(self.drugs, dict):
             raise ModelError("drugs", self.drugs, "must be a table of drug = concentration")
-        presets.check_spec(self.overrides)
+        _spec.check_spec(self.overrides)
         Adaptation.from_value(self.adaptation)
         for name, d in self.custom_drugs.items():
             if not isinstance(d, dict):
@@ -122,14 +125,14 @@ class SynapseConfig:
     def spec(self) -> dict:
         """The complete specification: the preset with the overrides merged in."""
         self.check()
-        base = presets.spec(self.preset) if self.preset is not None else {}
-        return presets.merge(base, self.overrides)
+        base = _spec.spec(self.preset) if self.preset is not None else {}
+        return _spec.merge(base, self.overrides)
 
     def resolved(self) -> "SynapseConfig":
         """The complete configuration: the preset merged in (``preset = None``), the library values
-        it uses written out (:func:`mcsyn.presets.materialise`) and every library drug it uses
+        it uses written out (:func:`mcsyn.spec.materialise`) and every library drug it uses
         copied into ``custom_drugs``, so that it builds the same model on its own."""
-        s = presets.materialise(self.spec())
+        s = _spec.materialise(self.spec())
         for k in ("description", "source", "sources"):
             s.pop(k, None)
         custom = copy.deepcopy(self.custom_drugs)
@@ -142,7 +145,7 @@ class SynapseConfig:
         """The :class:`~mcsyn.SynapseModel` (validated; carries ``.pharmacology`` and ``.config``)."""
         s = self.spec()
         custom = {name: Drug.from_dict(name, d, f"custom_drugs.{name}") for name, d in self.custom_drugs.items()}
-        return presets.build_from_spec(s, self.drugs, self.mode, self.adaptation, custom, _config=self.resolved())
+        return build_from_spec(s, self.drugs, self.mode, self.adaptation, custom, _config=self.resolved())
 
     # ------------------------------------------------------------------ dict form
     def to_dict(self) -> dict:

@@ -33,3 +33,7 @@ def require_choice(field, value, choices):
     if value not in choices:
         raise ModelError(field, value, f"must be one of {', '.join(repr(c) for c in choices)}")
     return value
+
+
+class PharmacologyWarning(UserWarning):
+    """A drug or adaptation that has no effect on the synapse it is applied to."""

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from .errors import ModelError
-from .schemes import KineticScheme, ampa_jonas1993, enzyme_site, one_site_receptor, transporter_cycle
+from .mechanisms import REGISTRY as _MECHANISM_REGISTRY
+from .schemes import (KineticScheme, TransporterCycle, ampa_jonas1993, enzyme_site, one_site_receptor,
+                      transporter_cycle)
 from .units import DIMENSIONLESS_FIELDS, parse_field, parse_quantity, unit_for_field
 
 KINDS = ("transmitters", "transporters", "receptors", "enzymes", "drugs", "presets")
@@ -188,28 +190,33 @@ class Transporter:
     sources: dict = field(default_factory=dict, compare=False)
 
     @property
+    def cycle(self) -> TransporterCycle:
+        """The cycle's rates and the bulk values they give (:class:`~mcsyn.schemes.TransporterCycle`)."""
+        return TransporterCycle(self.kon_per_M_per_s, self.koff_per_s, self.translocation_per_s, self.return_per_s,
+                                species=self.transmitter)
+
+    @property
     def kcat_per_s(self) -> float:
         """Turnover k_cat = k_tr k_ret / (k_tr + k_ret)."""
-        return self.translocation_per_s * self.return_per_s / (self.translocation_per_s + self.return_per_s)
+        return self.cycle.kcat_per_s
 
     @property
     def km_M(self) -> float:
         """Km = (koff + k_tr)/kon · k_ret/(k_tr + k_ret)."""
-        return ((self.koff_per_s + self.translocation_per_s) / self.kon_per_M_per_s
-                * self.return_per_s / (self.translocation_per_s + self.return_per_s))
+        return self.cycle.km_M
 
     @property
     def uptake_probability(self) -> float:
         """Chance that a bound molecule is translocated rather than released: k_tr/(koff + k_tr)."""
-        return self.translocation_per_s / (self.koff_per_s + self.translocation_per_s)
+        return self.cycle.uptake_probability
 
     def ecs_concentration_for_vmax(self, vmax_M_per_s: float) -> float:
         """Transporter concentration (M of extracellular fluid) giving bulk ``vmax``: Vmax/k_cat."""
-        return vmax_M_per_s / self.kcat_per_s
+        return self.cycle.ecs_concentration_for_vmax(vmax_M_per_s)
 
     def clearance_rate_per_s(self, transporter_M: float) -> float:
         """Low-concentration first-order clearance kon [T] k_tr/(koff + k_tr) = Vmax/Km."""
-        return self.kon_per_M_per_s * transporter_M * self.uptake_probability
+        return self.cycle.clearance_rate_per_s(transporter_M)
 
     def scheme(self, species: str | None = None, **rates) -> KineticScheme:
         """The kinetic scheme for ``species`` (default: its own transmitter); ``rates`` may override
@@ -234,11 +241,12 @@ def transporter(name: str, field_name: str | None = None) -> Transporter:
         km = parse_quantity(e["km"], "M", f"{p}.km")
         if not km > 0:
             raise ModelError(f"{p}.km", e["km"], "must be > 0")
-        derived = km * kon * (ktr + kret) / kret - ktr
+        cycle = TransporterCycle(kon, 0.0, ktr, kret)
+        derived = cycle.koff_for_km(km)
         if koff is None:
             if derived < 0:
                 raise ModelError(f"{p}.km", e["km"], f"is below the smallest Km the cycle allows "
-                                 f"({ktr / kon * kret / (ktr + kret):.3g} M with koff = 0)")
+                                 f"({cycle.smallest_km_M:.3g} M with koff = 0)")
             koff = derived
         elif not math.isclose(koff, derived, rel_tol=1e-3, abs_tol=1e-9):
             raise ModelError(f"{p}.koff_per_s", koff, f"disagrees with km = {e['km']} (which needs {derived:.4g} /s)")
@@ -276,11 +284,11 @@ class Receptor:
             return self.koff_per_s / self.kon_per_M_per_s
         return None
 
-    def scheme(self, species: str | None = None, affinity_factor: float = 1.0, **rates) -> KineticScheme:
-        """The kinetic scheme for ``species``. ``affinity_factor`` f multiplies the affinity: every
-        unbinding rate is divided by f (K_D -> K_D/f, binding unchanged)."""
+    def scheme(self, species: str | None = None, **rates) -> KineticScheme:
+        """The kinetic scheme for ``species`` (default: its own transmitter); a one-site receptor
+        takes ``kon_per_M_per_s`` and ``koff_per_s`` overrides. (Adaptation of the affinity is
+        :func:`mcsyn.adaptation.apply_adaptation`.)"""
         sp = species or self.transmitter
-        f = float(affinity_factor)
         if self.scheme_kind == "ampa_jonas1993":
             base = ampa_jonas1993(sp)
         elif self.scheme_kind == "one_site":
@@ -292,13 +300,7 @@ class Receptor:
             for t in self.transitions:
                 getattr(base, t["kind"])(*((t["from"], t["to"], sp, t["rate"]) if t["kind"] in ("bind", "unbind", "efflux")
                                           else (t["from"], t["to"], t["rate"])))
-        if f == 1.0:
-            return base
-        s = KineticScheme(base.name, list(base.states), tuple(base.open_states), base.source)
-        for t in base.transitions:
-            rate = t.rate / f if t.kind == "unbind" else t.rate
-            s._add(t.source, t.target, t.kind, rate, t.species)
-        return s
+        return base
 
 
 def receptor(name: str, field_name: str | None = None) -> Receptor:
@@ -377,12 +379,26 @@ def site_entry(name: str, field_name: str | None = None):
     return {"transporters": transporter, "receptors": receptor, "enzymes": enzyme}[kind](name, field_name)
 
 
+def scheme_entry(scheme_name: str):
+    """``(kind, canonical name)`` of the library entry a scheme is named after (variants dropped),
+    or ``(None, None)`` for a scheme that names no transporter, receptor or enzyme."""
+    for kind in ("transporters", "receptors", "enzymes"):
+        try:
+            return kind, canonical(kind, scheme_name).partition("@")[0]
+        except ModelError:
+            continue
+    return None, None
+
+
 # ======================================================================================================
 # drugs
 
-MECHANISMS = ("blocker", "substrate", "mao_inhibitor")
-DRUG_KEYS = ("class", "mechanism", "ki", "off_targets", "koff_per_s", "translocation_per_s", "efflux_per_s",
-             "vesicle_content_factor_max", "source", "sources", "aliases", "variants")
+# the mechanism table is mcsyn.mechanisms.REGISTRY: its names, the fields each one uses and requires
+MECHANISMS = tuple(_MECHANISM_REGISTRY)
+_MECHANISM_FIELDS = tuple(dict.fromkeys(f for m in _MECHANISM_REGISTRY.values() for f in m.fields))
+DRUG_KEYS = ("class", "mechanism", "ki", "off_targets", "koff_per_s") + _MECHANISM_FIELDS + (
+    "source", "sources", "aliases", "variants")
+_RATE_KEYS = ("koff_per_s",) + _MECHANISM_FIELDS      # optional numbers > 0, in the Drug fields of the same names
 
 
 @dataclass(frozen=True)
@@ -420,7 +436,7 @@ class Drug:
         d = {"class": self.drug_class, "mechanism": self.mechanism, "ki": dict(self.ki_M)}
         if self.off_targets_M:
             d["off_targets"] = dict(self.off_targets_M)
-        for key in ("koff_per_s", "translocation_per_s", "efflux_per_s", "vesicle_content_factor_max"):
+        for key in _RATE_KEYS:
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
         if self.source:
@@ -458,8 +474,8 @@ class Drug:
             ki[table] = out
         if not ki["ki"] and not ki["off_targets"]:
             raise ModelError(f"{p}.ki", d.get("ki"), "a drug needs at least one target with its Ki")
-        if mech == "mao_inhibitor" and "MAO" not in ki["ki"]:
-            raise ModelError(f"{p}.ki", d.get("ki"), "an MAO inhibitor needs ki.MAO")
+        mechanism = _MECHANISM_REGISTRY[mech]
+        mechanism.check_targets(ki["ki"], p, d.get("ki"))
 
         def opt(key):
             if key not in d:
@@ -469,15 +485,9 @@ class Drug:
                 raise ModelError(f"{p}.{key}", d[key], "must be > 0")
             return float(x)
 
-        drug = cls(name, str(d.get("class", mech)), mech, ki["ki"], ki["off_targets"], opt("koff_per_s"),
-                   opt("translocation_per_s"), opt("efflux_per_s"), opt("vesicle_content_factor_max"),
-                   str(d.get("source", "")), variant)
-        if mech == "substrate" and (drug.translocation_per_s is None or drug.efflux_per_s is None
-                                    or drug.koff_per_s is None):
-            raise ModelError(p, name, "a substrate (releaser) needs koff_per_s, translocation_per_s and efflux_per_s")
-        if mech == "mao_inhibitor" and (drug.vesicle_content_factor_max is None or drug.vesicle_content_factor_max < 1):
-            raise ModelError(f"{p}.vesicle_content_factor_max", d.get("vesicle_content_factor_max"),
-                             "an MAO inhibitor needs a vesicle_content_factor_max >= 1")
+        drug = cls(name, str(d.get("class", mech)), mech, ki["ki"], ki["off_targets"], source=str(d.get("source", "")),
+                   variant=variant, **{key: opt(key) for key in _RATE_KEYS})
+        mechanism.check(drug, p, d)
         return drug
 
 

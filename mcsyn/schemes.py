@@ -18,6 +18,9 @@ drawn exactly: an exponential waiting time with the total rate, then a branch in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
 
 from .errors import ModelError, require_nonnegative
 
@@ -223,3 +226,95 @@ def with_blocked_state(scheme: KineticScheme, block_per_s: float, unblock_per_s:
     s.add_state(state)
     s.first_order(s.ground, state, block_per_s).first_order(state, s.ground, unblock_per_s)
     return s
+
+
+# ======================================================================================================
+# transporter-cycle algebra and small-chain stationary distributions
+
+class TransporterCycle(NamedTuple):
+    """The rates of a :func:`transporter_cycle` (T ⇌ TS → Ti → T) and the bulk values they give.
+
+    A tuple, so that ``kon, koff, ktr, kret = cycle[:4]`` keeps working where the rates were a
+    plain tuple. ``inward_state`` and ``species`` are the Ti state's name and the transported
+    species when the cycle was read from a scheme (:func:`transporter_cycle_rates`).
+    """
+
+    kon_per_M_per_s: float
+    koff_per_s: float
+    translocation_per_s: float
+    return_per_s: float
+    inward_state: str = "Ti"
+    species: str | None = None
+
+    @property
+    def kcat_per_s(self) -> float:
+        """Turnover k_cat = k_tr k_ret / (k_tr + k_ret)."""
+        return self.translocation_per_s * self.return_per_s / (self.translocation_per_s + self.return_per_s)
+
+    @property
+    def km_M(self) -> float:
+        """Km = (koff + k_tr)/kon · k_ret/(k_tr + k_ret)."""
+        ktr, kret = self.translocation_per_s, self.return_per_s
+        return (self.koff_per_s + ktr) / self.kon_per_M_per_s * kret / (ktr + kret)
+
+    @property
+    def smallest_km_M(self) -> float:
+        """The Km with koff = 0: k_tr/kon · k_ret/(k_tr + k_ret); no koff reaches below it."""
+        ktr, kret = self.translocation_per_s, self.return_per_s
+        return ktr / self.kon_per_M_per_s * kret / (ktr + kret)
+
+    @property
+    def uptake_probability(self) -> float:
+        """Chance that a bound molecule is translocated rather than released: k_tr/(koff + k_tr)."""
+        return self.translocation_per_s / (self.koff_per_s + self.translocation_per_s)
+
+    def koff_for_km(self, km_M: float) -> float:
+        """The koff that gives ``km_M`` with this cycle's kon, k_tr and k_ret (the Km formula solved
+        for koff: Km·kon·(k_tr + k_ret)/k_ret − k_tr; negative below :attr:`smallest_km_M`)."""
+        ktr, kret = self.translocation_per_s, self.return_per_s
+        return km_M * self.kon_per_M_per_s * (ktr + kret) / kret - ktr
+
+    def ecs_concentration_for_vmax(self, vmax_M_per_s: float) -> float:
+        """Transporter concentration (M of extracellular fluid) giving bulk ``vmax``: Vmax/k_cat."""
+        return vmax_M_per_s / self.kcat_per_s
+
+    def clearance_rate_per_s(self, transporter_M: float) -> float:
+        """Low-concentration first-order clearance kon [T] k_tr/(koff + k_tr) = Vmax/Km."""
+        ktr = self.translocation_per_s
+        return self.kon_per_M_per_s * transporter_M * ktr / (self.koff_per_s + ktr)
+
+
+def transporter_cycle_rates(scheme: KineticScheme) -> TransporterCycle | None:
+    """The :class:`TransporterCycle` of a transporter_cycle-shaped scheme (one bind from the ground
+    state, its unbind and uptake, a first-order return to the ground state), else None."""
+    g = scheme.ground
+    binds = [t for t in scheme.transitions if t.kind == "bind" and t.source == g]
+    if len(binds) != 1:
+        return None
+    ts = binds[0].target
+    unb = [t for t in scheme.transitions if t.kind == "unbind" and t.source == ts and t.target == g]
+    upt = [t for t in scheme.transitions if t.kind == "uptake" and t.source == ts]
+    if len(unb) != 1 or len(upt) != 1:
+        return None
+    ti = upt[0].target
+    ret = [t for t in scheme.transitions if t.kind == "first_order" and t.source == ti and t.target == g]
+    if len(ret) != 1:
+        return None
+    return TransporterCycle(binds[0].rate, unb[0].rate, upt[0].rate, ret[0].rate, ti, binds[0].species)
+
+
+def stationary(states, rates) -> dict:
+    """Stationary distribution ``{state: probability}`` of a small continuous-time chain given as
+    ``{(from, to): rate}`` (least squares on Qᵀπ = 0, Σπ = 1)."""
+    n = len(states)
+    idx = {s: i for i, s in enumerate(states)}
+    q = np.zeros((n, n))
+    for (a, b), r in rates.items():
+        q[idx[a], idx[b]] += r
+        q[idx[a], idx[a]] -= r
+    m = np.vstack([q.T, np.ones(n)])
+    rhs = np.zeros(n + 1)
+    rhs[-1] = 1.0
+    p, *_ = np.linalg.lstsq(m, rhs, rcond=None)
+    p = np.clip(p, 0.0, None)
+    return dict(zip(states, p / p.sum()))

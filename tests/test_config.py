@@ -143,3 +143,17 @@ def test_bad_values_name_the_field_before_any_run(text, field):
 def test_toml_syntax_errors_are_reported():
     with pytest.raises(ModelError, match="does not parse"):
         config.loads("preset = \n")
+
+
+def test_config_and_the_builder_do_not_import_presets():
+    """presets is the public face on top of config, spec and build: none of those imports it back."""
+    import ast
+    import pathlib
+
+    import mcsyn
+    root = pathlib.Path(mcsyn.__file__).parent
+    for name in ("config", "spec", "build", "drugs", "mechanisms", "adaptation", "autoreceptor", "library"):
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1
+                    for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert "presets" not in imported, name

@@ -3,6 +3,7 @@ kinetic modes, autoreceptor feedback, chronic adaptation and bad input.
 
 Statistical checks use fixed seeds and tolerances of 4.5 standard errors derived from the variance
 (binomial for site draws, run-to-run for clearance rates, Poisson for efflux counts)."""
+import dataclasses
 import math
 
 import numpy as np
@@ -341,3 +342,87 @@ def test_apply_drugs_to_a_hand_built_model():
     assert report.occupancy["striatal DAT"]["bupropion"] == pytest.approx(0.5)
     assert model.sites[0].initial_state_fractions == {}          # input untouched
     mcsyn.run_one(new, seed=0)
+
+
+# ------------------------------------------------------------------ one drug syntax at every entry point
+
+def _cli_model(argv, tmp_path, monkeypatch):
+    """The model `mcsyn run ARGV` would run: the real parser and condition path, no ensemble."""
+    from mcsyn import cli
+    seen = []
+    monkeypatch.setattr(cli, "_execute", lambda conds, kwargs: (seen.extend(conds), (None, 0))[1])
+    assert cli.main(["run", *argv, "--out", str(tmp_path / "never-written"), "--no-progress"]) == 0
+    assert len(seen) == 1
+    return seen[0].model
+
+
+def test_occupancy_syntax_gives_the_same_model_everywhere(tmp_path, monkeypatch):
+    from mcsyn import config
+    from mcsyn.compile import compile_model
+    ki = library.drug("escitalopram").ki_M["SERT"]
+    by_preset = presets.build("serotonergic", drugs={"escitalopram": "80%SERT"})
+    by_toml = config.loads('preset = "serotonergic"\n[drugs]\nescitalopram = "80%SERT"\n').build()
+    by_cli = _cli_model(["serotonergic", "--drug", "escitalopram=80%SERT"], tmp_path, monkeypatch)
+    c80 = drugs.concentration_for_occupancy("escitalopram", "SERT", 0.8)
+    assert c80 == pytest.approx(4.0 * ki, rel=1e-12)                   # C = Ki θ/(1 − θ)
+    by_number = presets.build("serotonergic", drugs={"escitalopram": c80})
+    for other in (by_toml, by_cli, by_number):
+        assert other == by_preset                                      # every field, every rate
+        assert other.pharmacology == by_preset.pharmacology
+        a, b = compile_model(other).kernel, compile_model(by_preset).kernel     # the compiled tables
+        for f in dataclasses.fields(a):
+            assert np.array_equal(getattr(a, f.name), getattr(b, f.name)), f.name
+    report = by_preset.pharmacology
+    assert report.concentrations_M["escitalopram"] == pytest.approx(4.0 * ki, rel=1e-12)
+    assert report.blocked_fraction("SERT") == pytest.approx(0.8, rel=1e-12)    # serotonergic: no ambient 5-HT
+    sert = next(g for g in by_preset.sites if g.label == "SERT")
+    assert sert.initial_state_fractions["blocked:escitalopram"] == pytest.approx(0.8, rel=1e-12)
+
+
+def test_parse_concentration_forms_and_errors():
+    c80 = drugs.concentration_for_occupancy("fluoxetine", "SERT", 0.8)
+    for text in ("80%SERT", "80 % SERT", " 80%@SERT "):
+        assert drugs.parse_concentration("fluoxetine", text) == c80
+    assert drugs.parse_concentration("fluoxetine", "25 nM") == pytest.approx(25e-9)
+    assert drugs.parse_concentration("fluoxetine", 2.5e-8) == 2.5e-8
+    assert drugs.parse_drug_option("fluoxetine = 80%SERT") == ("fluoxetine", c80)
+    for bad, where in (("100%SERT", "drugs.fluoxetine"), (-1e-9, "drugs.fluoxetine"), ("25", "drugs.fluoxetine")):
+        with pytest.raises(ModelError) as info:
+            drugs.parse_concentration("fluoxetine", bad)
+        assert info.value.field == where
+    with pytest.raises(ModelError, match="no Ki at DAT"):
+        presets.build("serotonergic", drugs={"milnacipran": "80%DAT"})
+    with pytest.raises(ValueError, match="NAME=CONCENTRATION"):
+        drugs.parse_drug_option("fluoxetine")
+
+
+def test_occupancy_syntax_reads_custom_drugs():
+    from mcsyn import config
+    cfg = config.loads('preset = "serotonergic"\n[drugs]\nmine = "50%SERT"\n'
+                       '[custom_drugs.mine]\nki = { SERT = "2 nM" }\nsource = "test"\n')
+    m = cfg.build()
+    assert m.pharmacology.concentrations_M["mine"] == pytest.approx(2e-9, rel=1e-12)
+    assert config.loads(config.dumps(cfg, resolved=True)).build() == m
+
+
+def test_doses_are_one_value_type():
+    doses = drugs.parse_doses({"cocaine": "0.45 uM", "methylphenidate": "80%DAT"})
+    assert all(isinstance(d, drugs.Dose) for d in doses.values())
+    assert [d.label for d in doses.values()] == ["cocaine", "methylphenidate"]
+    theta = drugs.occupancy_of(doses, "DAT")
+    assert theta == drugs.competitive_occupancy({"cocaine": "0.45 uM", "methylphenidate": "80%DAT"}, "DAT")
+
+
+# ------------------------------------------------------------------ the mechanism registry
+
+def test_mechanism_registry_is_the_library_table():
+    from mcsyn import mechanisms
+    assert library.MECHANISMS == tuple(mechanisms.REGISTRY) == ("blocker", "substrate", "mao_inhibitor")
+    for m in mechanisms.REGISTRY.values():
+        assert set(m.fields) <= set(library.DRUG_KEYS)
+    with pytest.raises(ModelError, match="substrate .*needs koff_per_s, translocation_per_s and efflux_per_s"):
+        library.Drug.from_dict("x", {"mechanism": "substrate", "ki": {"DAT": "1 uM"}, "koff_per_s": 1.0})
+    with pytest.raises(ModelError, match="needs ki.MAO"):
+        library.Drug.from_dict("x", {"mechanism": "mao_inhibitor", "ki": {"DAT": "1 uM"}})
+    with pytest.raises(ModelError, match="vesicle_content_factor_max >= 1"):
+        library.Drug.from_dict("x", {"mechanism": "mao_inhibitor", "ki": {"MAO": "1 uM"}})

@@ -132,3 +132,18 @@ def test_parse_quantity_units_and_errors():
     assert unit_for_field("koff_per_s") == "1/s"
     assert unit_for_field("kon_per_M_per_s") == "1/M/s"
     assert unit_for_field("volume_fraction") is None
+
+
+def test_transporter_cycle_algebra_has_one_home():
+    from mcsyn.schemes import TransporterCycle, transporter_cycle_rates
+    dat = library.transporter("DAT")
+    cycle = transporter_cycle_rates(dat.scheme())
+    assert cycle == dat.cycle == (dat.kon_per_M_per_s, dat.koff_per_s, dat.translocation_per_s, dat.return_per_s,
+                                  "Ti", "dopamine")
+    kon, koff, ktr, kret = cycle[:4]                      # still unpacks like the old tuple
+    assert cycle.km_M == pytest.approx((koff + ktr) / kon * kret / (ktr + kret), rel=1e-15)
+    assert cycle.koff_for_km(cycle.km_M) == pytest.approx(koff, rel=1e-9)
+    assert TransporterCycle(kon, 0.0, ktr, kret).km_M == pytest.approx(cycle.smallest_km_M, rel=1e-15)
+    assert cycle.koff_for_km(0.5 * cycle.smallest_km_M) < 0
+    assert cycle.clearance_rate_per_s(3e-6) == pytest.approx(kon * 3e-6 * cycle.uptake_probability, rel=1e-12)
+    assert transporter_cycle_rates(library.receptor("D2").scheme()) is None

@@ -1,0 +1,90 @@
+"""Autoreceptor feedback (5-HT1A/1B, D2, α2) on release probabilities, computed before a run.
+
+The kernel runs a whole train at once, so feedback is
+computed *before* the run, open loop, from expected values (a mean-field rule, not the realised
+releases of a run). Tonic occupancy from an ambient transmitter concentration S₀ seen by the
+autoreceptor: o₀ = S/(S + K_D) with S = S₀/r, where r = Σ k_g(1 − θ_g)/Σ k_g is the fraction of
+transporter clearance left unblocked (k_g: clearance rate of volume transporter group g; θ_g: its
+equilibrium fraction blocked or held in a substrate cycle) — the steady state of constant tonic
+release with first-order clearance. Agonist drugs at autoreceptors are not modelled (the library
+has none). Phasic occupancy before stimulus k:
+
+    o_k = 1 − (1 − o₀)·exp(−q Σ_{j<k} p_j e^{−(t_k − t_j)/τ}),
+
+with q the occupancy added per expected release (``occupancy_per_release``) and τ (``tau_ms``) its
+decay time. The release probability of stimulus k is p_k = p·(1 − g·o_k), with gain g (a single
+release outside a train gets p·(1 − g·o₀)); trains become one Release per stimulus. The preset
+defaults keep g = 0 (off) because parameters.md gives no value for it: the user states gain, τ and q.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from . import library
+from .errors import ModelError
+from .model import SynapseModel
+
+
+def tonic_autoreceptor_occupancy(ambient_M: float, kd_M: float, unblocked_clearance_fraction: float = 1.0) -> float:
+    """o₀ = S/(S + K_D) with S = ambient/r (r: fraction of transporter clearance left unblocked)."""
+    if not kd_M > 0:
+        raise ModelError("autoreceptor K_D", kd_M, "must be > 0")
+    if ambient_M <= 0:
+        return 0.0
+    r = max(float(unblocked_clearance_fraction), 1e-12)
+    s = ambient_M / r
+    return s / (s + kd_M)
+
+
+def unblocked_clearance_fraction(clearances, unavailable_fraction: dict) -> float:
+    """r = Σ k_g(1 − θ_g)/Σ k_g over ``clearances`` ``[(group label, k_g in s⁻¹)]``, with θ_g the
+    group's ``unavailable_fraction`` (blocked or in a substrate cycle); 1 without transporters."""
+    total = sum(k for _, k in clearances)
+    if not total > 0:
+        return 1.0
+    return sum(k * (1.0 - unavailable_fraction.get(label, 0.0)) for label, k in clearances) / total
+
+
+def feedback_probabilities(times_ms, base_probability: float, gain: float, tau_ms: float,
+                           occupancy_per_release: float, tonic_occupancy: float = 0.0) -> list[float]:
+    """Release probability of each stimulus under open-loop autoreceptor feedback (module docstring):
+    p_k = p·(1 − g·o_k), o_k = 1 − (1 − o₀)·exp(−q Σ_{j<k} p_j e^{−(t_k − t_j)/τ})."""
+    if not 0 <= gain <= 1:
+        raise ModelError("autoreceptor.gain", gain, "must be in [0, 1] (fractional reduction at full occupancy)")
+    if not tau_ms > 0:
+        raise ModelError("autoreceptor.tau_ms", tau_ms, "must be > 0")
+    if occupancy_per_release < 0:
+        raise ModelError("autoreceptor.occupancy_per_release", occupancy_per_release, "must be >= 0")
+    probs = []
+    for k, tk in enumerate(times_ms):
+        drive = sum(pj * math.exp(-(tk - tj) / tau_ms) for tj, pj in zip(times_ms[:k], probs))
+        o = 1.0 - (1.0 - tonic_occupancy) * math.exp(-occupancy_per_release * drive)
+        probs.append(base_probability * (1.0 - gain * o))
+    return probs
+
+
+def apply_autoreceptor(model: SynapseModel, receptor: str, gain: float, tau_ms: float, occupancy_per_release: float,
+                       ambient_M: float = 0.0, unblocked_clearance_fraction: float = 1.0,
+                       affinity_factor: float = 1.0) -> SynapseModel:
+    """A copy of ``model`` whose releases and trains carry autoreceptor-lowered release
+    probabilities. Trains are expanded into single releases (one per stimulus) with their own
+    probabilities. ``receptor`` is a library receptor (its K_D, divided by ``affinity_factor``, sets
+    the tonic occupancy)."""
+    rec = library.receptor(receptor, "autoreceptor.receptor")
+    if rec.kd_M is None:
+        raise ModelError("autoreceptor.receptor", receptor, "must be a one-site receptor with a K_D")
+    if not rec.autoreceptor:
+        autos = [n for n in library.names("receptors") if library.receptor(n).autoreceptor]
+        raise ModelError("autoreceptor.receptor", receptor, f"is not a presynaptic autoreceptor; use one of {autos}")
+    if gain == 0:
+        return model
+    o0 = tonic_autoreceptor_occupancy(ambient_M, rec.kd_M / affinity_factor, unblocked_clearance_fraction)
+    releases = [dataclasses.replace(r, probability=r.probability * (1.0 - gain * o0)) for r in model.releases]
+    for tr in model.trains:
+        singles = list(tr.releases())
+        times = [r.time_ms for r in singles]
+        probs = feedback_probabilities(times, tr.release_probability * tr.vesicle.probability, gain, tau_ms,
+                                       occupancy_per_release, o0)
+        releases += [dataclasses.replace(r, probability=p) for r, p in zip(singles, probs)]
+    return dataclasses.replace(model, releases=releases, trains=[])
