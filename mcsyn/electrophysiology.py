@@ -390,10 +390,14 @@ def _current_label(name: str) -> str:
     return "Total" if name == "current_pA" else name[:-len(":current_pA")]
 
 
+def _signed(x: float) -> str:
+    return f"{x:g}".replace("-", "\u2212")          # a typographic minus, as on the axes
+
+
 def _clamp_text(clamp: VoltageClamp | None) -> str:
     if clamp is None:
         return ""
-    text = f"$V_h$ = {clamp.holding_potential_mV:g} mV, [Mg$^{{2+}}$]$_o$ = {clamp.external_mg_mM:g} mM"
+    text = f"$V_h$ = {_signed(clamp.holding_potential_mV)} mV, [Mg$^{{2+}}$]$_o$ = {clamp.external_mg_mM:g} mM"
     return text + (f", {clamp.temperature_c:g} °C" if clamp.temperature_c is not None else "")
 
 
@@ -402,38 +406,49 @@ def plot_current(times_ms, currents, clamp: VoltageClamp | None = None, confiden
     """Mean current across runs with a confidence band of the mean (Student t, ``confidence``).
 
     ``currents``: an (n_runs, n_samples) array in pA, or the dict :func:`ensemble_currents`
-    returns (every group and the total drawn, total in black). Returns a matplotlib Figure
-    (save it with :func:`mcsyn.plots.save_figure`)."""
+    returns (each group in colour, the total dashed black on top). Title, clamp conditions and
+    legend sit above the axes, so they never cover a trace. Returns a matplotlib Figure (save it
+    with :func:`mcsyn.plots.save_figure`)."""
     from scipy import stats   # scipy.stats and matplotlib: start-up cost, load on use
     from matplotlib.figure import Figure
     from .plots import OKABE_ITO, _style
     if not 0 < confidence < 1:
         raise ModelError("confidence", confidence, "must be in (0, 1)")
     traces = currents if isinstance(currents, dict) else {"current_pA": currents}
-    order = ["current_pA"] + [k for k in traces if k != "current_pA"]
     t = np.asarray(times_ms, dtype=float)
+    groups = [k for k in traces if k != "current_pA"]
+    n_runs = 0
     with _style():
-        fig = Figure(figsize=(width_in, 0.72 * width_in))
+        fig = Figure(figsize=(width_in, 0.75 * width_in))
         ax = fig.add_subplot()
-        for colour, name in zip(OKABE_ITO, [k for k in order if k in traces]):
+        for j, name in enumerate(groups + (["current_pA"] if "current_pA" in traces else [])):
             x = np.atleast_2d(np.asarray(traces[name], dtype=float))
             if x.shape[1] != len(t):
                 raise ModelError(f"currents[{name!r}]", f"shape {x.shape}", f"needs {len(t)} samples per run")
-            n, mean = x.shape[0], x.mean(axis=0)
-            label = _current_label(name) if len(traces) > 1 else "Mean"
-            ax.plot(t, mean, color=colour, lw=1.3, label=label, zorder=3)
-            if n > 1:
-                half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(axis=0, ddof=1) / math.sqrt(n)
-                ax.fill_between(t, mean - half, mean + half, color=colour, alpha=0.25, lw=0, zorder=2)
+            n_runs, mean = x.shape[0], x.mean(axis=0)
+            total = name == "current_pA"
+            colour = "black" if total else OKABE_ITO[1 + j % (len(OKABE_ITO) - 1)]
+            style = {"ls": (0, (4, 2)), "lw": 1.1} if total and groups else {"lw": 1.3}
+            ax.plot(t, mean, color=colour, label=_current_label(name), zorder=3 + total, **style)
+            if n_runs > 1:
+                half = stats.t.ppf(0.5 + confidence / 2, n_runs - 1) * x.std(axis=0, ddof=1) / math.sqrt(n_runs)
+                ax.fill_between(t, mean - half, mean + half, color="0.55" if total else colour,
+                                alpha=0.2 if total else 0.3, lw=0, zorder=2)
         ax.axhline(0.0, color="0.6", lw=0.6, zorder=1)
         ax.set_xlabel("Time (ms)")
         ax.set_ylabel("Current (pA)")
         ax.set_xlim(t[0], t[-1])
-        n_runs = np.atleast_2d(np.asarray(traces[order[0]])).shape[0]
-        band = f"shaded: {confidence:.0%} CI of the mean, n = {n_runs} runs" if n_runs > 1 else f"n = 1 run"
-        ax.set_title(title or "Voltage-clamp current", loc="left")
-        ax.text(0.99, 0.03, "\n".join(s for s in (_clamp_text(clamp), band) if s), transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=7, color="0.25")
-        ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1.0, 0.16))
+        band = (f"lines: mean of {n_runs} runs; bands: {confidence:.0%} CI of the mean" if n_runs > 1
+                else "one run")
+        legend_pt = 0
+        if groups:                        # one trace needs no legend: the subtitle says what it is
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=len(traces), frameon=False,
+                      borderaxespad=0, handlelength=2.2, columnspacing=1.2)
+            legend_pt = 13
+        lines = [s for s in (_clamp_text(clamp), band) if s]
+        ax.annotate("\n".join(lines), (0, 1), xycoords="axes fraction", xytext=(0, 3 + legend_pt),
+                    textcoords="offset points", fontsize=7, color="0.3", va="bottom", linespacing=1.3)
+        ax.annotate(title or "Voltage-clamp current", (0, 1), xycoords="axes fraction",
+                    xytext=(0, 6 + legend_pt + 9.5 * len(lines)), textcoords="offset points", fontsize=9.5, va="bottom")
         fig.tight_layout()
     return fig
