@@ -36,17 +36,13 @@ from . import library
 from .errors import ModelError
 from .units import parse_quantity
 
-HOLDING_LIMIT_MV = 150.0          # beyond this a whole-cell clamp does not hold a neuron
+HOLDING_LIMIT_MV = 150.0          # commands beyond it are refused, not clipped
 REVERSAL_LIMIT_MV = 200.0
 TEMPERATURE_RANGE_C = (0.0, 45.0)
 PA_PER_PS_MV = 1e-3               # pS × mV = fA = 1e-3 pA
 PC_PER_PA_MS = 1e-3               # pA × ms = fC = 1e-3 pC
 DECAY_FIT_START_FRACTION = 0.8
 DECAY_FIT_MIN_POINTS = 4
-
-
-def _number(field_name: str, value, unit: str, allow_negative: bool) -> float:
-    return parse_quantity(value, unit, field_name, allow_negative=allow_negative)
 
 
 @dataclass(frozen=True)
@@ -73,11 +69,11 @@ class VoltageClamp:
     reversal_potential_mV: tuple = field(default=())
 
     def __post_init__(self):
-        v = _number("clamp.holding_potential_mV", self.holding_potential_mV, "mV", allow_negative=True)
+        v = parse_quantity(self.holding_potential_mV, "mV", "clamp.holding_potential_mV", allow_negative=True)
         if abs(v) > HOLDING_LIMIT_MV:
             raise ModelError("clamp.holding_potential_mV", self.holding_potential_mV,
                              f"must be within ±{HOLDING_LIMIT_MV:g} mV")
-        mg = _number("clamp.external_mg_mM", self.external_mg_mM, "mM", allow_negative=False)
+        mg = parse_quantity(self.external_mg_mM, "mM", "clamp.external_mg_mM")
         temp = self.temperature_c
         if temp is not None:
             if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not math.isfinite(temp) \
@@ -103,7 +99,7 @@ class VoltageClamp:
             name, value = pair
             where = f"clamp.reversal_potential_mV.{name}"
             canon = library.canonical("receptors", name, where)
-            e = _number(where, value, "mV", allow_negative=True)
+            e = parse_quantity(value, "mV", where, allow_negative=True)
             if abs(e) > REVERSAL_LIMIT_MV:
                 raise ModelError(where, value, f"must be within ±{REVERSAL_LIMIT_MV:g} mV")
             out[canon] = e
