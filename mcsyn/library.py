@@ -13,6 +13,7 @@ Functions: :func:`transmitter`, :func:`transporter`, :func:`receptor`, :func:`en
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import math
@@ -259,7 +260,11 @@ def transporter(name: str, field_name: str | None = None) -> Transporter:
 
 @dataclass(frozen=True)
 class Receptor:
-    """A receptor: its scheme (built-in, one site, or explicit transitions) and density data."""
+    """A receptor: its scheme (built-in, one site, or explicit transitions) and density data.
+
+    Ligand-gated channels (``ionotropic``) may carry ``conductance_pS`` ((open state, pS) pairs),
+    ``reversal_potential_mV`` and the Jahr & Stevens Mg2+ block constants; see
+    :mod:`mcsyn.electrophysiology`. G-protein-coupled receptors carry none of them."""
 
     name: str
     transmitter: str
@@ -276,6 +281,11 @@ class Receptor:
     source: str
     variant: str = ""
     sources: dict = field(default_factory=dict, compare=False)
+    ionotropic: bool = False
+    conductance_pS: tuple = ()
+    reversal_potential_mV: float | None = None
+    mg_block_k0_mM: float | None = None
+    mg_block_slope_per_mV: float | None = None
 
     @property
     def kd_M(self) -> float | None:
@@ -318,11 +328,45 @@ def receptor(name: str, field_name: str | None = None) -> Receptor:
         transitions.append({"from": t["from"], "to": t["to"], "kind": t["kind"],
                             "rate": parse_field(f"{p}.transitions[{i}].{key}", t[key])})
     count = e.get("count")
-    return Receptor(base, e["transmitter"], kind, _num(e, "kon_per_M_per_s", p), _num(e, "koff_per_s", p),
-                    tuple(e.get("states", ())), tuple(e.get("open_states", ())), tuple(transitions),
-                    _num(e, "density_per_um2", p), int(count) if count is not None else None,
-                    _num(e, "bmax_pmol_per_g", p), bool(e.get("autoreceptor", False)), e.get("source", ""),
-                    variant, e.get("sources", {}))
+    rec = Receptor(base, e["transmitter"], kind, _num(e, "kon_per_M_per_s", p), _num(e, "koff_per_s", p),
+                   tuple(e.get("states", ())), tuple(e.get("open_states", ())), tuple(transitions),
+                   _num(e, "density_per_um2", p), int(count) if count is not None else None,
+                   _num(e, "bmax_pmol_per_g", p), bool(e.get("autoreceptor", False)), e.get("source", ""),
+                   variant, e.get("sources", {}))
+    return _with_channel(rec, e, p)
+
+
+CHANNEL_KEYS = ("conductance_pS", "reversal_potential_mV", "mg_block_k0_mM", "mg_block_slope_per_mV")
+
+
+def _with_channel(rec: Receptor, e: dict, p: str) -> Receptor:
+    """``rec`` with the channel fields of entry ``e`` (conductance per open state, reversal, Mg2+ block)."""
+    if not isinstance(e.get("ionotropic", False), bool):
+        raise ModelError(f"{p}.ionotropic", e["ionotropic"], "must be true or false")
+    if not e.get("ionotropic", False):
+        for key in CHANNEL_KEYS:
+            if key in e:
+                raise ModelError(f"{p}.{key}", e[key], "only an ionotropic receptor (ionotropic = true) carries it")
+        return rec
+    open_states = rec.scheme().open_states
+    g = e.get("conductance_pS")
+    table = g if isinstance(g, dict) else ({} if g is None else {s: g for s in open_states})
+    for state in table:
+        if state not in open_states:
+            raise ModelError(f"{p}.conductance_pS.{state}", table[state], f"must name an open state {list(open_states)}")
+    conductance = tuple((s, parse_quantity(table[s], "pS", f"{p}.conductance_pS.{s}")) for s in open_states if s in table)
+    for state, pS in conductance:
+        if not pS > 0:
+            raise ModelError(f"{p}.conductance_pS.{state}", pS, "must be > 0")
+    reversal = parse_field(f"{p}.reversal_potential_mV", e["reversal_potential_mV"], allow_negative=True) \
+        if "reversal_potential_mV" in e else None
+    if reversal is not None and abs(reversal) > 200:
+        raise ModelError(f"{p}.reversal_potential_mV", e["reversal_potential_mV"], "must be within +-200 mV")
+    k0, slope = (_num(e, k, p, allow_zero=False) for k in ("mg_block_k0_mM", "mg_block_slope_per_mV"))
+    if (k0 is None) != (slope is None):
+        raise ModelError(f"{p}.mg_block_k0_mM", e.get("mg_block_k0_mM"), "give both Mg2+ block constants or neither")
+    return dataclasses.replace(rec, ionotropic=True, conductance_pS=conductance, reversal_potential_mV=reversal,
+                               mg_block_k0_mM=k0, mg_block_slope_per_mV=slope)
 
 
 @dataclass(frozen=True)
@@ -506,7 +550,7 @@ def _audit_value(path: str, key: str, value, problems: list):
         return
     if isinstance(value, dict):
         for k, v in value.items():
-            sub_key = key if key in ("ki", "off_targets", "vmax") else k
+            sub_key = key if key in ("ki", "off_targets", "vmax", "conductance_pS") else k
             _audit_value(f"{path}.{k}", sub_key, v, problems)
         return
     if isinstance(value, list):
