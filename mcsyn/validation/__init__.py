@@ -23,7 +23,8 @@ Every check is a function registered with :func:`register`; it returns one or mo
 ``run_validation()`` runs everything (about a minute on two cores). ``write_report`` writes
 ``validation.csv`` and ``validation.md``; ``validate_command`` is what ``mcsyn validate`` calls and
 returns the exit status (0: no check failed; 1: at least one failed). A check that raises is a
-failed row carrying the exception.
+failed row carrying the exception. A row with the verdict ``discrepancy`` documents a known
+disagreement with a published result and states its reason; it is reported and is not a failure.
 
 Where the checks find the engine's approximations (see each row's note):
 
