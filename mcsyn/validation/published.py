@@ -20,6 +20,7 @@ from .pharmacology import _bulk_targets, _clearance_ratio, _preset_transporter, 
 from .scenarios import MOLECULES_PER_M_UM3, _clearance_terms, _positions
 
 CLEMENTS = "Clements 1996, TINS 19:163 (parameters.md §7 G1)"
+CLEMENTS_1996 = "Clements 1996, TINS 19:163 (review of antagonist-displacement and modelling estimates)"
 CLEMENTS_1992 = "Clements et al. 1992, Science 258:1498 (1.2 ms, cultured hippocampal synapses); Clements 1996, TINS 19:163"
 # Rusakov 2001 (Biophys J 81:1947) cleft profile as three exponentials (mM, ms), ModelDB 51196 (Saftenku 2002, glu1.mod)
 RUSAKOV_2001_PROFILE = ((2.88, 0.05), (0.2, 0.5), (0.04, 1.7))
@@ -137,12 +138,12 @@ def check_clements_biphasic(ctx):
             f"{ref['tail_mM'] / ref['peak_mM'] * 100:.2g} % of the peak; "
             f"glial band reflecting at {model.geometry.band_outer_radius_um} µm")
     return [range_check("published.clements_biphasic.peak", "published", s["peak_mM"], 1.0, 5.0, "mM",
-                        se=se["peak_mM"], citation=CLEMENTS, note=note),
+                        se=se["peak_mM"], citation=CLEMENTS_1996, note=note),
             range_check("published.clements_biphasic.fast_1e_time", "published", s["fast_1e_us"], 50.0, 200.0, "µs",
-                        expected=100.0, se=se["fast_1e_us"], citation=CLEMENTS, note=note,
+                        expected=100.0, se=se["fast_1e_us"], citation=CLEMENTS_1996, note=note,
                         what="≈100 µs within a factor of 2"),
             range_check("published.clements_biphasic.slow_over_fast", "published", s["slow_over_fast"], 3.0, None,
-                        "×", expected=3.0, se=se["slow_over_fast"], citation=CLEMENTS, note=note,
+                        "×", expected=3.0, se=se["slow_over_fast"], citation=CLEMENTS_1996, note=note,
                         what="biphasic: slow local τ / fast 1/e time"),
             range_check("published.clements_biphasic.slow_tau", "published", s["slow_tau_ms"], 0.6, 2.4, "ms",
                         expected=1.2, se=se["slow_tau_ms"], citation=CLEMENTS_1992, note=note,
