@@ -32,7 +32,6 @@ from .model import SiteGroup, SynapseModel
 from .schemes import transporter_cycle_rates
 from .units import parse_quantity
 
-_cycle_rates = transporter_cycle_rates     # the old private name; validation.py still imports it
 _ki = target_ki
 
 # ======================================================================================================

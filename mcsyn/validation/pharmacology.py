@@ -16,7 +16,7 @@ from scipy.integrate import solve_ivp
 
 from .. import drugs, library, presets
 from ..compile import compile_model, kon_um3_per_s
-from ..drugs import _cycle_rates  # the pharmacology layer owns the cycle parser
+from ..schemes import transporter_cycle_rates
 from ..model import Geometry, Release, SiteGroup, SynapseModel, Timing
 from ..simulate import run, run_one
 from .framework import Z, register, stat_check
@@ -32,7 +32,7 @@ def _preset_transporter(preset, label):
     groups = [g for g in model.sites if g.label == label]
     if not groups:
         raise LookupError(f"preset {preset!r} has no site group {label!r}")
-    rates = _cycle_rates(groups[0].scheme)
+    rates = transporter_cycle_rates(groups[0].scheme)
     if rates is None:
         raise LookupError(f"preset {preset!r} group {label!r} is not a transporter cycle")
     return model, groups[0], rates
@@ -40,9 +40,7 @@ def _preset_transporter(preset, label):
 
 def _bulk_targets(preset, label, model, group, rates):
     """(Vmax in M/s of ECS, Km in M, transporter concentration in M of ECS) claimed by the preset."""
-    kon, koff, ktr, kret = rates[:4]
-    kcat = ktr * kret / (ktr + kret)
-    km = (koff + ktr) / kon * kret / (ktr + kret)
+    kcat, km = rates.kcat_per_s, rates.km_M
     t_ecs = group.density_per_um3 / (MOLECULES_PER_M_UM3 * model.geometry.volume_fraction)
     spec = presets.spec(preset)
     site = spec.get("sites", {}).get(label, {})

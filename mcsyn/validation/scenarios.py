@@ -15,7 +15,7 @@ import numpy as np
 from scipy import special
 
 from ..compile import AVOGADRO_PER_MOL, UM3_PER_L, compile_model, kon_um3_per_s
-from ..drugs import _cycle_rates  # the pharmacology layer owns the cycle parser
+from ..schemes import transporter_cycle_rates
 from ..model import Degradation, Geometry, Release, Species, SynapseModel, Timing
 from ..simulate import run_one
 from ..units import parse_quantity
@@ -100,12 +100,11 @@ def _clearance_terms(ens, model):
     taken = ens.series[:, -1, cols.index("taken_up")].astype(float)
     pending = np.zeros(len(taken))
     for g in model.sites:
-        rates = _cycle_rates(g.scheme)
+        cycle = transporter_cycle_rates(g.scheme)
         col = f"{g.label}:bound"
-        if rates is None or col not in cols:
+        if cycle is None or col not in cols:
             continue
-        kon, koff, ktr, kret = rates[:4]
-        pending += ens.series[:, -1, cols.index(col)] * ktr / (koff + ktr)
+        pending += ens.series[:, -1, cols.index(col)] * cycle.uptake_probability
     return taken + pending, integral
 
 
