@@ -27,6 +27,7 @@ from . import library
 from .adaptation import Adaptation, apply_adaptation
 from .autoreceptor import apply_autoreceptor, unblocked_clearance_fraction
 from .drugs import MODES, apply_drugs
+from .electrophysiology import VoltageClamp
 from .errors import ModelError
 from .library import AVOGADRO_PER_MOL, SITES_PER_UM3_PER_PMOL_PER_G, suggest
 from .model import Degradation, Geometry, Release, SiteGroup, Species, StimulusTrain, SynapseModel, Timing
@@ -69,6 +70,16 @@ def _value(section: str, key: str, value):
 
 def _section(s: dict, name: str) -> dict:
     return {k: _value(name, k, v) for k, v in s.get(name, {}).items()}
+
+
+def _clamp(s: dict) -> VoltageClamp | None:
+    """The ``[clamp]`` section as a VoltageClamp (it parses its own signed quantities), or None."""
+    if "clamp" not in s:
+        return None
+    section = s["clamp"]
+    if not isinstance(section, dict):
+        raise ModelError("clamp", section, "must be a table (holding_potential_mV, external_mg_mM, ...)")
+    return VoltageClamp(**section)
 
 
 # ======================================================================================================
@@ -303,7 +314,7 @@ def build_from_spec(specification: dict, drugs: dict | None = None, mode: str = 
     releases, trains = _releases(s, tr.name, transmitter)
     sites = _sites(s, tr.name, geometry)
     model = SynapseModel(species=[species], geometry=geometry, sites=sites, releases=releases, trains=trains,
-                         timing=timing, name=s.get("name", "synapse"), **numerics)
+                         timing=timing, name=s.get("name", "synapse"), clamp=_clamp(s), **numerics)
     model = dataclasses.replace(model, degradation=_degradation(s, model, tr.name))
     if model.releases or model.trains:
         model.validate()    # errors name the fields as given, before drugs and feedback rewrite them

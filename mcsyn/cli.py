@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -111,6 +112,10 @@ def _add_ensemble_options(p):
     p.add_argument("--batch-size", type=_positive_int, default=None, help="runs per task (default: automatic)")
     p.add_argument("--mode", choices=("equilibrium", "kinetic", "acute"), default=None,
                    help="drug mode (default: the configuration's, or equilibrium)")
+    p.add_argument("--clamp", metavar="MV", default=None,
+                   help="record currents under a voltage clamp at this holding potential (e.g. -70mV)")
+    p.add_argument("--mg", metavar="MM", default=None,
+                   help="external [Mg2+] of the clamp (e.g. 1mM; default: the library's 1 mM)")
     p.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the preset/configuration, e.g. timing.duration_ms=100")
     p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME",
@@ -232,9 +237,21 @@ def _check_out(args):
         raise _UsageError(f"--out {args.out}: refusing to overwrite, it is not an mcsyn result directory")
 
 
+def _clamp_settings(args) -> dict:
+    """--clamp/--mg as the [clamp] section's dotted keys."""
+    if args.mg is not None and args.clamp is None:
+        raise _UsageError("--mg sets the clamp's external [Mg2+]: it needs --clamp (the holding potential)")
+    out = {}
+    if args.clamp is not None:
+        out["clamp.holding_potential_mV"] = args.clamp
+    if args.mg is not None:
+        out["clamp.external_mg_mM"] = args.mg
+    return out
+
+
 def _conditions(args, treatments):
     from .ensemble import make_conditions
-    overrides = dict(args.settings)
+    overrides = dict(args.settings) | _clamp_settings(args)
     try:
         return make_conditions(args.target, treatments=treatments, mode=args.mode, **overrides)
     except (ValueError, KeyError, TypeError) as exc:
@@ -355,12 +372,17 @@ def _load(path):
         raise _UsageError(str(exc)) from None
 
 
+# the total current's metrics shown by default when a result was recorded under a clamp
+CURRENT_SUMMARY = ("peak_pA", "rise_time_10_90_ms", "decay_tau_ms", "charge_pC")
+
+
 def _choose_metrics(metrics_df, requested):
     from .stats import metric_columns
     available = metric_columns(metrics_df)
     if requested is None:
         keys = [m for m in SUMMARY_METRICS if m in available]
         keys += [m for m in available if m.endswith(":bound:peak") or m.endswith(":open:integral_ms")]
+        keys += [m for m in available if m.startswith("current:") and m.split(":")[1] in CURRENT_SUMMARY]
         return [m for m in keys if metrics_df[m].nunique(dropna=True) > 1]     # drop what never varies
     if requested == ["all"]:
         return available
@@ -532,10 +554,28 @@ COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "compare": cmd_compare, "summary
             "bench": cmd_bench}
 
 
+_SIGNED_VALUE = re.compile(r"^-[\d.]")
+
+
+def _join_signed_values(argv: list) -> list:
+    """``--clamp -70mV`` as ``--clamp=-70mV``: argparse reads a value that starts with '-' and is
+    not a plain number as an option and reports "expected one argument"."""
+    out, i = [], 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok.startswith("--") and "=" not in tok and i + 1 < len(argv) and _SIGNED_VALUE.match(argv[i + 1]):
+            out.append(f"{tok}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
 def main(argv=None) -> int:
     """Entry point of the ``mcsyn`` command. Returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_signed_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return COMMANDS[args.command](args)
     except (_UsageError, ValueError, FileExistsError, FileNotFoundError) as exc:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import exchange, geometry, placement
+from . import electrophysiology, exchange, geometry, placement
 from .errors import ModelError
 from .model import SynapseModel
 from .placement import KernelRun, float64_array as _f64, int32_array as _i32  # noqa: F401  (KernelRun re-exported)
@@ -182,6 +182,7 @@ class CompiledModel:
         self.sample_times_ms = np.arange(self.kernel.n_samples) * t.sample_interval_us * 1e-3
         self._tile_candidates = {}
         self._check_site_room()
+        self.channels = electrophysiology.channels(self, model.clamp) if model.clamp is not None else []
 
     def _check_site_room(self):
         # before any run: every membrane region must have a tile for each of its sites

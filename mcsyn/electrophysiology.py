@@ -148,14 +148,16 @@ def _receptor_for(grp, receptors):
 
 
 def channels(compiled_model, clamp: VoltageClamp, receptors: dict | None = None) -> list[Channel]:
-    """The ligand-gated channels of a compiled model under ``clamp``, one per site group.
+    """The ligand-gated channels of a compiled model (or of a SynapseModel) under ``clamp``, one per
+    site group.
 
     Raises ModelError for a model with no ionotropic receptor, and for an ionotropic receptor
     whose library entry lacks a conductance for an open state or a reversal potential."""
     if not isinstance(clamp, VoltageClamp):
         raise ModelError("clamp", clamp, "must be a mcsyn.electrophysiology.VoltageClamp")
+    model = getattr(compiled_model, "model", compiled_model)
     out = []
-    for grp in compiled_model.model.sites:
+    for grp in model.sites:
         if not grp.scheme.open_states:
             continue
         rec = _receptor_for(grp, receptors)
@@ -180,7 +182,7 @@ def channels(compiled_model, clamp: VoltageClamp, receptors: dict | None = None)
                                    rec.mg_block_k0_mM, rec.mg_block_slope_per_mV))
         out.append(Channel(grp.label, rec.name, {s: table[s] for s in grp.scheme.open_states}, e_rev, block))
     if not out:
-        groups = [g.label for g in compiled_model.model.sites]
+        groups = [g.label for g in model.sites]
         raise ModelError("clamp", clamp, f"the model has no ionotropic receptor (site groups {groups}); "
                                          "a voltage clamp records ligand-gated channels only")
     return out

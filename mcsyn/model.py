@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import geometry as geo
+from .electrophysiology import VoltageClamp, channels
 from .errors import ModelError, require_choice, require_nonnegative, require_positive
 from .geometry import OUTSIDE_KINDS, SITE_LOCATIONS, Geometry  # noqa: F401  (re-exported)
 from .schemes import KineticScheme
@@ -284,6 +285,7 @@ class SynapseModel:
     tile_um: float = 0.01
     voxel_um: float = 0.25
     name: str = "synapse"
+    clamp: VoltageClamp | None = None
 
     @property
     def species_names(self):
@@ -331,4 +333,8 @@ class SynapseModel:
             tr.validate(self.geometry, names, self.timing.duration_ms, f"trains[{i}]")
         for i, d in enumerate(self.degradation):
             d.validate(self.geometry, names, f"degradation[{i}]")
+        if self.clamp is not None:
+            if not isinstance(self.clamp, VoltageClamp):
+                raise ModelError("clamp", self.clamp, "must be a mcsyn.VoltageClamp or None (no recording)")
+            channels(self, self.clamp)   # every recorded receptor has a conductance and a reversal
         return self

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import _engine
+from . import _engine, electrophysiology
 from .compile import CompiledModel, compile_model, molar
 from .model import SynapseModel
 
@@ -58,6 +58,8 @@ def series_columns(cm: CompiledModel, out) -> dict:
         data[f"{grp.label}:occupied"] = block[:, lig > 0].sum(axis=1)
         if grp.scheme.open_states:
             data[f"{grp.label}:open"] = block[:, cm.state_open[first:first + len(names)]].sum(axis=1)
+    if cm.model.clamp is not None:
+        data.update(electrophysiology.current_columns(cm, data, cm.model.clamp))
     return data
 
 
@@ -96,6 +98,9 @@ def run_metrics(cm: CompiledModel, columns: dict) -> dict:
                 m[f"{col}:integral_ms"] = float(np.trapezoid(v, t))
     for what in ("taken_up", "escaped", "degraded"):
         m[f"fraction_{what}"] = m[what] / released if released else float("nan")
+    if cm.model.clamp is not None:
+        currents = {k: v for k, v in columns.items() if k.endswith("current_pA")}
+        m.update(electrophysiology.run_current_metrics(cm, columns, cm.model.clamp, currents=currents))
     return m
 
 

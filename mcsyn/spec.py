@@ -34,6 +34,7 @@ SECTIONS = {
                 "molecule_distribution"),
     "train": ("enabled", "start_ms", "n_stimuli", "frequency_hz", "release_probability"),
     "autoreceptor": ("receptor", "gain", "tau_ms", "occupancy_per_release"),
+    "clamp": ("holding_potential_mV", "external_mg_mM", "temperature_c", "reversal_potential_mV"),
 }
 SITE_KEYS = ("entry", "enabled", "location", "density_per_um2", "density_per_um3", "count", "vmax", "bmax_pmol_per_g",
              "arrangement", "n_clusters", "cluster_radius_um", "kon_per_M_per_s", "koff_per_s", "translocation_per_s",

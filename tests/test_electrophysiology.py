@@ -12,6 +12,7 @@ import mcsyn
 from mcsyn import electrophysiology as ep
 from mcsyn import library
 from mcsyn.errors import ModelError
+from mcsyn.electrophysiology import VoltageClamp
 
 # Jahr & Stevens 1990 constants, written out here so that the test does not read them from the code
 K0_MM, SLOPE_PER_MV = 3.57, 0.062
@@ -432,3 +433,50 @@ def test_plot_current_writes_a_figure(tmp_path):
     assert path.stat().st_size > 10_000
     with pytest.raises(ModelError):
         ep.plot_current(ens.times_ms, np.zeros((2, 3)))
+
+
+# ------------------------------------------------------------------------------------------------------
+# the clamp on a model: presets, configurations, the command line
+
+def test_a_clamp_given_through_presets_toml_and_the_command_line_is_the_same():
+    from mcsyn import cli, config
+    by_preset = mcsyn.presets.build("glutamatergic", clamp={"holding_potential_mV": "-60 mV", "external_mg_mM": 0.5})
+    by_toml = config.loads('preset = "glutamatergic"\n[clamp]\nholding_potential_mV = "-60 mV"\n'
+                           'external_mg_mM = 0.5\n').build()
+    args = cli.build_parser().parse_args(cli._join_signed_values(
+        ["run", "glutamatergic", "--clamp", "-60mV", "--mg", "0.5mM", "--out", "unused"]))
+    (condition,) = cli._conditions(args, None)
+    assert by_preset.clamp == by_toml.clamp == condition.model.clamp == VoltageClamp(-60, 0.5)
+
+
+def test_a_clamped_run_carries_currents_in_its_series_and_metrics():
+    model = mcsyn.presets.build("glutamatergic", clamp={"holding_potential_mV": -70})
+    run = mcsyn.run_one(model, seed=3)
+    cm = mcsyn.compile_model(model)
+    expected = ep.current_columns(cm, {c: run.series[c].to_numpy() for c in run.series}, model.clamp)
+    np.testing.assert_array_equal(run.series["current_pA"].to_numpy(), expected["current_pA"])
+    assert run.metrics["current:peak_pA"] == pytest.approx(run.series["current_pA"].min())
+    assert run.metrics["current:peak_pA"] < 0          # inward at -70 mV
+    unclamped = mcsyn.run_one(mcsyn.presets.build("glutamatergic"), seed=3)
+    assert "current_pA" not in unclamped.series and not any(k.startswith("current") for k in unclamped.metrics)
+    # the clamp reads the run: the molecule counts are those of the unclamped run, bit for bit
+    np.testing.assert_array_equal(unclamped.series["AMPA:open"].to_numpy(), run.series["AMPA:open"].to_numpy())
+
+
+def test_a_clamp_on_a_model_without_ligand_gated_channels_is_refused_when_built():
+    with pytest.raises(ModelError, match="no ionotropic receptor"):
+        mcsyn.presets.build("serotonergic", clamp={"holding_potential_mV": -70})
+    with pytest.raises(ModelError, match=r"clamp\.holding_potential_mV"):
+        mcsyn.presets.build("glutamatergic", clamp={"holding_potential_mV": "-200 mV"})
+    with pytest.raises(ModelError, match="^clamp"):
+        mcsyn.presets.build("glutamatergic", clamp=-70)
+    with pytest.raises(ModelError, match="clamp"):
+        mcsyn.SynapseModel(clamp="-70 mV").validate()
+
+
+def test_signed_option_values_reach_argparse_as_values():
+    from mcsyn import cli
+    assert cli._join_signed_values(["run", "x", "--clamp", "-70mV", "--range", "-1uM:2uM:3", "--runs", "4"]) == [
+        "run", "x", "--clamp=-70mV", "--range=-1uM:2uM:3", "--runs", "4"]
+    with pytest.raises(SystemExit):
+        cli.main(["run", "glutamatergic", "--mg", "1mM", "--out", "/nonexistent/never"])
