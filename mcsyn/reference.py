@@ -317,12 +317,6 @@ class _Counters:
         return np.array(self.times), {k: a[:, j] for j, k in enumerate(self.NAMES)}
 
 
-def _rng(rng, seed):
-    if rng is not None:
-        return rng
-    return np.random.default_rng(seed)
-
-
 def _start_positions(n, start_xyz, default):
     pos = np.asarray(default if start_xyz is None else start_xyz, dtype=float)
     if pos.ndim == 1:
@@ -342,6 +336,135 @@ def _remove_first_order(rng, removal_p, count, x, y, z):
     keep = rng.random(len(x)) >= removal_p
     count["degraded"] += int(np.sum(~keep))
     return x[keep], y[keep], z[keep]
+
+
+class _SlabSites:
+    """The membrane sites of one slab run (positions, the tile map that finds the site under a hit,
+    scheme states) and what they do: bind, make first-order exits, place the molecules they free."""
+
+    def __init__(self, sites_xy, site_plane, tile_um, grid_half_um):
+        sxy = np.zeros((0, 2)) if sites_xy is None else np.asarray(sites_xy, dtype=float).reshape(-1, 2)
+        self.x, self.y = sxy[:, 0], sxy[:, 1]
+        self.n = len(sxy)
+        self.plane = np.zeros(self.n, int) if site_plane is None else np.asarray(site_plane, int)
+        self.tables = None          # SchemeTables, set by simulate_slab
+        self.tile = tile_um
+        self.G = grid_half_um
+        self.n_tile = int(round(2.0 * grid_half_um / tile_um))
+        self.tile_map = np.full((2, self.n_tile, self.n_tile), -1, dtype=np.int64)   # [plane, ix, iy] -> site
+        if self.n:
+            ix = np.floor((self.x + self.G) / tile_um).astype(int)
+            iy = np.floor((self.y + self.G) / tile_um).astype(int)
+            if np.any((ix < 0) | (iy < 0) | (ix >= self.n_tile) | (iy >= self.n_tile)):
+                raise ValueError("a site lies outside the tile grid")
+            if np.any(self.tile_map[self.plane, ix, iy] >= 0) or len(set(zip(self.plane, ix, iy))) != self.n:
+                raise ValueError("two sites share a tile")
+            self.tile_map[self.plane, ix, iy] = np.arange(self.n)
+        self.state = np.zeros(self.n, dtype=np.int64)
+        # fraction of the current step left after each site's last binding (1 for sites that did not
+        # bind during this step): its first exit check covers only that part of the step
+        self.step_left = np.ones(self.n)
+
+    def under(self, plane, x, y):
+        """Index of the site on the tile under (x, y) of ``plane`` (0 post, 1 pre), or -1."""
+        ix = np.floor((x + self.G) / self.tile).astype(np.int64)
+        iy = np.floor((y + self.G) / self.tile).astype(np.int64)
+        ok = (ix >= 0) & (iy >= 0) & (ix < self.n_tile) & (iy < self.n_tile)
+        out = np.full(len(x), -1, dtype=np.int64)
+        out[ok] = self.tile_map[plane[ok], ix[ok], iy[ok]]
+        return out
+
+    def place_released(self, rng, sites, sigma, h, R):
+        """Positions for molecules released by ``sites``: the time reversal of a hit."""
+        m = len(sites)
+        f = rng.random(m)                                        # fraction of the step before the hit
+        ux, uy = rng.uniform(-0.5 * self.tile, 0.5 * self.tile, (2, m))  # hit point on the tile
+        n1, n2 = rng.standard_normal((2, m))                     # lateral step components
+        rho = np.sqrt(-2.0 * np.log1p(-rng.random(m)))           # |Δz| / σ, Rayleigh
+        px = self.x[sites] + ux - f * sigma * n1
+        py = self.y[sites] + uy - f * sigma * n2
+        dz = f * sigma * rho
+        pz = np.where(self.plane[sites] == 0, dz, h - dz)
+        px, py = reflect_radially(px, py, R)
+        return px, py, fold_into_slab(pz, h)
+
+    def transitions(self, rng, dt, count):
+        """First-order exits of the sites due at this step boundary; returns the sites that set a
+        molecule free (unbind and efflux exits)."""
+        tables, state = self.tables, self.state
+        busy = np.flatnonzero(tables.exit_total[state] > 0)
+        leave = busy[rng.random(len(busy)) < -np.expm1(-tables.exit_total[state[busy]] * dt * self.step_left[busy])]
+        if len(leave) == 0:
+            return np.zeros(0, int)
+        s = state[leave]
+        j = _choose(tables.exit_rate[s], rng.random(len(leave)) * tables.exit_total[s])
+        j = np.where(j < 0, 0, j)   # guards the u = total edge
+        kind = tables.exit_kind[s, j]
+        state[leave] = tables.exit_to[s, j]
+        count["taken_up"] += int(np.sum(kind == _EXIT_KINDS.index("uptake")))
+        count["degraded"] += int(np.sum(kind == _EXIT_KINDS.index("degrade")))
+        count["released"] += int(np.sum(kind == _EXIT_KINDS.index("efflux")))
+        emit = (kind == _EXIT_KINDS.index("unbind")) | (kind == _EXIT_KINDS.index("efflux"))
+        return leave[emit]
+
+    def try_bind(self, rng, mol, sites, frac):
+        """Each molecule ``mol[i]`` hits site ``sites[i]`` at fraction ``frac[i]`` of its step;
+        returns the mask of those that bind. A site takes one hit at a time (later hits see its
+        new state)."""
+        tables, state = self.tables, self.state
+        bound = np.zeros(len(mol), dtype=bool)
+        todo = np.ones(len(mol), dtype=bool)
+        while todo.any():
+            # one hit per site per pass, in random order among molecules hitting the same site
+            order = rng.permutation(np.flatnonzero(todo))
+            _, first = np.unique(sites[order], return_index=True)
+            now = order[first]
+            todo[now] = False
+            s = sites[now]
+            st = state[s]
+            j = _choose(tables.bind_p[st], rng.random(len(now)))
+            ok = j >= 0
+            state[s[ok]] = tables.bind_to[st[ok], j[ok]]
+            self.step_left[s[ok]] = 1.0 - frac[now[ok]]
+            bound[now[ok]] = True
+        return bound
+
+    def count_states(self, count):
+        count["bound"] = int(self.tables.ligands[self.state].sum())
+        for i, name in enumerate(self.tables.states):
+            count[f"state:{name}"] = int(np.sum(self.state == i))
+
+
+def _membrane_hits(rng, sites, x, y, z, dx, dy, dz, alive, h, R, rim, count):
+    """Bind molecules whose step (dx, dy, dz) from (x, y, z) hits a site, crossing by crossing in
+    order along the step; a molecule that binds is no longer ``alive`` (its step ends there)."""
+    k_first, n_cross, direction = plane_crossings(z, dz, h)
+    for j in range(int(n_cross.max(initial=0))):
+        mol = np.flatnonzero(alive & (n_cross > j))
+        k = k_first[mol] + j * direction[mol]
+        f = (k * h - z[mol]) / dz[mol]
+        cx, cy = x[mol] + f * dx[mol], y[mol] + f * dy[mol]
+        if rim == "closed":       # the step is reflected at the rim: so is its crossing
+            cx, cy = reflect_radially(cx, cy, R)
+        site = sites.under(np.mod(k, 2), cx, cy)
+        hit = site >= 0
+        if not hit.any():
+            continue
+        mol, site = mol[hit], site[hit]
+        bound = sites.try_bind(rng, mol, site, f[hit])
+        alive[mol[bound]] = False
+        count["binding_events"] += int(bound.sum())
+
+
+def _absorb_at_open_rim(rng, x0, y0, x, y, alive, R, sigma, count, escape_times, t_end):
+    """Mask of the molecules whose step left the disk or, by the bridge rule, touched its rim; those
+    still free escape (bound ones stopped at their site before the rim)."""
+    r0, r1 = np.hypot(x0, y0), np.hypot(x, y)
+    crossed = rng.random(len(x)) < bridge_hit_probability(R - r0, R - r1, sigma)
+    leaving = alive & crossed
+    count["escaped"] += int(leaving.sum())
+    escape_times.extend([t_end] * int(leaving.sum()))
+    return crossed
 
 
 def simulate_slab(n_molecules: int, diffusion_um2_per_ms: float, *, n_steps: int, dt_us: float = 1.0,
@@ -371,177 +494,58 @@ def simulate_slab(n_molecules: int, diffusion_um2_per_ms: float, *, n_steps: int
     """
     if rim not in ("closed", "open"):
         raise ValueError(f"rim must be 'closed' or 'open', got {rim!r}")
-    rng = _rng(rng, seed)
+    rng = rng if rng is not None else np.random.default_rng(seed)
     h, R, dt = h_um, radius_um, dt_us
     sigma = math.sqrt(2.0 * diffusion_um2_per_ms / 1000.0 * dt)          # µm per axis per step
     removal_p = -math.expm1(-removal_per_s * 1e-6 * dt)
-
-    # ---- sites and the tile map
-    if sites_xy is None or len(sites_xy) == 0:
-        site_x = site_y = np.zeros(0)
-        n_sites = 0
-    else:
-        sxy = np.asarray(sites_xy, dtype=float).reshape(-1, 2)
-        site_x, site_y = sxy[:, 0], sxy[:, 1]
-        n_sites = len(sxy)
-    plane_of_site = np.zeros(n_sites, int) if site_plane is None else np.asarray(site_plane, int)
+    if grid_half_um is None:
+        grid_half_um = 0.5 * math.ceil(2.0 * R / tile_um) * tile_um
+    sites = _SlabSites(sites_xy, site_plane, tile_um, grid_half_um)
+    tables = None
     if scheme is not None:
         tables = scheme_tables(scheme, dt, tile_um, diffusion_um2_per_ms)
-    elif n_sites:
+    elif sites.n:
         if kon_per_M_per_s is None:
             raise ValueError("sites need a scheme or kon_per_M_per_s")
         tables = one_site_tables(kon_per_M_per_s, koff_per_s, dt, tile_um, diffusion_um2_per_ms)
-    else:
-        tables = None
-    if grid_half_um is None:
-        grid_half_um = 0.5 * math.ceil(2.0 * R / tile_um) * tile_um
-    G = grid_half_um
-    n_tile = int(round(2.0 * G / tile_um))
-    tile_map = np.full((2, n_tile, n_tile), -1, dtype=np.int64)      # [plane, ix, iy] -> site index
-    if n_sites:
-        ix = np.floor((site_x + G) / tile_um).astype(int)
-        iy = np.floor((site_y + G) / tile_um).astype(int)
-        if np.any((ix < 0) | (iy < 0) | (ix >= n_tile) | (iy >= n_tile)):
-            raise ValueError("a site lies outside the tile grid")
-        if np.any(tile_map[plane_of_site, ix, iy] >= 0) or len(set(zip(plane_of_site, ix, iy))) != n_sites:
-            raise ValueError("two sites share a tile")
-        tile_map[plane_of_site, ix, iy] = np.arange(n_sites)
-    state = np.zeros(n_sites, dtype=np.int64)
-    # fraction of the current step left after each site's last binding (1 for sites that did not
-    # bind during this step): its first exit check covers only that part of the step
-    step_left = np.ones(n_sites)
+    sites.tables = tables
 
-    def site_under(plane, x, y):
-        """Index of the site on the tile under (x, y) of ``plane`` (0 post, 1 pre), or -1."""
-        ix = np.floor((x + G) / tile_um).astype(np.int64)
-        iy = np.floor((y + G) / tile_um).astype(np.int64)
-        ok = (ix >= 0) & (iy >= 0) & (ix < n_tile) & (iy < n_tile)
-        out = np.full(len(x), -1, dtype=np.int64)
-        out[ok] = tile_map[plane[ok], ix[ok], iy[ok]]
-        return out
-
-    # ---- molecules
     x, y, z = _start_positions(n_molecules, start_xyz, (0.0, 0.0, h * (1.0 - 1e-9)))
     count = _Counters([] if tables is None else [f"state:{name}" for name in tables.states])
     count["released"] = n_molecules
     escape_times = []
-
-    def place_near_sites(sites):
-        """Positions for molecules released by ``sites``: the time reversal of a hit."""
-        m = len(sites)
-        f = rng.random(m)                                        # fraction of the step before the hit
-        ux, uy = rng.uniform(-0.5 * tile_um, 0.5 * tile_um, (2, m))  # hit point on the tile
-        n1, n2 = rng.standard_normal((2, m))                     # lateral step components
-        rho = np.sqrt(-2.0 * np.log1p(-rng.random(m)))           # |Δz| / σ, Rayleigh
-        px = site_x[sites] + ux - f * sigma * n1
-        py = site_y[sites] + uy - f * sigma * n2
-        dz = f * sigma * rho
-        pz = np.where(plane_of_site[sites] == 0, dz, h - dz)
-        px, py = reflect_radially(px, py, R)
-        return px, py, fold_into_slab(pz, h)
-
-    def site_transitions():
-        """First-order exits of the sites due at this step boundary; returns positions of new
-        free molecules (from unbind and efflux exits)."""
-        busy = np.flatnonzero(tables.exit_total[state] > 0)
-        leave = busy[rng.random(len(busy)) < -np.expm1(-tables.exit_total[state[busy]] * dt * step_left[busy])]
-        if len(leave) == 0:
-            return np.zeros(0, int)
-        s = state[leave]
-        j = _choose(tables.exit_rate[s], rng.random(len(leave)) * tables.exit_total[s])
-        j = np.where(j < 0, 0, j)   # guards the u = total edge
-        kind = tables.exit_kind[s, j]
-        state[leave] = tables.exit_to[s, j]
-        count["taken_up"] += int(np.sum(kind == _EXIT_KINDS.index("uptake")))
-        count["degraded"] += int(np.sum(kind == _EXIT_KINDS.index("degrade")))
-        count["released"] += int(np.sum(kind == _EXIT_KINDS.index("efflux")))
-        emit = (kind == _EXIT_KINDS.index("unbind")) | (kind == _EXIT_KINDS.index("efflux"))
-        return leave[emit]
-
-    def try_bind(mol, sites, frac):
-        """Each molecule ``mol[i]`` hits site ``sites[i]`` at fraction ``frac[i]`` of its step;
-        returns the mask of those that bind. A site takes one hit at a time (later hits see its
-        new state)."""
-        bound = np.zeros(len(mol), dtype=bool)
-        todo = np.ones(len(mol), dtype=bool)
-        while todo.any():
-            # one hit per site per pass, in random order among molecules hitting the same site
-            order = rng.permutation(np.flatnonzero(todo))
-            _, first = np.unique(sites[order], return_index=True)
-            now = order[first]
-            todo[now] = False
-            s = sites[now]
-            st = state[s]
-            j = _choose(tables.bind_p[st], rng.random(len(now)))
-            ok = j >= 0
-            state[s[ok]] = tables.bind_to[st[ok], j[ok]]
-            step_left[s[ok]] = 1.0 - frac[now[ok]]
-            bound[now[ok]] = True
-        return bound
-
     for step in range(n_steps + 1):
         t = step * dt
         # -- site transitions due at t (none at t = 0: nothing has been in a state for a step yet)
         if step > 0 and tables is not None:
-            emitted = site_transitions()
-            step_left[:] = 1.0
+            emitted = sites.transitions(rng, dt, count)
+            sites.step_left[:] = 1.0
             if len(emitted):
-                px, py, pz = place_near_sites(emitted)
+                px, py, pz = sites.place_released(rng, emitted, sigma, h, R)
                 x, y, z = np.concatenate([x, px]), np.concatenate([y, py]), np.concatenate([z, pz])
         count["free"] = len(x)
         if tables is not None:
-            count["bound"] = int(tables.ligands[state].sum())
-            for i, name in enumerate(tables.states):
-                count[f"state:{name}"] = int(np.sum(state == i))
+            sites.count_states(count)
         if step % sample_every == 0 or step == n_steps:
             count.sample(t)
         if step == n_steps:
             break
 
-        # -- first-order removal of free molecules
         x, y, z = _remove_first_order(rng, removal_p, count, x, y, z)
-
-        # -- the Gaussian step
-        n = len(x)
-        dx, dy, dz = sigma * rng.standard_normal((3, n))
-        alive = np.ones(n, dtype=bool)
-
-        # -- membrane hits, in order along the step
-        if n_sites:
-            k_first, n_cross, direction = plane_crossings(z, dz, h)
-            for j in range(int(n_cross.max(initial=0))):
-                mol = np.flatnonzero(alive & (n_cross > j))
-                k = k_first[mol] + j * direction[mol]
-                f = (k * h - z[mol]) / dz[mol]
-                cx, cy = x[mol] + f * dx[mol], y[mol] + f * dy[mol]
-                if rim == "closed":       # the step is reflected at the rim: so is its crossing
-                    cx, cy = reflect_radially(cx, cy, R)
-                site = site_under(np.mod(k, 2), cx, cy)
-                hit = site >= 0
-                if not hit.any():
-                    continue
-                mol, site = mol[hit], site[hit]
-                bound = try_bind(mol, site, f[hit])
-                alive[mol[bound]] = False
-                count["binding_events"] += int(bound.sum())
-
+        dx, dy, dz = sigma * rng.standard_normal((3, len(x)))        # the Gaussian step
+        alive = np.ones(len(x), dtype=bool)
+        if sites.n:
+            _membrane_hits(rng, sites, x, y, z, dx, dy, dz, alive, h, R, rim, count)
         x0, y0 = x, y
         x, y, z = x + dx, y + dy, fold_into_slab(z + dz, h)
-
-        # -- the rim
         if rim == "closed":
             x, y = reflect_specularly(x0, y0, x, y, R)
         else:
-            r0, r1 = np.hypot(x0, y0), np.hypot(x, y)
-            crossed = rng.random(n) < bridge_hit_probability(R - r0, R - r1, sigma)
-            leaving = alive & crossed
-            count["escaped"] += int(leaving.sum())
-            escape_times.extend([t + dt] * int(leaving.sum()))
-            alive &= ~crossed
+            alive &= ~_absorb_at_open_rim(rng, x0, y0, x, y, alive, R, sigma, count, escape_times, t + dt)
         x, y, z = x[alive], y[alive], z[alive]
 
     times, series = count.series()
-    return Result(times, series, np.column_stack([x, y, z]), state.copy(), np.array(escape_times))
+    return Result(times, series, np.column_stack([x, y, z]), sites.state.copy(), np.array(escape_times))
 
 
 # ==================================================================================================
@@ -558,7 +562,7 @@ def simulate_volume(n_molecules: int, diffusion_um2_per_ms: float, *, n_steps: i
     sphere or, by the bridge rule, if the path may have touched it, then radial reflection at the
     inner sphere. ``start_xyz`` defaults to just outside the inner sphere on the x axis.
     """
-    rng = _rng(rng, seed)
+    rng = rng if rng is not None else np.random.default_rng(seed)
     dt = dt_us
     d_star = diffusion_um2_per_ms / tortuosity ** 2 / 1000.0             # µm²/µs
     sigma = math.sqrt(2.0 * d_star * dt)

@@ -398,6 +398,90 @@ def _fit_once(c, y, sigma, p0, bounds):
     return popt, pcov
 
 
+class _DoseResponse:
+    """One dose–response to fit: the points, their doses, and per-dose summaries."""
+
+    def __init__(self, concentration, response):
+        self.c, self.y, self.doses = _dose_table(concentration, response)
+        self.idx = np.searchsorted(self.doses, self.c)          # each point's dose
+        self.counts = np.bincount(self.idx, minlength=len(self.doses))
+        self.means = np.bincount(self.idx, weights=self.y, minlength=len(self.doses)) / self.counts
+        self.replicated = bool(np.all(self.counts >= 2))
+        self.positive_doses = self.doses[self.doses > 0]
+        self.lo_d = np.log10(self.positive_doses.min())
+        self.hi_d = np.log10(self.positive_doses.max())
+        self.bounds = ([-np.inf, -np.inf, self.lo_d - 3, 0.05], [np.inf, np.inf, self.hi_d + 3, 20.0])
+
+    def summarize_doses(self, yy):
+        """Mean and standard error of the mean of ``yy`` at each dose."""
+        n_doses = len(self.doses)
+        m = np.bincount(self.idx, weights=yy, minlength=n_doses) / self.counts
+        ss = np.bincount(self.idx, weights=(yy - m[self.idx]) ** 2, minlength=n_doses)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sem = np.sqrt(ss / (self.counts - 1) / self.counts)
+        return m, sem
+
+    def start(self, m):
+        """Starting values (bottom, top, log10 EC50, n) from the dose means ``m``."""
+        bottom = m[0]
+        top = m[-1]
+        half = bottom + 0.5 * (top - bottom)
+        # first dose whose mean has crossed halfway
+        crossed = np.flatnonzero((m - half) * np.sign(top - bottom) >= 0)
+        pos = self.positive_doses
+        guess = (self.doses[crossed[0]] if len(crossed) and self.doses[crossed[0]] > 0
+                 else np.sqrt(pos.min() * pos.max()))
+        return [bottom, top, float(np.clip(np.log10(guess), self.lo_d, self.hi_d)), 1.0]
+
+    def fit(self, m, sem):
+        """(popt, pcov) of log10-EC50 Hill parameters: weighted on the dose means ``m`` if every
+        dose is replicated, else unweighted on the points."""
+        if self.replicated:
+            # a dose whose runs all gave the same value (often 0 at full block) has sem 0; give it the
+            # smallest sem seen at any dose rather than an infinite weight
+            positive = sem[np.isfinite(sem) & (sem > 0)]
+            floor = positive.min() if len(positive) else 1.0
+            sigma = np.where(np.isfinite(sem) & (sem > 0), sem, floor)
+            return _fit_once(self.doses, m, sigma, self.start(m), self.bounds)
+        return _fit_once(self.c, self.y, None, self.start(self.means), self.bounds)
+
+
+def _wald_intervals(data: _DoseResponse, popt, pcov, level):
+    """Intervals from the parameter covariance: normal quantile for weighted fits, Student t with
+    n_points − 4 degrees of freedom otherwise."""
+    se = np.sqrt(np.clip(np.diag(pcov), 0, None))
+    q = (sps.norm.ppf(0.5 + level / 2) if data.replicated
+         else sps.t.ppf(0.5 + level / 2, max(len(data.c) - 4, 1)))
+    method = (f"weighted least squares on dose means (1/sem²), Wald {level:.0%}" if data.replicated
+              else f"least squares, Wald (t) {level:.0%}")
+    return popt - q * se, popt + q * se, method
+
+
+def _bootstrap_intervals(data: _DoseResponse, level, n_boot, seed):
+    """Percentile intervals of refits to the runs resampled within each dose."""
+    rng = np.random.default_rng(seed)
+    order = np.argsort(data.idx, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(data.counts)])
+    boot = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(n_boot):
+            pick = np.concatenate([order[starts[k] + rng.integers(0, data.counts[k], data.counts[k])]
+                                   for k in range(len(data.doses))])
+            yy = np.empty_like(data.y)
+            yy[order] = data.y[pick]
+            try:
+                boot.append(data.fit(*data.summarize_doses(yy))[0])
+            except (RuntimeError, ValueError):
+                continue
+    boot = np.array(boot)
+    if len(boot) < n_boot // 2:
+        lows = highs = np.full(4, np.nan)
+    else:
+        lows, highs = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2], axis=0)
+    return lows, highs, f"bootstrap over runs within doses ({len(boot)} refits), percentile {level:.0%}"
+
+
 def fit_hill(concentration, response, level: float = 0.95, ci: str = "wald", n_boot: int = 500,
              seed: int = 0, metric: str = "") -> HillFit:
     """Fit ``bottom + (top − bottom) c^n/(EC50^n + c^n)`` to a dose–response.
@@ -413,7 +497,7 @@ def fit_hill(concentration, response, level: float = 0.95, ci: str = "wald", n_b
         runs at each dose; a dose with sem 0 gets the smallest positive sem; if every dose has one
         point, an unweighted fit with residual variance),
         intervals from the parameter covariance (normal quantile for weighted, Student t with
-        n_doses − 4 degrees of freedom otherwise); EC50 is fitted on log10 so its interval is
+        n_points − 4 degrees of freedom otherwise); EC50 is fitted on log10 so its interval is
         multiplicative. ``"bootstrap"``: resample the runs within each dose ``n_boot`` times
         (``default_rng(seed)``), refit, take percentile intervals.
 
@@ -424,79 +508,18 @@ def fit_hill(concentration, response, level: float = 0.95, ci: str = "wald", n_b
     level = _check_level(level)
     if ci not in ("wald", "bootstrap"):
         raise ValueError(f"ci = {ci!r} is not valid: must be 'wald' or 'bootstrap'")
-    c, y, doses = _dose_table(concentration, response)
-    idx = np.searchsorted(doses, c)
-    counts = np.bincount(idx, minlength=len(doses))
-    means = np.bincount(idx, weights=y, minlength=len(doses)) / counts
-
-    def summarize_doses(yy):
-        m = np.bincount(idx, weights=yy, minlength=len(doses)) / counts
-        ss = np.bincount(idx, weights=(yy - m[idx]) ** 2, minlength=len(doses))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sem = np.sqrt(ss / (counts - 1) / counts)
-        return m, sem
-
-    replicated = bool(np.all(counts >= 2))
-    pos = doses[doses > 0]
-    lo_d, hi_d = np.log10(pos.min()), np.log10(pos.max())
-    bounds = ([-np.inf, -np.inf, lo_d - 3, 0.05], [np.inf, np.inf, hi_d + 3, 20.0])
-
-    def start(m):
-        bottom = m[0]
-        top = m[-1]
-        half = bottom + 0.5 * (top - bottom)
-        # first dose whose mean has crossed halfway
-        crossed = np.flatnonzero((m - half) * np.sign(top - bottom) >= 0)
-        guess = doses[crossed[0]] if len(crossed) and doses[crossed[0]] > 0 else np.sqrt(pos.min() * pos.max())
-        return [bottom, top, float(np.clip(np.log10(guess), lo_d, hi_d)), 1.0]
-
-    def fit(m, sem):
-        if replicated:
-            # a dose whose runs all gave the same value (often 0 at full block) has sem 0; give it the
-            # smallest sem seen at any dose rather than an infinite weight
-            positive = sem[np.isfinite(sem) & (sem > 0)]
-            floor = positive.min() if len(positive) else 1.0
-            sigma = np.where(np.isfinite(sem) & (sem > 0), sem, floor)
-            return _fit_once(doses, m, sigma, start(m), bounds)
-        return _fit_once(c, y, None, start(means), bounds)
-
-    m, sem = summarize_doses(y)
+    data = _DoseResponse(concentration, response)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optimize.OptimizeWarning)
-        popt, pcov = fit(m, sem)
-    pred = _hill_log(c, *popt)
-    ss_res = float(np.sum((y - pred) ** 2))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
+        popt, pcov = data.fit(*data.summarize_doses(data.y))
+    pred = _hill_log(data.c, *popt)
+    ss_res = float(np.sum((data.y - pred) ** 2))
+    ss_tot = float(np.sum((data.y - data.y.mean()) ** 2))
     r2 = 1 - ss_res / ss_tot if ss_tot > 0 else np.nan
-
     if ci == "wald":
-        se = np.sqrt(np.clip(np.diag(pcov), 0, None))
-        q = sps.norm.ppf(0.5 + level / 2) if replicated else sps.t.ppf(0.5 + level / 2, max(len(c) - 4, 1))
-        lows, highs = popt - q * se, popt + q * se
-        method = (f"weighted least squares on dose means (1/sem²), Wald {level:.0%}" if replicated
-                  else f"least squares, Wald (t) {level:.0%}")
+        lows, highs, method = _wald_intervals(data, popt, pcov, level)
     else:
-        rng = np.random.default_rng(seed)
-        order = np.argsort(idx, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        boot = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for _ in range(n_boot):
-                pick = np.concatenate([order[starts[k] + rng.integers(0, counts[k], counts[k])]
-                                       for k in range(len(doses))])
-                yy = np.empty_like(y)
-                yy[order] = y[pick]
-                try:
-                    boot.append(fit(*summarize_doses(yy))[0])
-                except (RuntimeError, ValueError):
-                    continue
-        boot = np.array(boot)
-        if len(boot) < n_boot // 2:
-            lows = highs = np.full(4, np.nan)
-        else:
-            lows, highs = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2], axis=0)
-        method = f"bootstrap over runs within doses ({len(boot)} refits), percentile {level:.0%}"
+        lows, highs, method = _bootstrap_intervals(data, level, n_boot, seed)
 
     bottom, top, log_ec50, n = (float(v) for v in popt)
     lows, highs = [float(v) for v in lows], [float(v) for v in highs]
@@ -504,7 +527,7 @@ def fit_hill(concentration, response, level: float = 0.95, ci: str = "wald", n_b
                    hill=n, hill_ci_low=lows[3], hill_ci_high=highs[3],
                    bottom=bottom, bottom_ci_low=lows[0], bottom_ci_high=highs[0],
                    top=top, top_ci_low=lows[1], top_ci_high=highs[1],
-                   kind="EC50" if top >= bottom else "IC50", n_doses=len(doses), n_points=len(c),
+                   kind="EC50" if top >= bottom else "IC50", n_doses=len(data.doses), n_points=len(data.c),
                    r_squared=float(r2), level=level, method=method, metric=metric)
 
 
