@@ -18,8 +18,8 @@ cdef int fire_site(Sim *s, int32_t site, double t_event, double t) noexcept nogi
     sp = s.exit_species[e]
     # the molecule leaves before the record may be recycled by a return to the ground state
     if kind == EXIT_UNBIND:
-        if release_from_site(s, site, sp, t) != 0:
-            return -1
+        if release_from_site(s, site, sp, t) != STATUS_OK:
+            return STATUS_NO_MEMORY
     elif kind == EXIT_UPTAKE:
         s.taken_up += 1
     elif kind == EXIT_DEGRADE:
@@ -27,10 +27,10 @@ cdef int fire_site(Sim *s, int32_t site, double t_event, double t) noexcept nogi
     elif kind == EXIT_EFFLUX:
         s.released += 1
         s.effluxed += 1
-        if release_from_site(s, site, sp, t) != 0:
-            return -1
+        if release_from_site(s, site, sp, t) != STATUS_OK:
+            return STATUS_NO_MEMORY
     set_site_state(s, site, s.exit_to[e], t_event)
-    return 0
+    return STATUS_OK
 
 
 cdef int process_events(Sim *s, double t) noexcept nogil:
@@ -47,13 +47,13 @@ cdef int process_events(Sim *s, double t) noexcept nogil:
             v = fenwick_find(s.fenwick + vt * (nv + 1), nv, <int64_t> (mcsyn_uniform(&s.rng) * s.free_total[vt]))
             record = new_volume_record(s, s.volume_type_of[vt], v)
             if record < 0:
-                return -1
+                return STATUS_NO_MEMORY
             change_free(s, vt, v, -1, t_event)
-            if fire_site(s, record, t_event, t) != 0:
-                return -1
-        elif fire_site(s, site, t_event, t) != 0:
-            return -1
-    return 0
+            if fire_site(s, record, t_event, t) != STATUS_OK:
+                return STATUS_NO_MEMORY
+        elif fire_site(s, site, t_event, t) != STATUS_OK:
+            return STATUS_NO_MEMORY
+    return STATUS_OK
 
 
 cdef inline int bind_with(Sim *s, mcsyn_rng *rng, int32_t site, int32_t sp, double u, double t) noexcept nogil:

@@ -13,16 +13,16 @@ cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
                 in_cleft += 1
     else:
         in_cleft = s.slab.n
-    row[0] = s.released
-    row[1] = in_cleft
-    row[2] = s.slab.n - in_cleft
-    row[3] = s.vol.n + s.entering.n
-    row[4] = s.bound
-    row[5] = s.taken_up
-    row[6] = s.escaped
-    row[7] = s.degraded
-    row[8] = s.effluxed
-    row[9] = s.binding_events
+    row[SERIES_RELEASED] = s.released
+    row[SERIES_FREE_CLEFT] = in_cleft
+    row[SERIES_FREE_BAND] = s.slab.n - in_cleft
+    row[SERIES_FREE_VOLUME] = s.vol.n + s.entering.n
+    row[SERIES_BOUND] = s.bound
+    row[SERIES_TAKEN_UP] = s.taken_up
+    row[SERIES_ESCAPED] = s.escaped
+    row[SERIES_DEGRADED] = s.degraded
+    row[SERIES_EFFLUXED] = s.effluxed
+    row[SERIES_BINDING_EVENTS] = s.binding_events
     for g in range(s.n_states):
         s.states_series[k * s.n_states + g] = s.state_count[g]
 
@@ -34,13 +34,13 @@ cdef int inject_due(Sim *s, double t) noexcept nogil:
         for m in range(s.inj_count[j]):
             s.released += 1
             if s.inj_volume[j]:
-                if add_volume_molecule(s, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j], t) != 0:
-                    return -1
+                if add_volume_molecule(s, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j], t) != STATUS_OK:
+                    return STATUS_NO_MEMORY
             else:
-                if pool_add(s, &s.slab, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j]) != 0:
-                    return -1
+                if pool_add(s, &s.slab, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j]) != STATUS_OK:
+                    return STATUS_NO_MEMORY
         s.next_inject += 1
-    return 0
+    return STATUS_OK
 
 cdef int run_loop(Sim *s) noexcept nogil:
     cdef int64_t c, j, fine = 0, k = 0
@@ -50,27 +50,27 @@ cdef int run_loop(Sim *s) noexcept nogil:
         t0 = c * s.dt_coarse
         for j in range(s.steps_per_coarse):
             t = t0 + j * s.dt_fine
-            if inject_due(s, t) != 0:
-                return -1
-            if process_events(s, t) != 0:
-                return -1
+            if inject_due(s, t) != STATUS_OK:
+                return STATUS_NO_MEMORY
+            if process_events(s, t) != STATUS_OK:
+                return STATUS_NO_MEMORY
             if fine % s.sample_every == 0:
                 take_sample(s, k)
                 k += 1
             if j == 0:
                 s.volume_clock = t0 + s.dt_coarse
-                if s.vol.n > 0 and step_volume(s, t0) != 0:
-                    return -1
-            if s.slab.n > 0 and step_slab(s, t + s.dt_fine) != 0:
-                return -1
-            if s.entering.n > 0 and enter_due(s, j + 1) != 0:
-                return -1
+                if s.vol.n > 0 and step_volume(s, t0) != STATUS_OK:
+                    return STATUS_NO_MEMORY
+            if s.slab.n > 0 and step_slab(s, t + s.dt_fine) != STATUS_OK:
+                return STATUS_NO_MEMORY
+            if s.entering.n > 0 and enter_due(s, j + 1) != STATUS_OK:
+                return STATUS_NO_MEMORY
             fine += 1
     t = s.n_coarse * s.dt_coarse
-    if inject_due(s, t) != 0:
-        return -1
-    if process_events(s, t) != 0:
-        return -1
+    if inject_due(s, t) != STATUS_OK:
+        return STATUS_NO_MEMORY
+    if process_events(s, t) != STATUS_OK:
+        return STATUS_NO_MEMORY
     if k < s.n_samples:
         take_sample(s, k)
-    return 0
+    return STATUS_OK

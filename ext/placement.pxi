@@ -1,25 +1,6 @@
 # ==================================================================================================
 # placing molecules
 
-cdef inline double round_to_integer(double v) noexcept nogil:
-    # v rounded to the nearest integer (ties to even) for |v| < 2^51, without a libm call or an
-    # integer conversion (baseline x86-64 has no rounding instruction): adding 1.5 * 2^52 leaves
-    # no fraction bits. The compiler may not reassociate this without -ffast-math.
-    cdef double magic = 6755399441055744.0
-    return (v + magic) - magic
-
-
-cdef inline double fold_slab(double z, double h) noexcept nogil:
-    return fold_slab_fast(z, h, 0.5 / h)
-
-
-cdef inline double fold_slab_fast(double z, double h, double inv_period) noexcept nogil:
-    # Reflecting walls at 0 and h make the height a triangle wave of the unfolded one: its
-    # distance to the nearest multiple of the period 2h. Branch-free because most steps in a
-    # 20 nm cleft leave it, in no predictable direction.
-    return fabs(z - 2.0 * h * round_to_integer(z * inv_period))
-
-
 cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, double t) noexcept nogil:
     # molecules joining the volume mid-window are advanced to the volume clock at once, so that
     # every volume molecule stands at the same time when the next coarse step is taken
@@ -35,7 +16,7 @@ cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, d
         if r2 >= s.r_domain * s.r_domain:
             if not s.domain_reflects:
                 s.escaped += 1
-                return 0
+                return STATUS_OK
             reflect_at_sphere(x0, y0, z0, &x, &y, &z, s.r_domain, False)
         elif r2 < s.r_inner * s.r_inner:
             reflect_at_sphere(x0, y0, z0, &x, &y, &z, s.r_inner, True)
@@ -71,27 +52,27 @@ cdef int enter_slab_later(Sim *s, mcsyn_rng *rng, double x0, double y0, int32_t 
         ux = x0 / rho
         uy = y0 / rho
     if p.n == p.capacity:
-        if pool_grow(p) != 0:
-            return -1
+        if pool_grow(p) != STATUS_OK:
+            return STATUS_NO_MEMORY
     p.x[p.n] = r * ux
     p.y[p.n] = r * uy
     p.z[p.n] = mcsyn_uniform(rng) * s.h
     p.species[p.n] = sp
     p.clock[p.n] = 1.0 + floor(mcsyn_uniform(rng) * s.steps_per_coarse)
     p.n += 1
-    return 0
+    return STATUS_OK
 
 cdef int enter_due(Sim *s, int64_t step) noexcept nogil:
     cdef Pool *p = &s.entering
     cdef Py_ssize_t i = 0
     while i < p.n:
         if p.clock[i] == step:
-            if pool_add(s, &s.slab, p.x[i], p.y[i], p.z[i], p.species[i]) != 0:
-                return -1
+            if pool_add(s, &s.slab, p.x[i], p.y[i], p.z[i], p.species[i]) != STATUS_OK:
+                return STATUS_NO_MEMORY
             pool_remove(p, i)
         else:
             i += 1
-    return 0
+    return STATUS_OK
 
 cdef int place_near_membrane_site(Sim *s, int32_t site, int32_t sp, double t) noexcept nogil:
     # Time reversal of a hit, which keeps detailed balance with the per-hit binding probability.

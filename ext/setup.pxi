@@ -1,5 +1,5 @@
 # ==================================================================================================
-# set-up of sites, tiles and voxels (needs no GIL; failures return -1 for MemoryError)
+# set-up of sites, tiles and voxels (needs no GIL; failures return STATUS_NO_MEMORY or STATUS_SHARED_TILE)
 
 cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_state,
                      int32_t *row_voxel, int32_t *row_count) noexcept nogil:
@@ -19,7 +19,7 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
         iy = <int64_t> ((s.site_y[i] + s.grid_half) / s.tile)
         v = (ix * s.n_tile + iy) * 2 + s.site_plane[i]
         if s.tile_site[v] >= 0:
-            return SHARED_TILE
+            return STATUS_SHARED_TILE
         s.tile_site[v] = <int32_t> i
         s.site_tile[i] = v
         s.site_voxel[i] = -1
@@ -50,7 +50,7 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
             for c in range(row_count[i]):
                 record = new_volume_record(s, ty, v)
                 if record < 0:
-                    return -1
+                    return STATUS_NO_MEMORY
                 s.site_state[record] = g
                 heap_set(s, record, mcsyn_exponential(&s.rng) / s.exit_total[g])
         # a non-ground state without exits (a drug block held fixed) needs no record at all
@@ -63,7 +63,7 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
                 if s.vox_free[vt * nv + v]:
                     fenwick_add(s.fenwick + vt * (nv + 1), nv, v, s.vox_free[vt * nv + v])
             schedule_aggregate(s, vt, 0.0)
-    return 0
+    return STATUS_OK
 
 
 cdef int allocate_sites(Sim *s, Py_ssize_t capacity) noexcept nogil:
@@ -82,8 +82,8 @@ cdef int allocate_sites(Sim *s, Py_ssize_t capacity) noexcept nogil:
     if (s.site_type == NULL or s.site_state == NULL or s.site_plane == NULL or s.site_x == NULL
             or s.site_y == NULL or s.site_voxel == NULL or s.site_next == NULL or s.site_tile == NULL
             or s.heap == NULL or s.heap_pos == NULL or s.free_ids == NULL):
-        return -1
-    return 0
+        return STATUS_NO_MEMORY
+    return STATUS_OK
 
 
 cdef void free_sites(Sim *s) noexcept nogil:

@@ -24,9 +24,9 @@ cdef int grow_sites(Sim *s) noexcept nogil:
     s.heap_pos = <int32_t*> grow_array(s.heap_pos, cap, sizeof(int32_t), &failed)
     s.free_ids = <int32_t*> grow_array(s.free_ids, cap, sizeof(int32_t), &failed)
     if failed:
-        return -1
+        return STATUS_NO_MEMORY
     s.capacity = cap
-    return 0
+    return STATUS_OK
 
 
 cdef int32_t new_volume_record(Sim *s, int32_t ty, int64_t v) noexcept nogil:
@@ -36,8 +36,8 @@ cdef int32_t new_volume_record(Sim *s, int32_t ty, int64_t v) noexcept nogil:
         s.n_free_ids -= 1
         site = s.free_ids[s.n_free_ids]
     else:
-        if s.n_ids == s.capacity and grow_sites(s) != 0:
-            return -1
+        if s.n_ids == s.capacity and grow_sites(s) != STATUS_OK:
+            return STATUS_NO_MEMORY
         site = <int32_t> s.n_ids
         s.n_ids += 1
     s.site_type[site] = ty

@@ -25,12 +25,6 @@ cdef inline int64_t hit_index(Sim *s, int plane, double x, double y) noexcept no
     return (ix * s.n_tile + iy) * 2 + plane
 
 
-cdef inline int64_t tile_on_grid(int64_t n_tile, int plane, double gx, double gy) noexcept nogil:
-    # hit_index for a crossing known to lie inside the rim, given in tile units from the grid's
-    # corner: no range test, since the grid has a spare tile beyond the rim on every side
-    return ((<int64_t> gx) * n_tile + <int64_t> gy) * 2 + plane
-
-
 cdef inline int32_t pick_binding(Sim *s, int32_t g, int32_t sp, double pick) noexcept nogil:
     # the binding transition of state g for species sp at which the running sum of per-hit
     # probabilities (or hazards) first exceeds pick; the last one if rounding leaves pick beyond
@@ -109,42 +103,6 @@ cdef int hit_membranes(Sim *s, mcsyn_rng *rng, double *clock, double x0, double 
     return 0
 
 
-cdef inline void reflect_at_rim(double x0, double y0, double *x, double *y, double rim) noexcept nogil:
-    # Specular reflection of the straight lateral step (x0, y0) -> (x, y) where it leaves the disk
-    # r < rim: the part beyond the exit point is mirrored in the tangent there. (Mirroring the end
-    # point radially instead depletes the outermost σ of a curved rim by several per cent.)
-    cdef double dx = x[0] - x0, dy = y[0] - y0
-    cdef double a = dx * dx + dy * dy
-    cdef double b = x0 * dx + y0 * dy
-    cdef double c = x0 * x0 + y0 * y0 - rim * rim
-    cdef double disc = b * b - a * c
-    cdef double t, cx, cy, nx, ny, wx, wy, dot, r
-    if a <= 0.0 or disc < 0.0:
-        t = 1.0
-    else:
-        t = (-b + sqrt(disc)) / a
-    cx = x0 + t * dx
-    cy = y0 + t * dy
-    r = sqrt(cx * cx + cy * cy)
-    if r <= 0.0:
-        return
-    nx = cx / r
-    ny = cy / r
-    wx = x[0] - cx
-    wy = y[0] - cy
-    dot = wx * nx + wy * ny
-    x[0] = cx + wx - 2.0 * dot * nx
-    y[0] = cy + wy - 2.0 * dot * ny
-    r = sqrt(x[0] * x[0] + y[0] * y[0])
-    if r >= rim:
-        # a step long enough to cross the disk again: fall back to the radial mirror
-        dot = (2.0 * rim - r) / r
-        if dot < 0.0:
-            dot = 0.0
-        x[0] *= dot
-        y[0] *= dot
-
-
 cdef void reflect_at_sphere(double x0, double y0, double z0, double *x, double *y, double *z,
                             double radius, bint from_outside) noexcept nogil:
     # Specular reflection, as reflect_at_rim, of the step (x0, y0, z0) -> (x, y, z) at the sphere
@@ -192,26 +150,6 @@ cdef void reflect_at_sphere(double x0, double y0, double z0, double *x, double *
         z[0] *= dot
 
 
-cdef inline double quiet_radius2(double edge, double sig) noexcept nogil:
-    # squared radius inside which a step's end gets no edge test: to have touched the edge, the
-    # step would have come back more than 4 sig (sd per axis) within it, a chance below 1e-4
-    # even for a start at the edge; this is neglected
-    cdef double r = edge - 4.0 * sig
-    return r * r if r > 0.0 else 0.0
-
-
-cdef inline double crossing_probability(double d0, double d1, double sig) noexcept nogil:
-    # Brownian bridge: chance that a step starting d0 and ending d1 inside an absorbing boundary
-    # touched it in between (planar approximation, per-axis sd sig)
-    if d0 <= 0.0 or d1 <= 0.0:
-        return 1.0
-    return exp(-2.0 * d0 * d1 / (sig * sig))
-
-DEF CHUNK = 128          # molecules per chunk of step_slab (3 * CHUNK <= NORMAL_BLOCK)
-DEF SORT_EVERY = 64       # fine steps between spatial sorts of the slab molecules
-DEF SORT_CELL_TILES = 16  # sort cells are 16 x 16 tiles (160 nm at the default tile)
-
-
 cdef inline void permute_doubles(double *values, double *buf, int64_t *dest, Py_ssize_t n) noexcept nogil:
     # values[i] moves to position dest[i]
     cdef Py_ssize_t i
@@ -238,7 +176,7 @@ cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
     cdef int32_t *ibuf = <int32_t*> buf
     if start == NULL or dest == NULL or buf == NULL:
         free(start); free(dest); free(buf)
-        return -1
+        return STATUS_NO_MEMORY
     for i in range(n):
         cx = <int64_t> ((p.x[i] + s.grid_half) * inv_cell)
         cy = <int64_t> ((p.y[i] + s.grid_half) * inv_cell)
@@ -262,21 +200,7 @@ cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
     for i in range(n):
         p.species[i] = ibuf[i]
     free(start); free(dest); free(buf)
-    return 0
-
-
-cdef inline void first_two_crossings(double h, double z0, double dx, double dy, double dz,
-                                     double *f, double *f2, bint *up, bint *crossed, bint *crossed2) noexcept nogil:
-    # Where a step from height z0 meets the first and second membrane planes (fractions f, f2 of
-    # the step) and whether it gets there. Branch-free: direction and crossing are coin flips when
-    # σ is comparable to h. PLANE_PRE is 1, so an upward step meets plane `up` first, `1 - up` next.
-    cdef double z = z0 + dz
-    cdef double inv_dz = 1.0 / dz
-    up[0] = dz > 0.0
-    f[0] = (h * up[0] - z0) * inv_dz
-    f2[0] = f[0] + (2 * up[0] - 1) * h * inv_dz
-    crossed[0] = (z > h) | (z < 0.0)
-    crossed2[0] = (z > 2.0 * h) | (z < -h)
+    return STATUS_OK
 
 
 cdef int step_slab(Sim *s, double t_end) noexcept nogil:
@@ -292,8 +216,8 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
         s.sort_countdown -= 1
         if s.sort_countdown <= 0:
             s.sort_countdown = SORT_EVERY
-            if s.slab.n > 256 and sort_slab_by_cell(s) != 0:
-                return -1
+            if s.slab.n > 256 and sort_slab_by_cell(s) != STATUS_OK:
+                return STATUS_NO_MEMORY
     cdef mcsyn_rng rng = s.rng
     cdef double *normals = s.normals
     cdef int used = s.normals_used
@@ -420,9 +344,9 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
                         s.rng = rng
                         status = add_to_mouth(s, &s.rng, x / r, y / r, sp)
                         rng = s.rng
-                        if status != 0:
+                        if status != STATUS_OK:
                             s.normals_used = base + 3 * m
-                            return -1
+                            return STATUS_NO_MEMORY
                     else:
                         s.escaped += 1
                     dead[n_dead] = i
@@ -438,4 +362,4 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
         c_end = c0
     s.rng = rng
     s.normals_used = used
-    return 0
+    return STATUS_OK

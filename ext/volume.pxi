@@ -1,18 +1,6 @@
 # ==================================================================================================
 # one coarse step of every volume molecule
 
-cdef inline int64_t voxel_index(int64_t n, double inv_voxel, double r_domain,
-                                double x, double y, double z) noexcept nogil:
-    # voxel of a point in the domain's bounding cube; the clamp catches rounding at its faces
-    cdef int64_t ix = <int64_t> ((x + r_domain) * inv_voxel)
-    cdef int64_t iy = <int64_t> ((y + r_domain) * inv_voxel)
-    cdef int64_t iz = <int64_t> ((z + r_domain) * inv_voxel)
-    ix = 0 if ix < 0 else (n - 1 if ix >= n else ix)
-    iy = 0 if iy < 0 else (n - 1 if iy >= n else iy)
-    iz = 0 if iz < 0 else (n - 1 if iz >= n else iz)
-    return (ix * n + iy) * n + iz
-
-
 cdef int bind_in_voxel(Sim *s, int64_t v, int32_t sp, double pick, double t) noexcept nogil:
     # pick is uniform on [0, summed binding hazard of the voxel); choose the site type, then its
     # transition. Returns -1 only when memory runs out.
@@ -27,7 +15,7 @@ cdef int bind_in_voxel(Sim *s, int64_t v, int32_t sp, double pick, double t) noe
             chosen = pick_binding(s, s.type_ground[ty], sp, (pick - acc) / s.vox_free[vt * nv + v])
             record = new_volume_record(s, ty, v)
             if record < 0:
-                return -1
+                return STATUS_NO_MEMORY
             change_free(s, vt, v, -1, t)
             set_site_state(s, record, s.bind_to[chosen], t)
             s.binding_events += 1
@@ -96,7 +84,7 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
                     rng = s.rng
                     if status < 0:
                         s.normals_used = used
-                        return -1
+                        return STATUS_NO_MEMORY
                 pool_remove(p, i)
                 continue
         if used > NORMAL_BLOCK - 3:
@@ -128,10 +116,10 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
             # window) fill the same places before anyone moves again
             r2 = x * x + y * y + z * z
             if r2 < rm2 and z * z < mc2 * r2 and mcsyn_uniform(&rng) < enter:
-                if enter_slab_later(s, &rng, x, y, sp) != 0:
+                if enter_slab_later(s, &rng, x, y, sp) != STATUS_OK:
                     s.rng = rng
                     s.normals_used = used
-                    return -1
+                    return STATUS_NO_MEMORY
                 pool_remove(p, i)
                 continue
         px[i] = x
@@ -140,4 +128,4 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
         i += 1
     s.rng = rng
     s.normals_used = used
-    return 0
+    return STATUS_OK

@@ -1,0 +1,153 @@
+# C-level state of one run: the molecule pools and the Sim struct that every kernel function
+# takes. Lengths in µm, times in µs; "per step" hazards are dimensionless.
+from libc.stdint cimport int64_t, int32_t, int8_t, uint8_t
+
+from constants cimport NORMAL_BLOCK
+from random cimport mcsyn_rng
+
+ctypedef struct Pool:
+    double *x
+    double *y
+    double *z
+    double *clock           # remaining integrated hazard before a volume reaction or degradation
+    int32_t *species
+    Py_ssize_t n
+    Py_ssize_t capacity
+
+ctypedef struct Sim:
+    mcsyn_rng rng
+    double normals[NORMAL_BLOCK]    # pre-drawn normals for the stepping loops
+    int normals_used
+    # geometry, µm
+    double h
+    double r_cleft
+    double r_outer
+    double r_inner
+    double r_domain
+    int outside
+    int outer_absorbing
+    int domain_reflects         # 1: the sphere R_domain reflects (a closed cell of tissue); 0: absorbs
+    # Exchange between the cleft rim and the volume. A molecule leaving the rim lands uniformly in
+    # the mouth shell R_inner < |x| < r_mouth, |z| < mouth_cos |x|, at the azimuth where it left; a
+    # volume molecule in that shell enters the slab with enter_probability[sp] per coarse step
+    # (0 when the volume does not enter the cleft). compile chooses these so that the two fluxes
+    # balance at equal concentrations (detailed balance).
+    double r_mouth
+    double mouth_cos
+    double *enter_probability
+    double *entry_depth         # [n_species, ENTRY_DEPTH_QUANTILES]: inverse CDF of an entering molecule's depth, µm
+    int volume_enters_slab
+    double rim                  # lateral edge of the slab: R_outer with a band, else R_cleft
+    int reflecting_rim          # 1 if that edge reflects
+    # time, µs
+    double dt_fine
+    double dt_coarse
+    int64_t steps_per_coarse
+    int64_t n_coarse
+    int64_t sample_every
+    int64_t n_samples
+    # species
+    int n_species
+    double *sigma_fine          # per-axis step sd in the slab, µm
+    double *sigma_volume        # per-axis step sd in the volume per coarse step, µm (D* = D/λ²)
+    double *hazard_cleft        # degradation hazard per fine step in the cleft
+    double *hazard_band         # degradation hazard per fine step in the band
+    double *hazard_volume       # degradation hazard per coarse step in the volume
+    int *membrane_binding       # 1 if some membrane site can bind this species
+    int *slab_hazard            # 1 if a degradation hazard acts in the slab
+    # kinetic schemes, over global state index g
+    int n_states
+    int32_t *state_ligands
+    int32_t *bind_start
+    int32_t *bind_to
+    int32_t *bind_species
+    double *bind_value          # membrane: per-hit probability; volume: hazard per coarse step per free site
+    int32_t *exit_start
+    int32_t *exit_to
+    int32_t *exit_kind
+    int32_t *exit_species
+    double *exit_rate           # per µs
+    double *exit_total          # per µs
+    # site types
+    int n_types
+    int32_t *type_volume_index  # -1 for membrane types
+    int32_t *type_ground        # global index of each type's state 0
+    int n_volume_types
+    # Sites, by id: membrane sites 0..n_membrane-1 (fixed), then one aggregate clock per volume type
+    # (fires when some ground-state volume site of that type takes a first-order exit), then
+    # volume-site records. A volume site in its ground state is only a count in vox_free; it gets
+    # a record when it leaves the ground state and gives it back when it returns.
+    Py_ssize_t n_membrane
+    Py_ssize_t n_ids            # ids in use (records freed later are reused through free_ids)
+    Py_ssize_t capacity         # allocated length of every per-id array
+    int32_t *site_type
+    int32_t *site_state
+    int8_t *site_plane
+    double *site_x
+    double *site_y
+    int32_t *site_voxel
+    double *site_next
+    int32_t *heap
+    int32_t *heap_pos
+    int32_t *free_ids
+    Py_ssize_t n_free_ids
+    Py_ssize_t heap_n
+    # membrane tile maps
+    double tile
+    double inv_tile
+    int64_t n_tile
+    double grid_half
+    int32_t *tile_site          # [n_tile, n_tile, 2]: the two planes of one patch side by side
+    uint8_t *tile_code          # per tile: hazard code of the site there now (0: none or inert);
+                                # one byte per tile keeps the grid in L2 cache, where a float per
+                                # tile made every hit a cache miss
+    double *code_hazard         # per code: binding hazard −log(1 − p) of a species-0 hit
+    uint8_t *state_code         # per state: its hazard code
+                                # (0 for empty tiles); kept current on every state change, so a
+                                # hit costs one load instead of tile -> site -> state -> table
+    int64_t no_tile             # index of an extra tile that never holds a site (hits off the grid)
+    int64_t *site_tile          # tile index of each membrane site (-1 for volume sites)
+    double *bind_total0         # per state: summed per-hit probability for species 0
+    # volume voxels
+    double voxel
+    int64_t n_vox
+    int32_t *vox_free           # [n_volume_types, n_vox^3] ground-state sites per voxel
+    int64_t *fenwick            # [n_volume_types, n_vox^3 + 1] prefix tree over vox_free, to pick
+                                # a voxel for a ground-state exit in O(log n)
+    int64_t *free_total         # [n_volume_types] ground-state sites of each volume type
+    double *vox_hazard0         # [n_vox^3] binding hazard per coarse step of a species-0 molecule
+                                # in each voxel, summed over volume types: one load per step
+    int32_t *volume_type_of     # [n_volume_types] volume type -> type
+    double *vol_bind_hazard     # [n_volume_types, n_species] hazard per coarse step per free site
+    double *voxel_weight        # [n_vox^3] voxel volume / extracellular-shell volume inside it
+    int *vol_binding            # per species: some volume site binds it
+    # molecules
+    Pool slab
+    Pool vol
+    Pool entering               # volume molecules passing into the slab within this coarse window;
+                                # their clock field holds the fine step (1..K) after which they enter
+    int64_t sort_countdown      # fine steps until the slab molecules are next sorted by cell
+    int any_membrane_binding
+    double volume_clock         # time volume molecules have been advanced to
+    # counters
+    int64_t released
+    int64_t taken_up
+    int64_t escaped
+    int64_t degraded
+    int64_t effluxed
+    int64_t bound
+    int64_t binding_events
+    int64_t *state_count
+    # output
+    int64_t *series
+    int64_t *states_series
+    # injections: groups of inj_count molecules entering together at one time and place
+    Py_ssize_t n_inject
+    Py_ssize_t next_inject
+    double *inj_time
+    int64_t *inj_count
+    double *inj_x
+    double *inj_y
+    double *inj_z
+    int32_t *inj_species
+    int8_t *inj_volume
