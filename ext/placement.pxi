@@ -42,7 +42,7 @@ cdef int enter_slab_later(Sim *s, mcsyn_rng *rng, double x0, double y0, int32_t 
     cdef double ux = 1.0, uy = 0.0
     cdef double u = mcsyn_uniform(rng) * (ENTRY_DEPTH_QUANTILES - 1)
     cdef int k = <int> u
-    cdef double *table = s.entry_depth + sp * ENTRY_DEPTH_QUANTILES
+    cdef const double *table = s.entry_depth + sp * ENTRY_DEPTH_QUANTILES
     cdef double r
     if k > ENTRY_DEPTH_QUANTILES - 2:
         k = ENTRY_DEPTH_QUANTILES - 2

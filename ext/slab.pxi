@@ -243,7 +243,7 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     cdef int binds = 0, hazard = 0, leaves, status = 0
     cdef int64_t no_tile = s.no_tile
     cdef uint8_t *tile_code = s.tile_code
-    cdef double *code_hazard = s.code_hazard
+    cdef const double *code_hazard = s.code_hazard
     cdef double grid_half = s.grid_half
     cdef double inv_tile = s.inv_tile
     cdef int64_t n_tile = s.n_tile

@@ -34,8 +34,8 @@ ctypedef struct Sim:
     # balance at equal concentrations (detailed balance).
     double r_mouth
     double mouth_cos
-    double *enter_probability
-    double *entry_depth         # [n_species, ENTRY_DEPTH_QUANTILES]: inverse CDF of an entering molecule's depth, µm
+    const double *enter_probability
+    const double *entry_depth         # [n_species, ENTRY_DEPTH_QUANTILES]: inverse CDF of an entering molecule's depth, µm
     int volume_enters_slab
     double rim                  # lateral edge of the slab: R_outer with a band, else R_cleft
     int reflecting_rim          # 1 if that edge reflects
@@ -48,30 +48,30 @@ ctypedef struct Sim:
     int64_t n_samples
     # species
     int n_species
-    double *sigma_fine          # per-axis step sd in the slab, µm
-    double *sigma_volume        # per-axis step sd in the volume per coarse step, µm (D* = D/λ²)
-    double *hazard_cleft        # degradation hazard per fine step in the cleft
-    double *hazard_band         # degradation hazard per fine step in the band
-    double *hazard_volume       # degradation hazard per coarse step in the volume
-    int *membrane_binding       # 1 if some membrane site can bind this species
-    int *slab_hazard            # 1 if a degradation hazard acts in the slab
+    const double *sigma_fine          # per-axis step sd in the slab, µm
+    const double *sigma_volume        # per-axis step sd in the volume per coarse step, µm (D* = D/λ²)
+    const double *hazard_cleft        # degradation hazard per fine step in the cleft
+    const double *hazard_band         # degradation hazard per fine step in the band
+    const double *hazard_volume       # degradation hazard per coarse step in the volume
+    const int *membrane_binding       # 1 if some membrane site can bind this species
+    const int *slab_hazard            # 1 if a degradation hazard acts in the slab
     # kinetic schemes, over global state index g
     int n_states
-    int32_t *state_ligands
-    int32_t *bind_start
-    int32_t *bind_to
-    int32_t *bind_species
-    double *bind_value          # membrane: per-hit probability; volume: hazard per coarse step per free site
-    int32_t *exit_start
-    int32_t *exit_to
-    int32_t *exit_kind
-    int32_t *exit_species
-    double *exit_rate           # per µs
-    double *exit_total          # per µs
+    const int32_t *state_ligands
+    const int32_t *bind_start
+    const int32_t *bind_to
+    const int32_t *bind_species
+    const double *bind_value          # membrane: per-hit probability; volume: hazard per coarse step per free site
+    const int32_t *exit_start
+    const int32_t *exit_to
+    const int32_t *exit_kind
+    const int32_t *exit_species
+    const double *exit_rate           # per µs
+    const double *exit_total          # per µs
     # site types
     int n_types
-    int32_t *type_volume_index  # -1 for membrane types
-    int32_t *type_ground        # global index of each type's state 0
+    const int32_t *type_volume_index  # -1 for membrane types
+    const int32_t *type_ground        # global index of each type's state 0
     int n_volume_types
     # Sites, by id: membrane sites 0..n_membrane-1 (fixed), then one aggregate clock per volume type
     # (fires when some ground-state volume site of that type takes a first-order exit), then
@@ -101,13 +101,13 @@ ctypedef struct Sim:
     uint8_t *tile_code          # per tile: hazard code of the site there now (0: none or inert);
                                 # one byte per tile keeps the grid in L2 cache, where a float per
                                 # tile made every hit a cache miss
-    double *code_hazard         # per code: binding hazard −log(1 − p) of a species-0 hit
-    uint8_t *state_code         # per state: its hazard code
+    const double *code_hazard         # per code: binding hazard −log(1 − p) of a species-0 hit
+    const uint8_t *state_code         # per state: its hazard code
                                 # (0 for empty tiles); kept current on every state change, so a
                                 # hit costs one load instead of tile -> site -> state -> table
     int64_t no_tile             # index of an extra tile that never holds a site (hits off the grid)
     int64_t *site_tile          # tile index of each membrane site (-1 for volume sites)
-    double *bind_total0         # per state: summed per-hit probability for species 0
+    const double *bind_total0         # per state: summed per-hit probability for species 0
     # volume voxels
     double voxel
     int64_t n_vox
@@ -117,10 +117,10 @@ ctypedef struct Sim:
     int64_t *free_total         # [n_volume_types] ground-state sites of each volume type
     double *vox_hazard0         # [n_vox^3] binding hazard per coarse step of a species-0 molecule
                                 # in each voxel, summed over volume types: one load per step
-    int32_t *volume_type_of     # [n_volume_types] volume type -> type
-    double *vol_bind_hazard     # [n_volume_types, n_species] hazard per coarse step per free site
-    double *voxel_weight        # [n_vox^3] voxel volume / extracellular-shell volume inside it
-    int *vol_binding            # per species: some volume site binds it
+    const int32_t *volume_type_of     # [n_volume_types] volume type -> type
+    const double *vol_bind_hazard     # [n_volume_types, n_species] hazard per coarse step per free site
+    const double *voxel_weight        # [n_vox^3] voxel volume / extracellular-shell volume inside it
+    const int *vol_binding            # per species: some volume site binds it
     # molecules
     Pool slab
     Pool vol

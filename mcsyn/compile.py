@@ -25,15 +25,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _engine
 from .errors import ModelError
 from .model import SynapseModel
 
 AVOGADRO_PER_MOL = 6.02214076e23
 UM3_PER_L = 1e15
 
-OUTSIDE_CODES = {"closed": 0, "open": 1, "band": 2, "volume": 3}
-EXIT_CODES = {"first_order": 0, "unbind": 1, "uptake": 2, "degrade": 3, "efflux": 4}
-PLANE_POST, PLANE_PRE, PLANE_VOLUME = 0, 1, 2
+OUTSIDE_CODES = {"closed": _engine.OUTSIDE_CLOSED, "open": _engine.OUTSIDE_OPEN, "band": _engine.OUTSIDE_BAND,
+                 "volume": _engine.OUTSIDE_VOLUME}
+EXIT_CODES = {"first_order": _engine.EXIT_PLAIN, "unbind": _engine.EXIT_UNBIND, "uptake": _engine.EXIT_UPTAKE,
+              "degrade": _engine.EXIT_DEGRADE, "efflux": _engine.EXIT_EFFLUX}
+PLANE_POST, PLANE_PRE, PLANE_VOLUME = _engine.PLANE_POST, _engine.PLANE_PRE, _engine.PLANE_VOLUME
 LOCATION_PLANE = {"postsynaptic": PLANE_POST, "presynaptic": PLANE_PRE,
                   "band_postsynaptic": PLANE_POST, "band_presynaptic": PLANE_PRE, "volume": PLANE_VOLUME}
 
@@ -59,7 +62,7 @@ def molar(count, volume_um3):
     return np.asarray(count) / (AVOGADRO_PER_MOL * volume_um3 / UM3_PER_L)
 
 
-ENTRY_DEPTH_QUANTILES = 257     # table length of the inverse CDF of a molecule's depth when it enters the slab
+ENTRY_DEPTH_QUANTILES = _engine.ENTRY_DEPTH_QUANTILES  # table length of the inverse CDF of a molecule's depth when it enters the slab
 
 
 @functools.lru_cache(maxsize=256)
