@@ -352,7 +352,6 @@ cdef void _wire_injections(Sim *s, tuple injections):
 
 
 cdef dict _positions(Sim *s):
-    cdef Py_ssize_t i
     return {
         "slab_positions": np.array([[s.slab.x[i], s.slab.y[i], s.slab.z[i]] for i in range(s.slab.n)],
                                    dtype=np.float64).reshape(-1, 3),

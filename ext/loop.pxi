@@ -28,10 +28,10 @@ cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
 
 cdef int inject_due(Sim *s, double t) noexcept nogil:
     cdef Py_ssize_t j
-    cdef int64_t m
+    cdef int64_t _
     while s.next_inject < s.n_inject and s.inj_time[s.next_inject] <= t:
         j = s.next_inject
-        for m in range(s.inj_count[j]):
+        for _ in range(s.inj_count[j]):
             s.released += 1
             if s.inj_volume[j]:
                 if add_volume_molecule(s, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j], t) != STATUS_OK:

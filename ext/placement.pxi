@@ -116,8 +116,8 @@ cdef int release_from_volume_record(Sim *s, int32_t site, int32_t sp, double t) 
     cdef int64_t iy = (v // n) % n
     cdef int64_t iz = v % n
     cdef double x = 0.0, y = 0.0, z = 0.0, r2 = 0.0, r, scale
-    cdef int attempt
-    for attempt in range(64):
+    cdef int _
+    for _ in range(64):     # tries before the radial fallback
         x = -s.r_domain + (ix + mcsyn_uniform(&s.rng)) * s.voxel
         y = -s.r_domain + (iy + mcsyn_uniform(&s.rng)) * s.voxel
         z = -s.r_domain + (iz + mcsyn_uniform(&s.rng)) * s.voxel

@@ -150,9 +150,10 @@ cdef _prepare_schemes(PreparedModel p, object model):
             raise ValueError(f"kernel input {name!r} has an index outside [0, {hi})")
     if a["exit_kind"].size and (a["exit_kind"].min() < EXIT_PLAIN or a["exit_kind"].max() > EXIT_EFFLUX):
         raise ValueError("kernel input 'exit_kind' has an unknown kind")
-    if any(np.any(a[name] < 0) for name in ("exit_rate", "bind_value", "sigma_fine", "sigma_volume",
-                                             "hazard_cleft", "hazard_band", "hazard_volume")):
-        raise ValueError("kernel model has a negative rate, probability or step size")
+    for name in ("exit_rate", "bind_value", "sigma_fine", "sigma_volume", "hazard_cleft", "hazard_band",
+                 "hazard_volume"):
+        if np.any(a[name] < 0):
+            raise ValueError("kernel model has a negative rate, probability or step size")
     type_volume = a["type_volume_index"]
     p.n_volume_types = int(np.sum(type_volume >= 0))
     if n_types and not np.array_equal(np.sort(type_volume[type_volume >= 0]), np.arange(p.n_volume_types)):
@@ -167,7 +168,7 @@ cdef _prepare_schemes(PreparedModel p, object model):
 cdef _prepare_tables(PreparedModel p, object model):
     # derived per-model tables: exit totals, per-species flags, volume hazards, hazard codes
     cdef Py_ssize_t n_species = p.n_species, n_states = p.n_states, n_types = p.n_types
-    cdef Py_ssize_t n_volume_types = p.n_volume_types, g, b, ty, sp
+    cdef Py_ssize_t n_volume_types = p.n_volume_types, g, b, ty
     cdef dict a = p.arrays
     state_type, type_volume, type_ground = a["state_type"], a["type_volume_index"], a["type_ground"]
     bind_start, bind_species, bind_value = a["bind_start"], a["bind_species"], a["bind_value"]
@@ -195,8 +196,8 @@ cdef _prepare_tables(PreparedModel p, object model):
             raise ValueError(f"per-hit binding probabilities from state {g} add up to "
                              f"{per_species.max():.3g} > 1")
         bind_total0[g] = bind_value[sl][bind_species[sl] == 0].sum()
-    with np.errstate(divide="ignore"):
-        bind_hazard0 = -np.log1p(-np.minimum(bind_total0, 1.0))   # +inf where a hit always binds
+    # -log(1 - p), +inf where a hit always binds (log1p evaluated only where p < 1)
+    bind_hazard0 = -np.log1p(-bind_total0, out=np.full_like(bind_total0, -np.inf), where=bind_total0 < 1.0)
     # states with the same hazard share a code; code 0 is "no binding"
     code_hazard, state_code = np.unique(np.concatenate(([0.0], bind_hazard0)), return_inverse=True)
     if code_hazard[0] != 0.0 or code_hazard.size > 256:

@@ -4,7 +4,7 @@
 cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_state,
                      int32_t *row_voxel, int32_t *row_count) noexcept nogil:
     # membrane sites are already in the id arrays; volume sites arrive as (type, state, voxel, count)
-    cdef Py_ssize_t i, c
+    cdef Py_ssize_t i, _
     cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
     cdef int64_t ix, iy, v
     cdef int32_t ty, vt, g, record
@@ -47,7 +47,7 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
             s.vox_free[vt * nv + v] += row_count[i]
             s.free_total[vt] += row_count[i]
         elif s.exit_total[g] > 0.0:
-            for c in range(row_count[i]):
+            for _ in range(row_count[i]):
                 record = new_volume_record(s, ty, v)
                 if record < 0:
                     return STATUS_NO_MEMORY

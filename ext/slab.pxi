@@ -164,7 +164,7 @@ cdef int sort_slab_by_cell(Sim *s) noexcept nogil:
     # neighbouring tiles and the tile arrays stay in cache. Molecules move ~σ per step, so the
     # order stays good for many steps. Only the processing order changes.
     cdef Pool *p = &s.slab
-    cdef Py_ssize_t n = p.n, i, j
+    cdef Py_ssize_t n = p.n, i
     cdef int64_t nc = (s.n_tile + SORT_CELL_TILES - 1) // SORT_CELL_TILES
     cdef double inv_cell = s.inv_tile / SORT_CELL_TILES
     cdef int64_t cx, cy, c
@@ -229,9 +229,12 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     cdef int32_t *psp = p.species
     cdef Py_ssize_t i, c0, c_end = p.n
     cdef int k, m, base, n_dead
-    cdef double x0, y0, z0, x, y, z, dx, dy, dz, sig, r2, r, r0, scale, hz, f, f2, clock1, clock2
+    cdef double x0, y0, z0, x, y, z, dx, dy, dz, r2, r, r0, hz, clock1, clock2
+    # initialised for the compilers' flow analysis only: sig is set at the first molecule (no
+    # species is -1), the crossings by first_two_crossings through their pointers
+    cdef double sig = 0.0, f = 0.0, f2 = 0.0
     cdef double gx, gy, gdx, gdy
-    cdef bint up, crossed, crossed2
+    cdef bint up = False, crossed = False, crossed2 = False
     cdef int64_t idx, idx2
     cdef double h = s.h
     cdef double inv_period = 0.5 / s.h
