@@ -4,7 +4,13 @@
 Units inside the kernel: length in µm, time in µs. Every rate arrives already converted to the
 quantity the loop needs (a per-hit probability, a hazard per step, a rate per µs), so the loop
 does no unit arithmetic. The Python layer (``mcsyn.compile``) validates the model and builds
-those arrays; this module re-checks array sizes at entry and never trusts indices it did not check.
+those arrays; this module never trusts an index it did not check. :func:`prepare` checks a kernel
+model once and derives its tables (read-only, shared by every run); :func:`simulate` checks one
+run's sites and injections, allocates, and runs without the GIL.
+
+Sources (one extension, one translation unit): declarations in ``constants.pxd``, ``state.pxd``,
+``random.pxd`` and ``geometry.pxd``; the implementation in the ``.pxi`` parts included below, in
+dependency order; the entry points here.
 
 Geometry (see docs in ``mcsyn/geometry.py``): a slab 0 <= z <= h between the postsynaptic (z = 0,
 plane 0) and presynaptic (z = h, plane 1) membranes. The slab is the cleft for r < R_cleft and,
@@ -70,7 +76,9 @@ def _series_columns():
 # time-series columns, named in the order of their SERIES_* indices
 SERIES_COLUMNS = _series_columns()
 
-# Implementation, in dependency order (each part uses only the ones above it):
+# Implementation, in the order of the file it was split from (Cython declares every function up
+# front, so order is free; each part uses only the parts above it, except that placement.pxi
+# calls reflect_at_sphere from slab.pxi):
 include "pools.pxi"
 include "heap.pxi"
 include "sites.pxi"
