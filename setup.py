@@ -37,6 +37,8 @@ setup(
     ext_modules=cythonize(
         [engine],
         compiler_directives=directives,
+        # the .pxd declarations and the .pxi parts that _engine.pyx cimports and includes
+        include_path=["ext"],
         annotate=os.environ.get("MCSYN_ANNOTATE") == "1",
     )
 )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import electrophysiology, exchange, geometry, placement
+from . import _engine, electrophysiology, exchange, geometry, placement
 from .errors import ModelError
 from .model import SynapseModel
 from .placement import KernelRun, float64_array as _f64, int32_array as _i32  # noqa: F401  (KernelRun re-exported)
@@ -32,11 +32,13 @@ from .placement import KernelRun, float64_array as _f64, int32_array as _i32  # 
 AVOGADRO_PER_MOL = 6.02214076e23
 UM3_PER_L = 1e15
 
-OUTSIDE_CODES = {"closed": 0, "open": 1, "band": 2, "volume": 3}
-EXIT_CODES = {"first_order": 0, "unbind": 1, "uptake": 2, "degrade": 3, "efflux": 4}
-PLANE_POST, PLANE_PRE, PLANE_VOLUME = 0, 1, 2
-LOCATION_PLANE = {"postsynaptic": PLANE_POST, "presynaptic": PLANE_PRE,
-                  "band_postsynaptic": PLANE_POST, "band_presynaptic": PLANE_PRE, "volume": PLANE_VOLUME}
+OUTSIDE_CODES = {"closed": _engine.OUTSIDE_CLOSED, "open": _engine.OUTSIDE_OPEN, "band": _engine.OUTSIDE_BAND,
+                 "volume": _engine.OUTSIDE_VOLUME}
+EXIT_CODES = {"first_order": _engine.EXIT_PLAIN, "unbind": _engine.EXIT_UNBIND, "uptake": _engine.EXIT_UPTAKE,
+              "degrade": _engine.EXIT_DEGRADE, "efflux": _engine.EXIT_EFFLUX}
+PLANE_POST, PLANE_PRE, PLANE_VOLUME = _engine.PLANE_POST, _engine.PLANE_PRE, _engine.PLANE_VOLUME
+PLANE_CODES = {"post": PLANE_POST, "pre": PLANE_PRE, "volume": PLANE_VOLUME}
+LOCATION_PLANE = {loc: PLANE_CODES[plane] for loc, plane in geometry.LOCATION_PLANE_NAME.items()}
 
 MAX_TILES_PER_SIDE = 4096
 MAX_VOXELS = 4_000_000
@@ -59,7 +61,7 @@ def molar(count, volume_um3):
     return np.asarray(count) / (AVOGADRO_PER_MOL * volume_um3 / UM3_PER_L)
 
 
-ENTRY_DEPTH_QUANTILES = 257     # table length of the inverse CDF of a molecule's depth when it enters the slab
+ENTRY_DEPTH_QUANTILES = _engine.ENTRY_DEPTH_QUANTILES  # table length of the inverse CDF of a molecule's depth when it enters the slab
 
 
 def rim_exit_profile(sigma_over_radius: float) -> tuple:

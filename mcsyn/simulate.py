@@ -104,11 +104,24 @@ def run_metrics(cm: CompiledModel, columns: dict) -> dict:
     return m
 
 
+def prepared_kernel(cm: CompiledModel) -> _engine.PreparedModel:
+    """The kernel's checked tables of ``cm`` (``_engine.prepare``), made once per compiled model.
+
+    Kept on ``cm``; a pickled copy carries only the kernel model and prepares again where it is
+    unpickled (``PreparedModel.__reduce__``). Two threads racing here prepare the same tables twice,
+    which is harmless.
+    """
+    prepared = cm.__dict__.get("_prepared_kernel")
+    if prepared is None or prepared.kernel_model is not cm.kernel:
+        prepared = cm._prepared_kernel = _engine.prepare(cm.kernel)
+    return prepared
+
+
 def simulate_columns(cm: CompiledModel, seed: int, run_index: int, keep_positions: bool = False):
     """Run one simulation; return (named columns, raw kernel output). No pandas: the ensemble path."""
     ss = run_seed_sequence(seed, run_index)
     run = cm.draw_run(ss)
-    out = _engine.simulate(cm.kernel, run, ss.generate_state(4, np.uint64), keep_positions)
+    out = _engine.simulate(prepared_kernel(cm), run, ss.generate_state(4, np.uint64), keep_positions)
     return series_columns(cm, out), out
 
 

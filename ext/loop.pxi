@@ -1,0 +1,76 @@
+# ==================================================================================================
+# sampling, injection, main loop
+
+cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
+    cdef int64_t *row = s.series + k * N_SERIES
+    cdef Py_ssize_t i
+    cdef int64_t in_cleft = 0
+    cdef double rc2 = s.r_cleft * s.r_cleft
+    cdef int g
+    if s.outside == OUTSIDE_BAND:
+        for i in range(s.slab.n):
+            if s.slab.x[i] * s.slab.x[i] + s.slab.y[i] * s.slab.y[i] < rc2:
+                in_cleft += 1
+    else:
+        in_cleft = s.slab.n
+    row[SERIES_RELEASED] = s.released
+    row[SERIES_FREE_CLEFT] = in_cleft
+    row[SERIES_FREE_BAND] = s.slab.n - in_cleft
+    row[SERIES_FREE_VOLUME] = s.vol.n + s.entering.n
+    row[SERIES_BOUND] = s.bound
+    row[SERIES_TAKEN_UP] = s.taken_up
+    row[SERIES_ESCAPED] = s.escaped
+    row[SERIES_DEGRADED] = s.degraded
+    row[SERIES_EFFLUXED] = s.effluxed
+    row[SERIES_BINDING_EVENTS] = s.binding_events
+    for g in range(s.n_states):
+        s.states_series[k * s.n_states + g] = s.state_count[g]
+
+cdef int inject_due(Sim *s, double t) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef int64_t _
+    while s.next_inject < s.n_inject and s.inj_time[s.next_inject] <= t:
+        j = s.next_inject
+        for _ in range(s.inj_count[j]):
+            s.released += 1
+            if s.inj_volume[j]:
+                if add_volume_molecule(s, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j], t) != STATUS_OK:
+                    return STATUS_NO_MEMORY
+            else:
+                if pool_add(s, &s.slab, s.inj_x[j], s.inj_y[j], s.inj_z[j], s.inj_species[j]) != STATUS_OK:
+                    return STATUS_NO_MEMORY
+        s.next_inject += 1
+    return STATUS_OK
+
+cdef int run_loop(Sim *s) noexcept nogil:
+    cdef int64_t c, j, fine = 0, k = 0
+    cdef double t0, t
+    s.volume_clock = 0.0
+    for c in range(s.n_coarse):
+        t0 = c * s.dt_coarse
+        for j in range(s.steps_per_coarse):
+            t = t0 + j * s.dt_fine
+            if inject_due(s, t) != STATUS_OK:
+                return STATUS_NO_MEMORY
+            if process_events(s, t) != STATUS_OK:
+                return STATUS_NO_MEMORY
+            if fine % s.sample_every == 0:
+                take_sample(s, k)
+                k += 1
+            if j == 0:
+                s.volume_clock = t0 + s.dt_coarse
+                if s.vol.n > 0 and step_volume(s, t0) != STATUS_OK:
+                    return STATUS_NO_MEMORY
+            if s.slab.n > 0 and step_slab(s, t + s.dt_fine) != STATUS_OK:
+                return STATUS_NO_MEMORY
+            if s.entering.n > 0 and enter_due(s, j + 1) != STATUS_OK:
+                return STATUS_NO_MEMORY
+            fine += 1
+    t = s.n_coarse * s.dt_coarse
+    if inject_due(s, t) != STATUS_OK:
+        return STATUS_NO_MEMORY
+    if process_events(s, t) != STATUS_OK:
+        return STATUS_NO_MEMORY
+    if k < s.n_samples:
+        take_sample(s, k)
+    return STATUS_OK
