@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from . import backends
 from .accumulate import Collector
+from .backends import BACKENDS, cut_batches, execute
 from .conditions import as_conditions, dose_series, make_conditions
 from .plan import Plan, make_plan
 from .results import EnsembleInterrupted, EnsembleResult, RunFailures
@@ -93,11 +93,11 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
     session.begin(backend, n_workers, plan.settings)
     traces = TraceStore.open(plan.trace_shapes(), session) if keep_traces else TraceStore()
     collector = Collector(plan, session, traces, callback, progress)
-    batch_list, batch_size = backends.cut_batches(collector.missing, batch_size, n_workers)
+    batch_list, batch_size = cut_batches(collector.missing, batch_size, n_workers)
     try:
         with collector.progress():
-            interrupted = backends.execute(backend, n_workers, scheduler, plan, batch_list, batch_size, collector,
-                                           session.record)
+            interrupted = execute(backend, n_workers, scheduler, plan, batch_list, batch_size, collector,
+                                  session.record)
     except BaseException:
         session.set_status("error")
         raise
@@ -125,9 +125,9 @@ def _check_settings(n_runs, seed, workers, backend, scheduler, batch_size, quant
         raise ValueError(f"seed = {seed!r} is not valid: must be an integer >= 0")
     if workers is not None and not _is_count(workers, 1):
         raise ValueError(f"workers = {workers!r} is not valid: must be an integer >= 1")
-    if backend not in backends.BACKENDS:
+    if backend not in BACKENDS:
         raise ValueError(f"backend = {backend!r} is not valid: must be one of "
-                         f"{', '.join(map(repr, backends.BACKENDS))}")
+                         f"{', '.join(map(repr, BACKENDS))}")
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"batch_size = {batch_size!r} is not valid: must be an integer >= 1")
     for q in quantiles:
