@@ -281,7 +281,7 @@ def default_plot_metrics(metrics: pd.DataFrame, limit: int = 6) -> list:
 
 
 def _format_conc(x: float) -> str:
-    from .ensemble import format_dose
+    from .units import format_concentration as format_dose
     return format_dose(x, digits=3, micro="µ")
 
 

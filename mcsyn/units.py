@@ -175,9 +175,11 @@ def parse_field(field: str, value, allow_negative: bool = False):
 
 
 
-def format_concentration(molar: float) -> str:
-    """A readable concentration string (``2.5e-8`` -> ``"25 nM"``)."""
-    for factor, name in ((1.0, "M"), (1e-3, "mM"), (1e-6, "uM"), (1e-9, "nM"), (1e-12, "pM")):
-        if abs(molar) >= factor or name == "pM":
-            return f"{molar / factor:.6g} {name}"
-    return f"{molar:g} M"
+def format_concentration(molar: float, digits: int = 4, micro: str = "u") -> str:
+    """A concentration in a readable unit with ``digits`` significant digits (``2.5e-8`` -> ``"25 nM"``,
+    ``4.6416e-10`` -> ``"464.2 pM"``); ``micro="µ"`` for figures; ``"n/a"`` for NaN or infinity."""
+    if not math.isfinite(molar):
+        return "n/a"
+    for factor, unit in ((1.0, "M"), (1e-3, "mM"), (1e-6, micro + "M"), (1e-9, "nM"), (1e-12, "pM")):
+        if abs(molar) >= factor or unit == "pM":
+            return f"{molar / factor:.{digits}g} {unit}"

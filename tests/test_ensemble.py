@@ -174,7 +174,7 @@ def test_mean_free_count_agrees_with_the_run_metric(reference):
 
 
 def test_large_ensembles_stream_traces_through_a_disk_store(reference, monkeypatch):
-    monkeypatch.setattr(E, "IN_MEMORY_TRACE_LIMIT_BYTES", 1000)
+    monkeypatch.setattr(E.storage, "IN_MEMORY_TRACE_LIMIT_BYTES", 1000)
     r = E.run_ensemble(two_conditions(), n_runs=24, seed=11, workers=2)
     assert_same(reference, r)
     assert r._tmpdir is not None and Path(r._tmpdir.name).is_dir()
@@ -289,8 +289,8 @@ def test_a_failing_run_is_reported_with_its_seed_and_the_others_kept(reference, 
     # the cause is fixed: resume runs only the 4 failed runs and gives the clean result
     monkeypatch.undo()
     calls = []
-    real = E._simulate_run
-    monkeypatch.setattr(E, "_simulate_run", lambda cm, seed, run: calls.append(run) or real(cm, seed, run))
+    real = E.backends._simulate_run
+    monkeypatch.setattr(E.backends, "_simulate_run", lambda cm, seed, run: calls.append(run) or real(cm, seed, run))
     r2 = E.run_ensemble(two_conditions(), n_runs=24, seed=11, workers=2, out=out, resume=True)
     assert sorted(calls) == [3, 3, 17, 17]
     assert_same(reference, r2)

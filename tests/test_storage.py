@@ -79,7 +79,7 @@ def test_preset_conditions_save_a_loadable_synapse_configuration(tmp_path):
     E.run_ensemble(conds, n_runs=1, seed=0, workers=1, out=tmp_path / "r")
     saved = tomllib.loads((tmp_path / "r" / "config.toml").read_text())["conditions"][0]["config"]
     rebuilt = config.SynapseConfig.from_dict(saved).build()
-    assert E._model_fingerprint(rebuilt) == E._model_fingerprint(conds[0].model)
+    assert E.plan._model_fingerprint(rebuilt) == E.plan._model_fingerprint(conds[0].model)
 
 
 def test_save_result_of_an_in_memory_ensemble(tmp_path):

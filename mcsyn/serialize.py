@@ -1,0 +1,46 @@
+"""Plain data: dataclasses, numpy values and paths as dicts, lists, numbers and strings, and TOML
+documents of them (result configurations, metadata, model fingerprints)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from .config import to_toml
+
+
+def to_plain(obj):
+    """Dataclasses, numpy values and tuples as plain dicts, lists, numbers and strings."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {"type": type(obj).__name__}
+        for f in dataclasses.fields(obj):
+            out[f.name] = to_plain(getattr(obj, f.name))
+        return out
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _without_none(obj):
+    # TOML has no null: leave such values out
+    if isinstance(obj, dict):
+        return {str(k): _without_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_without_none(v) for v in obj if v is not None]
+    return obj
+
+
+def dumps_toml(data: dict) -> str:
+    """A TOML document for nested dicts and lists (``None`` values are left out; TOML has no null).
+
+    Lists of dicts become arrays of tables."""
+    return to_toml(_without_none(to_plain(data)))
