@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import config, presets
+from ..drugs import parse_concentration, parse_drug_option  # noqa: F401  (re-exported by the face)
 from ..errors import ModelError
 from ..model import SynapseModel
 from ..units import format_concentration
@@ -56,33 +57,6 @@ def treatment_name(drugs: dict) -> str:
     if not active:
         return "control"
     return " + ".join(f"{d} {format_dose(c)}" for d, c in active.items())
-
-
-def parse_concentration(drug: str, value, field: str | None = None) -> float:
-    """A drug concentration in M from a number (M), a quantity (``"25 nM"``) or an occupancy of a
-    transporter or receptor (``"80%SERT"``, ``"80% SERT"``: the concentration that gives 80 %
-    occupancy, from :func:`mcsyn.drugs.concentration_for_occupancy`)."""
-    field = field or f"drugs.{drug}"
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9.]+(?:[eE][-+]?\d+)?)\s*%\s*@?\s*([A-Za-z][\w-]*)\s*", value)
-        if m:
-            occ = float(m.group(1)) / 100.0
-            if not (0 < occ < 1):
-                raise ModelError(field, value, "an occupancy must be strictly between 0% and 100%")
-            from .. import drugs as _drugs
-            return float(_drugs.concentration_for_occupancy(drug, m.group(2), occ))
-    from ..units import parse_quantity
-    return parse_quantity(value, "M", field)
-
-
-def parse_drug_option(text: str):
-    """``"NAME=CONC"`` (``CONC`` as in :func:`parse_concentration`) -> ``(name, concentration_M)``."""
-    if "=" not in text:
-        raise ValueError(f"drug {text!r} is not NAME=CONCENTRATION (e.g. fluoxetine=25nM or fluoxetine=80%SERT)")
-    name, value = (s.strip() for s in text.split("=", 1))
-    if not name:
-        raise ValueError(f"drug {text!r} has no name before '='")
-    return name, parse_concentration(name, value, field=f"--drug {name}")
 
 
 def dose_series(drug: str, concentrations, control: bool = True) -> list:
@@ -192,7 +166,8 @@ def _base_drugs(kind, obj) -> dict:
     """Drugs a configuration already contains, in M (they join every treatment)."""
     if kind != "config":
         return {}
-    return {d: parse_concentration(d, c) for d, c in (getattr(obj, "drugs", None) or {}).items()}
+    custom = getattr(obj, "custom_drugs", None)
+    return {d: parse_concentration(d, c, custom_drugs=custom) for d, c in (getattr(obj, "drugs", None) or {}).items()}
 
 
 def make_conditions(base, treatments=None, params=None, *, mode: str | None = None, adaptation=None,

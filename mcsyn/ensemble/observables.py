@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import geometry
 from ..compile import CompiledModel
 from ..simulate import SERIES_COLUMNS, series_columns
 
@@ -26,15 +27,11 @@ def default_observables(cm: CompiledModel) -> list:
     model = cm.model
     kinds = {t.kind for g in model.sites for t in g.scheme.transitions}
     g = model.geometry
-    obs = ["free", "free_cleft"]
-    if g.outside == "band":
-        obs.append("free_band")
-    if g.outside == "volume":
-        obs.append("free_volume")
+    obs = ["free"] + [f"free_{c}" for c in geometry.compartments(g)]
     obs += ["bound", "released"]
     if "uptake" in kinds:
         obs.append("taken_up")
-    if g.outside in ("open", "volume") or (g.outside == "band" and g.band_outer_boundary == "absorbing"):
+    if geometry.escapes(g):
         obs.append("escaped")
     if "degrade" in kinds or model.degradation:
         obs.append("degraded")
@@ -44,6 +41,8 @@ def default_observables(cm: CompiledModel) -> list:
         obs.append(f"{grp.label}:bound")
         if grp.scheme.open_states:
             obs.append(f"{grp.label}:open")
+    if model.clamp is not None:
+        obs += [f"{ch.group}:current_pA" for ch in cm.channels] + ["current_pA"]
     return obs
 
 
