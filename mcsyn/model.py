@@ -212,8 +212,8 @@ class ShortTermPlasticity:
     (:meth:`expected_release`); the run's draws are made in :mod:`mcsyn.placement`.
     """
 
-    n_sites: int = 1
-    tau_recovery_ms: float = 800.0
+    n_sites: int
+    tau_recovery_ms: float
     tau_facilitation_ms: float = 0.0
 
     def validate(self, label="plasticity"):
