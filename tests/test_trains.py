@@ -281,3 +281,10 @@ def test_plasticity_must_be_the_dataclass():
     with pytest.raises(ModelError) as err:
         _validate({"n_sites": 2})
     assert "trains[0].plasticity" in str(err.value)
+
+
+def test_the_mean_field_model_releases_the_expected_vesicles_of_a_plastic_train():
+    from mcsyn import meanfield
+    model = counting_model(u=0.5, n_sites=10, tau_rec=500.0, tau_f=0.0, n_stimuli=6, frequency_hz=20.0)
+    released = meanfield.mean_field(model)["released"].iloc[-1]
+    assert released == pytest.approx(model.trains[0].expected_vesicles().sum(), rel=1e-9)
