@@ -209,7 +209,9 @@ class ShortTermPlasticity:
         R_1 = 1,   R_{n+1} = 1 − (1 − R_n (1 − u_n)) exp(−Δt/τ_rec),
 
     and the vesicles released at stimulus n are Binomial(n_sites, u_n R_n) marginally
-    (:meth:`expected_release`); the run's draws are made in :mod:`mcsyn.placement`.
+    (:meth:`expected_release`); the run's draws are made in :mod:`mcsyn.placement`. In a
+    configuration the ``[train]`` keys ``n_release_sites``, ``tau_recovery_ms`` and
+    ``tau_facilitation_ms`` set it. No built-in values: see the presets' ``sources.train``.
     """
 
     n_sites: int
