@@ -2,8 +2,8 @@
 from .compile import CompiledModel, compile_model, per_hit_probability
 from .electrophysiology import VoltageClamp
 from .errors import ModelError
-from .model import (Degradation, Geometry, Release, SiteGroup, Species, StimulusTrain, SynapseModel,
-                    Timing)
+from .model import (Degradation, Geometry, Release, ShortTermPlasticity, SiteGroup, Species, StimulusTrain,
+                    SynapseModel, Timing)
 from .schemes import (KineticScheme, ampa_jonas1993, enzyme_site, one_site_receptor, transporter_cycle,
                       with_blocked_state)
 from .simulate import Ensemble, RunResult, run, run_one, run_seed_sequence
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CompiledModel", "Degradation", "Ensemble", "Geometry", "KineticScheme", "ModelError", "Release",
-    "RunResult", "SiteGroup", "Species", "StimulusTrain", "SynapseModel", "Timing", "VoltageClamp", "ampa_jonas1993",
+    "RunResult", "ShortTermPlasticity", "SiteGroup", "Species", "StimulusTrain", "SynapseModel", "Timing", "VoltageClamp", "ampa_jonas1993",
     "compile_model", "enzyme_site", "one_site_receptor", "per_hit_probability", "run", "run_one",
     "run_seed_sequence", "transporter_cycle", "with_blocked_state", "EnsembleResult", "dose_series",
     "make_conditions", "run_ensemble", "sweep", "load_result",

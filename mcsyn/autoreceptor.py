@@ -79,6 +79,9 @@ def apply_autoreceptor(model: SynapseModel, receptor: str, gain: float, tau_ms: 
         raise ModelError("autoreceptor.receptor", receptor, f"is not a presynaptic autoreceptor; use one of {autos}")
     if gain == 0:
         return model
+    if any(tr.plasticity is not None for tr in model.trains):
+        raise ModelError("autoreceptor.gain", gain, "autoreceptor feedback does not yet combine with a train's "
+                         "short-term plasticity (n_release_sites, tau_recovery_ms); set one of them off")
     o0 = tonic_autoreceptor_occupancy(ambient_M, rec.kd_M / affinity_factor, unblocked_clearance_fraction)
     releases = [dataclasses.replace(r, probability=r.probability * (1.0 - gain * o0)) for r in model.releases]
     for tr in model.trains:

@@ -30,9 +30,10 @@ from .drugs import MODES, apply_drugs
 from .electrophysiology import VoltageClamp
 from .errors import ModelError
 from .library import AVOGADRO_PER_MOL, SITES_PER_UM3_PER_PMOL_PER_G, suggest
-from .model import Degradation, Geometry, Release, SiteGroup, Species, StimulusTrain, SynapseModel, Timing
+from .model import (Degradation, Geometry, Release, ShortTermPlasticity, SiteGroup, Species, StimulusTrain,
+                    SynapseModel, Timing)
 from .schemes import TransporterCycle, transporter_cycle_rates
-from .spec import BOOL_FIELDS, DENSITY_KEYS, INT_FIELDS, STRING_FIELDS, check_spec
+from .spec import BOOL_FIELDS, DENSITY_KEYS, INT_FIELDS, PLASTICITY_KEYS, STRING_FIELDS, check_spec
 from .units import parse_field, parse_quantity
 
 _RATE_KEYS = ("kon_per_M_per_s", "koff_per_s", "translocation_per_s", "return_per_s", "kcat_per_s")
@@ -221,8 +222,24 @@ def _releases(s: dict, species: str, transmitter: dict):
         trains.append(StimulusTrain(start_ms=train.get("start_ms", 0.0), n_stimuli=train.get("n_stimuli", 1),
                                     frequency_hz=train.get("frequency_hz", 1.0),
                                     release_probability=train.get("release_probability", 1.0),
-                                    vesicle=Release(time_ms=0.0, **vesicle)))
+                                    vesicle=Release(time_ms=0.0, **vesicle), plasticity=_plasticity(train)))
     return releases, trains
+
+
+def _plasticity(train: dict) -> ShortTermPlasticity | None:
+    """The ``[train]`` plasticity keys as a ShortTermPlasticity (None when none is given):
+    ``n_release_sites`` (default 1), ``tau_recovery_ms`` (required), ``tau_facilitation_ms`` (default 0,
+    no facilitation); U is the train's ``release_probability``."""
+    if not any(k in train for k in PLASTICITY_KEYS):
+        return None
+    if "tau_recovery_ms" not in train:
+        raise ModelError("train.tau_recovery_ms", None, "short-term plasticity (n_release_sites, "
+                         "tau_facilitation_ms) needs the vesicle recovery time constant")
+    n_sites = train.get("n_release_sites", 1)
+    if n_sites < 1:
+        raise ModelError("train.n_release_sites", n_sites, "must be a whole number >= 1")
+    return ShortTermPlasticity(n_sites=n_sites, tau_recovery_ms=train["tau_recovery_ms"],
+                               tau_facilitation_ms=train.get("tau_facilitation_ms", 0.0))
 
 
 def _transporter_clearance(model: SynapseModel):

@@ -190,14 +190,85 @@ class Release:
 
 
 @dataclass
+class ShortTermPlasticity:
+    """Depression and facilitation of a train's release: the stochastic Tsodyks–Markram scheme.
+
+    The train's active zone has ``n_sites`` release sites, each holding at most one release-ready
+    vesicle (Fuhrmann, Segev, Markram & Tsodyks 2002, J Neurophysiol 87:140, the stochastic form of
+    Tsodyks & Markram 1997, PNAS 94:719). All sites are filled when the train starts. At stimulus
+    n each filled site releases its vesicle with probability u_n; an empty site is refilled with
+    probability 1 − exp(−Δt/τ_rec) over an interval Δt. Facilitation raises u after every stimulus:
+
+        u_1 = U,   u_{n+1} = U + u_n (1 − U) exp(−Δt/τ_facil)
+
+    where U is the train's per-stimulus release probability (``release_probability`` ×
+    ``vesicle.probability``), so one value means one thing. ``tau_facilitation_ms = 0`` turns
+    facilitation off (u_n = U); ``tau_recovery_ms = 0`` refills every site before the next
+    stimulus. The fraction of filled sites R_n then follows
+
+        R_1 = 1,   R_{n+1} = 1 − (1 − R_n (1 − u_n)) exp(−Δt/τ_rec),
+
+    and the vesicles released at stimulus n are Binomial(n_sites, u_n R_n) marginally
+    (:meth:`expected_release`); the run's draws are made in :mod:`mcsyn.placement`. In a
+    configuration the ``[train]`` keys ``n_release_sites``, ``tau_recovery_ms`` and
+    ``tau_facilitation_ms`` set it. No built-in values: see the presets' ``sources.train``.
+    """
+
+    n_sites: int
+    tau_recovery_ms: float
+    tau_facilitation_ms: float = 0.0
+
+    def validate(self, label="plasticity"):
+        if isinstance(self.n_sites, bool) or not isinstance(self.n_sites, (int, np.integer)) or self.n_sites < 1:
+            raise ModelError(f"{label}.n_sites", self.n_sites, "must be an integer >= 1 (release sites)")
+        require_nonnegative(f"{label}.tau_recovery_ms", self.tau_recovery_ms)
+        require_nonnegative(f"{label}.tau_facilitation_ms", self.tau_facilitation_ms)
+
+    def carry_over(self, interval_ms: float) -> tuple[float, float]:
+        """(exp(−Δt/τ_rec), exp(−Δt/τ_facil)) over one inter-stimulus interval (0 for τ = 0)."""
+        def kept(tau):
+            return float(np.exp(-interval_ms / tau)) if tau > 0 else 0.0
+        return kept(self.tau_recovery_ms), kept(self.tau_facilitation_ms)
+
+    def expected_release(self, n_stimuli: int, interval_ms: float, u: float):
+        """(u_n, R_n) per stimulus from the closed-form recursion above (numpy arrays); the mean
+        number of vesicles released at stimulus n is ``n_sites * u_n * R_n``."""
+        stay_empty, facil = self.carry_over(interval_ms)
+        u_n, r_n = np.empty(n_stimuli), np.empty(n_stimuli)
+        uu, rr = u, 1.0
+        for k in range(n_stimuli):
+            u_n[k], r_n[k] = uu, rr
+            rr = 1.0 - (1.0 - rr * (1.0 - uu)) * stay_empty
+            uu = u + uu * (1.0 - u) * facil
+        return u_n, r_n
+
+
+@dataclass
 class StimulusTrain:
-    """A train of stimuli; each releases ``vesicle`` with probability ``release_probability``."""
+    """A train of stimuli; each releases ``vesicle`` with probability ``release_probability``.
+
+    With ``plasticity`` (a :class:`ShortTermPlasticity`) the release depresses and facilitates
+    along the train: ``n_sites`` vesicles are ready at the start, ``release_probability`` (times
+    ``vesicle.probability``) is the scheme's U, and each stimulus releases 0..n_sites vesicles."""
 
     start_ms: float = 0.0
     n_stimuli: int = 10
     frequency_hz: float = 20.0
     release_probability: float = 0.3
     vesicle: Release = field(default_factory=Release)
+    plasticity: ShortTermPlasticity | None = None
+
+    @property
+    def interval_ms(self) -> float:
+        return 1000.0 / self.frequency_hz
+
+    @property
+    def stimulus_probability(self) -> float:
+        """The chance that one stimulus releases the vesicle (the plasticity scheme's U)."""
+        return self.release_probability * self.vesicle.probability
+
+    def stimulus_times_ms(self) -> np.ndarray:
+        return self.start_ms + np.arange(self.n_stimuli) * self.interval_ms
 
     def validate(self, geometry, species_names, duration_ms, label="train"):
         require_nonnegative(f"{label}.start_ms", self.start_ms)
@@ -211,16 +282,39 @@ class StimulusTrain:
             raise ModelError(f"{label}.n_stimuli", self.n_stimuli,
                              f"the last stimulus at {last} ms falls after the run ends ({duration_ms} ms)")
         self.vesicle.validate(geometry, species_names, duration_ms, f"{label}.vesicle")
+        if self.plasticity is not None:
+            if not isinstance(self.plasticity, ShortTermPlasticity):
+                raise ModelError(f"{label}.plasticity", self.plasticity,
+                                 "must be a mcsyn.model.ShortTermPlasticity or None (no depression or facilitation)")
+            self.plasticity.validate(f"{label}.plasticity")
+
+    def expected_vesicles(self) -> np.ndarray:
+        """Mean vesicles released per stimulus (U per stimulus without plasticity)."""
+        if self.plasticity is None:
+            return np.full(self.n_stimuli, self.stimulus_probability)
+        u_n, r_n = self.plasticity.expected_release(self.n_stimuli, self.interval_ms, self.stimulus_probability)
+        return self.plasticity.n_sites * u_n * r_n
 
     def releases(self):
-        period = 1000.0 / self.frequency_hz
-        for k in range(self.n_stimuli):
-            yield Release(time_ms=self.start_ms + k * period, molecules=self.vesicle.molecules,
-                          species=self.vesicle.species, position_um=self.vesicle.position_um,
-                          into=self.vesicle.into, pore_tau_ms=self.vesicle.pore_tau_ms,
-                          quantal_cv=self.vesicle.quantal_cv,
-                          molecule_distribution=self.vesicle.molecule_distribution,
-                          probability=self.release_probability * self.vesicle.probability)
+        """One Release per stimulus with the train's probability. With plasticity: per stimulus,
+        one Release per site with the site's marginal probability u_n R_n, so that each stimulus's
+        release has its exact distribution and mean (what the mean-field model needs); the
+        correlations along the train exist only in the per-run draws (:mod:`mcsyn.placement`)."""
+        if self.plasticity is None:
+            per_site, copies = np.full(self.n_stimuli, self.stimulus_probability), 1
+        else:
+            u_n, r_n = self.plasticity.expected_release(self.n_stimuli, self.interval_ms, self.stimulus_probability)
+            per_site, copies = u_n * r_n, self.plasticity.n_sites
+        for t, p in zip(self.stimulus_times_ms(), per_site):
+            for _ in range(copies):
+                yield self.vesicle_at(float(t), float(p))
+
+    def vesicle_at(self, time_ms: float, probability: float) -> Release:
+        """The train's vesicle released at ``time_ms`` with ``probability``."""
+        v = self.vesicle
+        return Release(time_ms=time_ms, molecules=v.molecules, species=v.species, position_um=v.position_um,
+                       into=v.into, pore_tau_ms=v.pore_tau_ms, quantal_cv=v.quantal_cv,
+                       molecule_distribution=v.molecule_distribution, probability=probability)
 
 
 @dataclass

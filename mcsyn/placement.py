@@ -2,7 +2,8 @@
 sizes, from the run's own ``SeedSequence`` (a child of it, apart from the kernel's stream).
 
 The order of the draws is part of the reproducibility contract (``tests/test_golden.py``): sites
-group by group in the model's order, then releases in the model's order, then the trains'.
+group by group in the model's order, then releases in the model's order, then the trains', and last
+the trains with short-term plasticity (which vesicles each stimulus releases, then their molecules).
 """
 from __future__ import annotations
 
@@ -159,35 +160,21 @@ def _place_on_tiles(cm: CompiledModel, grp, count, used, rng):
 def _draw_releases(cm: CompiledModel, rng):
     """Injection groups as columns (time, count, x, y, z, species, into-volume), sorted by
     time (stable, so simultaneous groups keep the order of the releases). An instant release
-    is one group; a fusion pore's molecules each get their own time, hence their own group."""
+    is one group; a fusion pore's molecules each get their own time, hence their own group.
+
+    Trains with short-term plasticity are drawn last, after every other release (so adding one
+    leaves the draws of the rest of the model as they were): first which vesicles each stimulus
+    releases (:func:`_plastic_train_releases`), then their molecules."""
     model = cm.model
-    g = model.geometry
     releases = list(model.releases)
     for tr in model.trains:
-        releases.extend(tr.releases())
-    groups = []
-    duration_us = model.timing.duration_ms * 1000.0
-    for rel in releases:
-        if rel.probability < 1.0 and rng.random() >= rel.probability:
-            continue
-        n = _molecule_count(rel, rng)
-        if n <= 0:
-            continue
-        t0 = rel.time_ms * 1000.0
-        if rel.pore_tau_ms > 0:
-            times = t0 + rng.exponential(rel.pore_tau_ms * 1000.0, size=n)
-            times = times[times <= duration_us]
-            counts = np.ones(len(times), dtype=np.int64)
-        else:
-            times, counts = np.array([t0]), np.array([n], dtype=np.int64)
-        sp = cm.species_index[rel.species] if rel.species else 0
-        if rel.into == "volume":
-            pos = rel.position_um if rel.position_um is not None else (g.varicosity_radius_um * (1 + 1e-9), 0.0, 0.0)
-            xyz, vol = (pos[0], pos[1], pos[2]), 1
-        else:
-            pos = rel.position_um if rel.position_um is not None else (0.0, 0.0)
-            xyz, vol = (pos[0], pos[1], g.cleft_height_um * (1.0 - 1e-9)), 0
-        groups.append((times, counts, *xyz, sp, vol))
+        if tr.plasticity is None:
+            releases.extend(tr.releases())
+    groups = [grp for rel in releases if (grp := _release_group(cm, rel, rng)) is not None]
+    for tr in model.trains:
+        if tr.plasticity is not None:
+            groups.extend(grp for rel in _plastic_train_releases(tr, rng)
+                          if (grp := _release_group(cm, rel, rng)) is not None)
     if not groups:
         return [np.zeros(0)] * 7
     times = np.concatenate([grp[0] for grp in groups])
@@ -196,6 +183,56 @@ def _draw_releases(cm: CompiledModel, rng):
         columns.append(np.concatenate([np.full(len(grp[0]), grp[k]) for grp in groups]))
     order = np.argsort(times, kind="stable")
     return [c[order] for c in columns]
+
+
+def _release_group(cm: CompiledModel, rel, rng):
+    """(times, counts, x, y, z, species, into-volume) of one release, or None when it does not
+    happen (its probability) or releases nothing."""
+    g = cm.model.geometry
+    if rel.probability < 1.0 and rng.random() >= rel.probability:
+        return None
+    n = _molecule_count(rel, rng)
+    if n <= 0:
+        return None
+    t0 = rel.time_ms * 1000.0
+    if rel.pore_tau_ms > 0:
+        times = t0 + rng.exponential(rel.pore_tau_ms * 1000.0, size=n)
+        times = times[times <= cm.model.timing.duration_ms * 1000.0]
+        counts = np.ones(len(times), dtype=np.int64)
+    else:
+        times, counts = np.array([t0]), np.array([n], dtype=np.int64)
+    sp = cm.species_index[rel.species] if rel.species else 0
+    if rel.into == "volume":
+        pos = rel.position_um if rel.position_um is not None else (g.varicosity_radius_um * (1 + 1e-9), 0.0, 0.0)
+        xyz, vol = (pos[0], pos[1], pos[2]), 1
+    else:
+        pos = rel.position_um if rel.position_um is not None else (0.0, 0.0)
+        xyz, vol = (pos[0], pos[1], g.cleft_height_um * (1.0 - 1e-9)), 0
+    return (times, counts, *xyz, sp, vol)
+
+
+def plastic_train_vesicles(train, rng) -> np.ndarray:
+    """Vesicles released at each stimulus of a train with short-term plasticity, drawn with the
+    stochastic Tsodyks–Markram scheme (:class:`mcsyn.model.ShortTermPlasticity`): per stimulus,
+    Binomial(filled sites, u_n) releases, then Binomial(empty sites, 1 − exp(−Δt/τ_rec)) refills."""
+    stp = train.plasticity
+    u = train.stimulus_probability
+    stay_empty, facil = stp.carry_over(train.interval_ms)
+    filled, u_n = stp.n_sites, u
+    out = np.zeros(train.n_stimuli, dtype=np.int64)
+    for k in range(train.n_stimuli):
+        out[k] = rng.binomial(filled, u_n)
+        filled -= out[k]
+        if k + 1 < train.n_stimuli:
+            filled += rng.binomial(stp.n_sites - filled, 1.0 - stay_empty)
+            u_n = u + u_n * (1.0 - u) * facil
+    return out
+
+
+def _plastic_train_releases(train, rng) -> list:
+    """The vesicles a plastic train releases in this run, as Releases that happen for sure."""
+    counts = plastic_train_vesicles(train, rng)
+    return [train.vesicle_at(float(t), 1.0) for t, n in zip(train.stimulus_times_ms(), counts) for _ in range(n)]
 
 
 def _molecule_count(rel, rng) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import _engine, electrophysiology
+from . import _engine, electrophysiology, trains
 from .compile import CompiledModel, compile_model, molar
 from .model import SynapseModel
 
@@ -101,6 +101,7 @@ def run_metrics(cm: CompiledModel, columns: dict) -> dict:
     if cm.model.clamp is not None:
         currents = {k: v for k, v in columns.items() if k.endswith("current_pA")}
         m.update(electrophysiology.run_current_metrics(cm, columns, cm.model.clamp, currents=currents))
+    m.update(trains.train_metrics(cm, columns))     # per-stimulus responses, paired-pulse ratios
     return m
 
 

@@ -32,7 +32,8 @@ SECTIONS = {
     "numerics": ("tile_um", "voxel_um"),
     "release": ("enabled", "time_ms", "into", "position_um", "probability", "molecules", "quantal_cv",
                 "molecule_distribution"),
-    "train": ("enabled", "start_ms", "n_stimuli", "frequency_hz", "release_probability"),
+    "train": ("enabled", "start_ms", "n_stimuli", "frequency_hz", "release_probability", "n_release_sites",
+              "tau_recovery_ms", "tau_facilitation_ms"),
     "autoreceptor": ("receptor", "gain", "tau_ms", "occupancy_per_release"),
     "clamp": ("holding_potential_mV", "external_mg_mM", "temperature_c", "reversal_potential_mV"),
 }
@@ -47,7 +48,9 @@ TOP_KEYS = META_KEYS + tuple(SECTIONS) + ("sites", "degradation")
 STRING_FIELDS = {"name", "outside", "band_outer_boundary", "domain_boundary", "into", "molecule_distribution",
                  "entry", "location", "arrangement", "region", "receptor", "description", "source"}
 BOOL_FIELDS = {"enabled", "volume_enters_cleft"}
-INT_FIELDS = {"count", "n_stimuli", "n_clusters"}
+INT_FIELDS = {"count", "n_stimuli", "n_clusters", "n_release_sites"}
+# [train] keys that give the train short-term plasticity (mcsyn.model.ShortTermPlasticity)
+PLASTICITY_KEYS = ("n_release_sites", "tau_recovery_ms", "tau_facilitation_ms")
 
 
 def _check_keys(d: dict, allowed, where: str):
