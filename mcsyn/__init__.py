@@ -1,4 +1,14 @@
 """mcsyn: stochastic Monte Carlo simulation of one synapse, molecule by molecule."""
+import importlib.util as _importlib_util
+
+if _importlib_util.find_spec(f"{__name__}._engine") is None:
+    # Python started inside the checkout imports the source tree, which has no compiled kernel,
+    # instead of the installed package; without this the first import fails as a "circular import"
+    raise ImportError(
+        f"mcsyn's compiled kernel (mcsyn._engine) is not built in {__path__[0]}: this is the source "
+        "tree, and it shadows any installed mcsyn when Python starts in the checkout. Run "
+        "`pip install -e .` in the checkout (for notebooks and scripts run from it), or start Python "
+        "outside the checkout to use the installed package.")
 from .compile import CompiledModel, compile_model, per_hit_probability
 from .electrophysiology import VoltageClamp
 from .errors import ModelError

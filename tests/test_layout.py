@@ -227,3 +227,18 @@ def test_sizes_within_limits_or_allowed(found, allowed, limit):
 def test_allow_list_holds_only_what_is_still_over(found, allowed):
     stale = sorted(set(allowed) - set(found))
     assert not stale, f"no longer over the limit (or gone): remove from the allow-list: {stale}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the source tree without its compiled kernel
+
+def test_importing_the_uncompiled_source_tree_says_what_happened_and_what_to_do(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    shutil.copytree(ROOT / PACKAGE, tmp_path / PACKAGE, ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    # -S: no site-packages, so no installed or editable mcsyn can supply the kernel
+    proc = subprocess.run([sys.executable, "-S", "-c", "import mcsyn"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "circular import" not in proc.stderr
+    assert "compiled kernel (mcsyn._engine) is not built" in proc.stderr and "pip install -e ." in proc.stderr
