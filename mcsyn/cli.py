@@ -8,14 +8,15 @@
               [--runs N] ... --out DIR
     mcsyn compare DIR [DIR ...] [--control NAME] [--metric M ...]
     mcsyn summary DIR [--metric M ...]
-    mcsyn plot DIR [--format png|svg|pdf] [--observable OBS ...] [--metric M ...]
+    mcsyn plot DIR [--format png|svg|pdf] [--observable OBS ...] [--metric M ...] [--bands quantiles|ci]
     mcsyn presets
-    mcsyn drugs
+    mcsyn drugs [NAME [--occupancy PERCENT ...]]
     mcsyn demo [--runs N] [--out DIR]
     mcsyn validate [--quick] [--out DIR] [--workers K]
     mcsyn bench [--repeats N] [--workers K]
 
-Concentrations: ``25nM``, ``"25 nM"``, ``2.5e-8`` (M) or an occupancy ``80%SERT``. Exit status: 0
+Concentrations carry their unit: ``25nM``, ``"25 nM"``, ``2.5e-8M`` or an occupancy ``80%SERT``
+(a bare number such as ``2.5e-8`` is refused: 25 meant as nM would be 25 M). Exit status: 0
 on success, 1 when runs failed (the others are kept), 2 for bad arguments, 130 when interrupted.
 """
 from __future__ import annotations
@@ -89,6 +90,16 @@ def _quantiles(text):
     return qs
 
 
+def _percent(text):
+    try:
+        v = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (a percentage, e.g. 80)") from None
+    if not 0 < v < 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: an occupancy must be strictly between 0 and 100 %")
+    return v
+
+
 def _message(exc) -> str:
     return exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
 
@@ -97,7 +108,14 @@ def _message(exc) -> str:
 # the parser
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Adds "(default: X)" only where it says something: not to a help text that already names its
+    default, nor for a default of None or False (a flag, or "chosen at run time")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
 
 
 def _add_ensemble_options(p):
@@ -146,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run N runs of a preset or configuration, with drugs, and save the result.")
     _add_ensemble_options(p)
     p.add_argument("--drug", dest="drugs", type=_drug, action="append", default=[], metavar="NAME=CONC",
-                   help="add a drug (repeat for combinations): 25nM, 2.5e-8 (M) or 80%%SERT (occupancy)")
+                   help="add a drug (repeat for combinations): 25nM, 2.5e-8M or 80%%SERT (occupancy)")
     p.add_argument("--control", action="store_true",
                    help="also run the drug-free control, as a second condition in the same result")
 
@@ -167,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_options(p)
 
     p = sub.add_parser("summary", formatter_class=_Formatter, help="summary statistics of a result",
-                       description="Per condition and metric: mean, sd, sem, CV, median, IQR and 95%% CI.")
+                       description="Per condition and metric: mean, sd, sem, CV, median, IQR and 95% CI.")
     p.add_argument("dir", metavar="DIR")
     _add_table_options(p)
 
@@ -176,12 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
     p.add_argument("--to", dest="plot_dir", default=None, metavar="FOLDER", help="where to write (default DIR/plots)")
-    p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME")
-    p.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME")
-    p.add_argument("--condition", dest="conditions", action="append", default=None, metavar="NAME")
+    p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME",
+                   help="time-course panel (repeat; default: free transmitter, each site group, fates)")
+    p.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME",
+                   help="histogram panel (repeat; default: clearance, uptake and occupancy readouts)")
+    p.add_argument("--condition", dest="conditions", action="append", default=None, metavar="NAME",
+                   help="condition to draw (repeat; default: all)")
+    p.add_argument("--bands", choices=("quantiles", "ci"), default="quantiles",
+                   help="time-course bands: the stored quantiles of runs around the median, or the 95%% "
+                        "confidence band of the mean")
 
     sub.add_parser("presets", help="list the built-in presets", description="List the built-in presets.")
-    sub.add_parser("drugs", help="list the drugs in the library", description="List the drugs in the library.")
+    p = sub.add_parser("drugs", formatter_class=_Formatter, help="list the drugs, or show one",
+                       description="Without NAME: the drugs in the library. With NAME: its class, mechanism, "
+                                   "sources and variants, the Ki at each target, the free concentration that "
+                                   "gives each --occupancy, and clinical occupancies where a source gives them.")
+    p.add_argument("name", nargs="?", default=None, metavar="NAME", help="a drug (or NAME@VARIANT)")
+    p.add_argument("--occupancy", dest="occupancies", type=_percent, action="append", default=None,
+                   metavar="PERCENT", help="occupancy to convert to a free concentration (repeat; default: 50 and 80)")
 
     from . import validation
     p = sub.add_parser("validate", formatter_class=_Formatter, help="run the quantitative validation checks",
@@ -195,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=None, help="threads for the parallel figure")
 
     p = sub.add_parser("demo", formatter_class=_Formatter, help="serotonergic synapse: control vs an SSRI",
-                       description=f"The serotonergic preset, control vs {DEMO_DRUG} at 80%% SERT occupancy: "
+                       description=f"The serotonergic preset, control vs {DEMO_DRUG} at 80% SERT occupancy: "
                                    "runs both, prints the summary and comparison, saves the figures.")
     p.add_argument("--runs", type=_positive_int, default=100, help="runs per condition")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
@@ -383,6 +413,8 @@ def _choose_metrics(metrics_df, requested):
         keys = [m for m in SUMMARY_METRICS if m in available]
         keys += [m for m in available if m.endswith(":bound:peak") or m.endswith(":open:integral_ms")]
         keys += [m for m in available if m.startswith("current:") and m.split(":")[1] in CURRENT_SUMMARY]
+        if metrics_df.groupby("condition").size().max() < 2:
+            return keys                 # one run per condition: nothing can vary, show the readouts
         return [m for m in keys if metrics_df[m].nunique(dropna=True) > 1]     # drop what never varies
     if requested == ["all"]:
         return available
@@ -393,13 +425,27 @@ def _choose_metrics(metrics_df, requested):
 
 
 def _fmt_table(df) -> str:
+    from .stats import format_p_value
+
     def fmt(x):
         if isinstance(x, (float, np.floating)):
             if not math.isfinite(x):
                 return "nan" if math.isnan(x) else str(x)
             return f"{x:.4g}"
         return str(x)
-    return df.to_string(index=False, formatters={c: fmt for c in df.columns if df[c].dtype.kind == "f"})
+    formatters = {c: fmt for c in df.columns if df[c].dtype.kind == "f"}
+    formatters.update({c: format_p_value for c in df.columns if c.startswith("p_")})
+    return df.to_string(index=False, formatters=formatters)
+
+
+def _site_totals_line(metrics_df) -> str | None:
+    """``"Sites per run: SERT 361,560, 5-HT1A 25,225 (...)"`` from the ``<group>:sites`` metrics."""
+    parts = []
+    for col in metrics_df.columns:
+        if col.endswith(":sites"):
+            values = sorted(set(int(v) for v in metrics_df[col].dropna()))
+            parts.append(f"{col[:-len(':sites')]} " + " / ".join(f"{v:,}" for v in values))
+    return "Sites per run: " + ", ".join(parts) if parts else None
 
 
 def _print_summary(metrics_df, requested, ci="analytic", csv=None):
@@ -412,6 +458,9 @@ def _print_summary(metrics_df, requested, ci="analytic", csv=None):
     cols = ["condition", "metric", "n", "mean", "sd", "sem", "cv", "median", "iqr", "ci_low", "ci_high"]
     print(f"\nSummary ({table['ci_method'].iloc[0] if len(table) else ci} CI of the mean):")
     print(_fmt_table(table[cols]))
+    line = _site_totals_line(metrics_df)
+    if line:
+        print(line)
 
 
 def _print_compare(metrics_df, control, requested, ci="analytic", csv=None):
@@ -470,7 +519,8 @@ def cmd_plot(args):
     written = []
     try:
         written.append(plots.save_figure(
-            plots.plot_timecourse(result, observables=args.observables, conditions=args.conditions),
+            plots.plot_timecourse(result, observables=args.observables, conditions=args.conditions,
+                                  bands=args.bands),
             folder / f"timecourse.{args.format}"))
         m = result.metrics if not args.conditions else result.metrics[result.metrics["condition"].isin(args.conditions)]
         written.append(plots.save_figure(plots.plot_histograms(m, metrics_columns=args.metrics),
@@ -494,13 +544,86 @@ def cmd_presets(args):
 
 def cmd_drugs(args):
     from . import library
-    rows = []
-    for name in library.names("drugs"):
-        d = library.drug(name)
-        ki = ", ".join(f"{t} {k * 1e9:.3g} nM" for t, k in d.ki_M.items())
-        rows.append({"drug": name, "class": d.drug_class, "mechanism": d.mechanism, "Ki": ki})
-    print(pd.DataFrame(rows).to_string(index=False))
+    if args.name is None:
+        if args.occupancies:
+            raise _UsageError("--occupancy needs a drug NAME (e.g. mcsyn drugs escitalopram --occupancy 80)")
+        rows = []
+        for name in library.names("drugs"):
+            d = library.drug(name)
+            ki = ", ".join(f"{t} {_dose(k)}" for t, k in d.ki_M.items())
+            rows.append({"drug": name, "class": d.drug_class, "mechanism": d.mechanism, "Ki": ki})
+        print(pd.DataFrame(rows).to_string(index=False))
+        print("\n'mcsyn drugs NAME' shows one drug: sources, variants, occupancy and concentrations")
+        return 0
+    try:
+        drug = library.drug(args.name, "NAME")
+    except (ValueError, KeyError) as exc:
+        raise _UsageError(_message(exc)) from None
+    base = drug.name
+    raw = library.raw("drugs")[base]
+    occupancies = args.occupancies or [50.0, 80.0]
+    print(f"{drug.label}: {drug.drug_class}, {drug.mechanism}")
+    print(_wrap(f"source: {drug.source}", "  "))
+    print(_drug_table(drug, occupancies))
+    variants = sorted(raw.get("variants", {}))
+    if variants:
+        print("\nvariants (select as NAME@VARIANT):")
+        for v in variants:
+            vd = library.drug(f"{base}@{v}")
+            ki = ", ".join(f"{t} {_dose(k)}" for t, k in vd.targets().items())
+            print(f"  {base}@{v}: Ki {ki}")
+            print(_wrap(f"source: {raw['variants'][v].get('source', '')}", "    "))
+    _print_clinical(drug, raw.get("clinical", {}))
     return 0
+
+
+def _dose(molar: float) -> str:
+    from .labels import format_dose
+    return format_dose(molar)
+
+
+def _wrap(text: str, indent: str, width: int = 100) -> str:
+    import textwrap
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def _drug_table(drug, occupancies) -> str:
+    """Ki per target and the free concentration that gives each occupancy alone, C = Ki·θ/(1 − θ)."""
+    from .drugs import concentration_for_occupancy
+    rows = []
+    for target, ki in drug.targets().items():
+        row = {"target": target, "kind": "off-target receptor" if target in drug.off_targets_M else
+               ("enzyme" if target == "MAO" else "transporter"), "Ki": _dose(ki)}
+        for occ in occupancies:
+            row[f"free conc. for {occ:g} %"] = _dose(concentration_for_occupancy(drug, target, occ / 100.0))
+        rows.append(row)
+    return ("\nKi at each target, and the free concentration at which the drug alone occupies the stated\n"
+            "fraction of it (competitive equilibrium, C = Ki x theta/(1 - theta)):\n"
+            + pd.DataFrame(rows).to_string(index=False))
+
+
+_CLINICAL_OCCUPANCY = re.compile(r"\s*([0-9.]+)\s*(?:[-–]\s*([0-9.]+)\s*)?%\s*")
+
+
+def _print_clinical(drug, table: dict):
+    from .drugs import concentration_for_occupancy
+    if not table:
+        print("\nclinical occupancy: no measured occupancy in the library for this drug")
+        return
+    print("\nclinical occupancy (PET), and the free concentration that gives it in this model [D]:")
+    rows = []
+    for target, entries in table.items():
+        for e in entries:
+            m = _CLINICAL_OCCUPANCY.fullmatch(str(e["occupancy"]))
+            if m is None:
+                raise ValueError(f"drugs.{drug.name}.clinical.{target}: occupancy {e['occupancy']!r} "
+                                 "is not 'N%' or 'N-M%'")
+            lo, hi = float(m.group(1)), float(m.group(2) or m.group(1))
+            conc = " - ".join(dict.fromkeys(_dose(concentration_for_occupancy(drug, target, x / 100.0))
+                                            for x in (lo, hi)))
+            rows.append(f"  {target} at {e['dose']}: {e['occupancy']} occupied -> {conc} free")
+            rows.append(_wrap(e.get("source", ""), "      "))
+    print("\n".join(rows))
 
 
 def _fresh_demo_folder(base="mcsyn-demo"):
@@ -530,11 +653,8 @@ def cmd_demo(args):
     _print_summary(result.metrics, None)
     _print_compare(result.metrics, "control", None)
     folder = Path(result.path) / "plots"
-    obs = [o for o in ("free", "taken_up", "SERT:bound", "5-HT1A:bound") if o in set(result.timecourse["observable"])]
-    p1 = plots.save_figure(plots.plot_timecourse(result, observables=obs), folder / "timecourse.png")
-    p2 = plots.save_figure(plots.plot_histograms(result, metrics_columns=[
-        m for m in ("fraction_taken_up", "clearance_half_time_ms", "5-HT1A:bound:integral_ms") if m in result.metrics]),
-        folder / "histograms.png")
+    p1 = plots.save_figure(plots.plot_timecourse(result), folder / "timecourse.png")
+    p2 = plots.save_figure(plots.plot_histograms(result), folder / "histograms.png")
     print(f"\nresult: {result.path}\nplots: {p1}\n       {p2}")
     return status
 

@@ -175,9 +175,16 @@ def parse_field(field: str, value, allow_negative: bool = False):
 
 
 
-def format_concentration(molar: float) -> str:
-    """A readable concentration string (``2.5e-8`` -> ``"25 nM"``)."""
-    for factor, name in ((1.0, "M"), (1e-3, "mM"), (1e-6, "uM"), (1e-9, "nM"), (1e-12, "pM")):
-        if abs(molar) >= factor or name == "pM":
-            return f"{molar / factor:.6g} {name}"
-    return f"{molar:g} M"
+def format_concentration(molar: float, digits: int = 6, micro: str = "u") -> str:
+    """A readable concentration string with ``digits`` significant digits (``2.5e-8`` -> ``"25 nM"``;
+    ``format_concentration(3.1623e-6, 3, "µ")`` -> ``"3.16 µM"``, as doses are written in figures).
+    The unit is the largest one the rounded value reaches (999.96 nM at 3 digits is ``"1 µM"``)."""
+    if not math.isfinite(molar):
+        return "n/a"
+    if molar == 0:
+        return "0 M"
+    units = ((1.0, "M"), (1e-3, "mM"), (1e-6, micro + "M"), (1e-9, "nM"), (1e-12, "pM"))
+    for factor, name in units:
+        if float(f"{abs(molar) / factor:.{digits}g}") >= 1 or name == "pM":
+            return f"{molar / factor:.{digits}g} {name}"
+    return f"{molar:g} M"  # pragma: no cover - the loop always returns
