@@ -113,7 +113,8 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default is None or action.default is False:
+        flag = action.nargs == 0            # store_true / store_false: the default says nothing
+        if "default" in text or flag or action.default is None or action.default is False or action.default == []:
             return text
         return super()._get_help_string(action)
 
@@ -139,7 +140,7 @@ def _add_ensemble_options(p):
     p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME",
                    help="time series for the time-course statistics (repeat; default: the aggregates)")
     p.add_argument("--quantiles", type=_quantiles, default=(0.05, 0.25, 0.75, 0.95),
-                   help="time-course quantiles besides the median")
+                   help="time-course quantiles besides the median (default: 0.05,0.25,0.75,0.95)")
     p.add_argument("--time-points", type=_positive_int, default=501,
                    help="at most this many stored time points per run")
     p.add_argument("--no-traces", action="store_true", help="store no traces (no time-course quantiles; no resume)")
@@ -411,6 +412,7 @@ def _choose_metrics(metrics_df, requested):
     available = metric_columns(metrics_df)
     if requested is None:
         keys = [m for m in SUMMARY_METRICS if m in available]
+        keys += [m for m in available if m.endswith(":occupancy_fraction:peak")]
         keys += [m for m in available if m.endswith(":bound:peak") or m.endswith(":open:integral_ms")]
         keys += [m for m in available if m.startswith("current:") and m.split(":")[1] in CURRENT_SUMMARY]
         if metrics_df.groupby("condition").size().max() < 2:
@@ -523,8 +525,12 @@ def cmd_plot(args):
                                   bands=args.bands),
             folder / f"timecourse.{args.format}"))
         m = result.metrics if not args.conditions else result.metrics[result.metrics["condition"].isin(args.conditions)]
-        written.append(plots.save_figure(plots.plot_histograms(m, metrics_columns=args.metrics),
-                                         folder / f"histograms.{args.format}"))
+        columns = args.metrics or plots.default_plot_metrics(m)
+        if columns:
+            written.append(plots.save_figure(plots.plot_histograms(m, metrics_columns=columns),
+                                             folder / f"histograms.{args.format}"))
+        else:
+            print("histograms: none drawn, no metric varies across runs (one run per condition?)")
     except KeyError as exc:
         raise _UsageError(_message(exc)) from None
     for p in written:

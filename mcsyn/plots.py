@@ -226,11 +226,12 @@ def plot_timecourse(source, observables=None, conditions=None, center: str = "me
         handles, labels = axes[0].get_legend_handles_labels()
         n = tc.groupby("condition", sort=False)["n"].max()
         counts = [int(n[c]) for c in conditions if c in n.index]
-        if counts and max(counts) < 2:
-            caption = "line: the single run (no band)"
         runs = f"{counts[0]} per condition" if len(set(counts)) == 1 else ", ".join(map(str, counts))
+        title = f"{caption} (n = {runs})"
+        if counts and max(counts) < 2:
+            title = "line: one run per condition (no band)"
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), frameon=False,
-                   title=f"{caption} (n = {runs})",
+                   title=title,
                    title_fontsize=8)
     return fig
 
@@ -332,6 +333,8 @@ def plot_histograms(source, metrics_columns=None, by: str = "condition", ncols: 
     m = _metrics_of(source)
     if metrics_columns is None:
         metrics_columns = default_plot_metrics(m)
+    if not len(metrics_columns):
+        raise ValueError("no metrics to draw: none varies across runs (pass metrics_columns to draw constant ones)")
     groups = list(dict.fromkeys(m[by]))
     names = condition_labels(m, groups) if by == "condition" else {g: str(g) for g in groups}
     if density is None:
