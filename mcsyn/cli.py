@@ -22,19 +22,19 @@ on success, 1 when runs failed (the others are kept), 2 for bad arguments, 130 w
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from .cli_tables import format_table as _fmt_table
+from .cli_tables import print_compare as _print_compare
+from .cli_tables import print_summary as _print_summary
 
 DEMO_DRUG = "escitalopram"
 DEMO_OCCUPANCY = "80%SERT"
-SUMMARY_METRICS = ("peak_free", "clearance_half_time_ms", "taken_up", "escaped", "degraded", "free_end",
-                   "fraction_taken_up", "fraction_escaped")
 
 
 # ======================================================================================================
@@ -403,82 +403,6 @@ def _load(path):
         raise _UsageError(str(exc)) from None
 
 
-# the total current's metrics shown by default when a result was recorded under a clamp
-CURRENT_SUMMARY = ("peak_pA", "rise_time_10_90_ms", "decay_tau_ms", "charge_pC")
-
-
-def _choose_metrics(metrics_df, requested):
-    from .stats import metric_columns
-    available = metric_columns(metrics_df)
-    if requested is None:
-        keys = [m for m in SUMMARY_METRICS if m in available]
-        keys += [m for m in available if m.endswith(":occupancy_fraction:peak")]
-        keys += [m for m in available if m.endswith(":bound:peak") or m.endswith(":open:integral_ms")]
-        keys += [m for m in available if m.startswith("current:") and m.split(":")[1] in CURRENT_SUMMARY]
-        if metrics_df.groupby("condition").size().max() < 2:
-            return keys                 # one run per condition: nothing can vary, show the readouts
-        return [m for m in keys if metrics_df[m].nunique(dropna=True) > 1]     # drop what never varies
-    if requested == ["all"]:
-        return available
-    bad = [m for m in requested if m not in available]
-    if bad:
-        raise _UsageError(f"--metric {', '.join(bad)}: not a metric of this result; metrics: {', '.join(available)}")
-    return requested
-
-
-def _fmt_table(df) -> str:
-    from .stats import format_p_value
-
-    def fmt(x):
-        if isinstance(x, (float, np.floating)):
-            if not math.isfinite(x):
-                return "nan" if math.isnan(x) else str(x)
-            return f"{x:.4g}"
-        return str(x)
-    formatters = {c: fmt for c in df.columns if df[c].dtype.kind == "f"}
-    formatters.update({c: format_p_value for c in df.columns if c.startswith("p_")})
-    return df.to_string(index=False, formatters=formatters)
-
-
-def _site_totals_line(metrics_df) -> str | None:
-    """``"Sites per run: SERT 361,560, 5-HT1A 25,225 (...)"`` from the ``<group>:sites`` metrics."""
-    parts = []
-    for col in metrics_df.columns:
-        if col.endswith(":sites"):
-            values = sorted(set(int(v) for v in metrics_df[col].dropna()))
-            parts.append(f"{col[:-len(':sites')]} " + " / ".join(f"{v:,}" for v in values))
-    return "Sites per run: " + ", ".join(parts) if parts else None
-
-
-def _print_summary(metrics_df, requested, ci="analytic", csv=None):
-    from .stats import summarize
-    keys = _choose_metrics(metrics_df, requested)
-    full = summarize(metrics_df, ci=ci, metrics_columns=_choose_metrics(metrics_df, ["all"]) if csv else keys)
-    if csv:
-        full.to_csv(csv, index=False)
-    table = full[full["metric"].isin(keys)]
-    cols = ["condition", "metric", "n", "mean", "sd", "sem", "cv", "median", "iqr", "ci_low", "ci_high"]
-    print(f"\nSummary ({table['ci_method'].iloc[0] if len(table) else ci} CI of the mean):")
-    print(_fmt_table(table[cols]))
-    line = _site_totals_line(metrics_df)
-    if line:
-        print(line)
-
-
-def _print_compare(metrics_df, control, requested, ci="analytic", csv=None):
-    from .stats import compare
-    keys = _choose_metrics(metrics_df, requested)
-    full = compare(metrics_df, control=control, ci=ci,
-                   metrics_columns=_choose_metrics(metrics_df, ["all"]) if csv else keys)
-    if csv:
-        full.to_csv(csv, index=False)
-    table = full[full["metric"].isin(keys)]
-    cols = ["condition", "metric", "mean_control", "mean", "fold_change", "fold_ci_low", "fold_ci_high",
-            "hedges_g", "cliffs_delta", "p_mannwhitney", "p_ks"]
-    print(f"\nAgainst {control!r} (fold change with {ci} 95% CI; two-sided p-values, not adjusted):")
-    print(_fmt_table(table[cols]))
-
-
 def cmd_summary(args):
     result = _load(args.dir)
     _print_summary(result.metrics, args.metrics, args.ci, args.csv)
@@ -542,94 +466,31 @@ def cmd_plot(args):
 
 def cmd_presets(args):
     from . import presets
+    from .simulate import site_totals
     for name in presets.names():
         desc = presets.spec(name).get("description", "")
-        print(f"{name}\n    {desc}")
+        sites = ", ".join(f"{label} {n:,}" for label, n in site_totals(presets.build(name)).items())
+        print(f"{name}\n{_wrap(desc, '    ')}\n    sites per run: {sites}")
     return 0
 
 
 def cmd_drugs(args):
-    from . import library
+    from . import drug_sheet
     if args.name is None:
         if args.occupancies:
             raise _UsageError("--occupancy needs a drug NAME (e.g. mcsyn drugs escitalopram --occupancy 80)")
-        rows = []
-        for name in library.names("drugs"):
-            d = library.drug(name)
-            ki = ", ".join(f"{t} {_dose(k)}" for t, k in d.ki_M.items())
-            rows.append({"drug": name, "class": d.drug_class, "mechanism": d.mechanism, "Ki": ki})
-        print(pd.DataFrame(rows).to_string(index=False))
-        print("\n'mcsyn drugs NAME' shows one drug: sources, variants, occupancy and concentrations")
+        print(drug_sheet.drug_list())
         return 0
     try:
-        drug = library.drug(args.name, "NAME")
+        print(drug_sheet.describe(args.name, args.occupancies or (50.0, 80.0)))
     except (ValueError, KeyError) as exc:
         raise _UsageError(_message(exc)) from None
-    base = drug.name
-    raw = library.raw("drugs")[base]
-    occupancies = args.occupancies or [50.0, 80.0]
-    print(f"{drug.label}: {drug.drug_class}, {drug.mechanism}")
-    print(_wrap(f"source: {drug.source}", "  "))
-    print(_drug_table(drug, occupancies))
-    variants = sorted(raw.get("variants", {}))
-    if variants:
-        print("\nvariants (select as NAME@VARIANT):")
-        for v in variants:
-            vd = library.drug(f"{base}@{v}")
-            ki = ", ".join(f"{t} {_dose(k)}" for t, k in vd.targets().items())
-            print(f"  {base}@{v}: Ki {ki}")
-            print(_wrap(f"source: {raw['variants'][v].get('source', '')}", "    "))
-    _print_clinical(drug, raw.get("clinical", {}))
     return 0
-
-
-def _dose(molar: float) -> str:
-    from .labels import format_dose
-    return format_dose(molar)
 
 
 def _wrap(text: str, indent: str, width: int = 100) -> str:
     import textwrap
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  ")
-
-
-def _drug_table(drug, occupancies) -> str:
-    """Ki per target and the free concentration that gives each occupancy alone, C = Ki·θ/(1 − θ)."""
-    from .drugs import concentration_for_occupancy
-    rows = []
-    for target, ki in drug.targets().items():
-        row = {"target": target, "kind": "off-target receptor" if target in drug.off_targets_M else
-               ("enzyme" if target == "MAO" else "transporter"), "Ki": _dose(ki)}
-        for occ in occupancies:
-            row[f"free conc. for {occ:g} %"] = _dose(concentration_for_occupancy(drug, target, occ / 100.0))
-        rows.append(row)
-    return ("\nKi at each target, and the free concentration at which the drug alone occupies the stated\n"
-            "fraction of it (competitive equilibrium, C = Ki x theta/(1 - theta)):\n"
-            + pd.DataFrame(rows).to_string(index=False))
-
-
-_CLINICAL_OCCUPANCY = re.compile(r"\s*([0-9.]+)\s*(?:[-–]\s*([0-9.]+)\s*)?%\s*")
-
-
-def _print_clinical(drug, table: dict):
-    from .drugs import concentration_for_occupancy
-    if not table:
-        print("\nclinical occupancy: no measured occupancy in the library for this drug")
-        return
-    print("\nclinical occupancy (PET), and the free concentration that gives it in this model [D]:")
-    rows = []
-    for target, entries in table.items():
-        for e in entries:
-            m = _CLINICAL_OCCUPANCY.fullmatch(str(e["occupancy"]))
-            if m is None:
-                raise ValueError(f"drugs.{drug.name}.clinical.{target}: occupancy {e['occupancy']!r} "
-                                 "is not 'N%' or 'N-M%'")
-            lo, hi = float(m.group(1)), float(m.group(2) or m.group(1))
-            conc = " - ".join(dict.fromkeys(_dose(concentration_for_occupancy(drug, target, x / 100.0))
-                                            for x in (lo, hi)))
-            rows.append(f"  {target} at {e['dose']}: {e['occupancy']} occupied -> {conc} free")
-            rows.append(_wrap(e.get("source", ""), "      "))
-    print("\n".join(rows))
 
 
 def _fresh_demo_folder(base="mcsyn-demo"):

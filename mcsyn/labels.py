@@ -91,7 +91,7 @@ def metric_parts(name: str) -> tuple:
     head, sep, rest = name.partition(":")
     if sep and head == "current" and rest in _CURRENT_METRICS:
         label, unit = _CURRENT_METRICS[rest]
-        return f"total current: {label}", unit
+        return (label.replace("current", "total current") if "current" in label else f"total current: {label}"), unit
     if sep:
         if rest in _GROUP_METRICS:
             label, unit = _GROUP_METRICS[rest]

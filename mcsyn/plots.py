@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from . import stats as _stats
 from .labels import (condition_labels, format_dose, metric_label, metric_scale, metric_unit,  # noqa: F401
@@ -297,11 +298,15 @@ def _fd_width(samples):
     return min(widths) if widths else None
 
 
-def _shared_edges(samples, max_bins=150):
+def _shared_edges(samples, max_bins=150, step=None):
     """Bin edges shared by all samples: the finest Freedman–Diaconis ('auto') width of any sample
-    over the joint range; for integer-valued samples a whole number of integers per bin, edges on
-    half-integers. None when that would need more than ``max_bins`` bins (samples far apart):
-    each sample then gets its own bins (:func:`sample_edges`)."""
+    over the joint range; for integer-valued samples (or samples on a lattice of spacing ``step``,
+    such as k/N occupancies) a whole number of values per bin, edges half-way between them. None
+    when that would need more than ``max_bins`` bins (samples far apart): each sample then gets
+    its own bins (:func:`sample_edges`)."""
+    if step:
+        edges = _shared_edges([np.round(x / step) for x in samples], max_bins)   # k, not k ± 1e-12
+        return None if edges is None else edges * step
     x_all = np.concatenate(samples)
     lo, hi = x_all.min(), x_all.max()
     if hi == lo:
@@ -316,8 +321,11 @@ def _shared_edges(samples, max_bins=150):
     return np.linspace(lo, hi, max(n, 1) + 1)
 
 
-def sample_edges(x):
+def sample_edges(x, step=None):
     """Bins of one sample: 'auto' widths, on integers for an integer-valued sample."""
+    if step:
+        edges = sample_edges(np.round(x / step))
+        return edges if isinstance(edges, str) else edges * step
     if _is_integer_valued(x):
         return _integer_edges(x.min(), x.max(), _fd_width([x]) or 1)
     return "auto"
@@ -353,16 +361,19 @@ def plot_histograms(source, metrics_columns=None, by: str = "condition", ncols: 
             if not any(len(x) for x in samples):
                 ax.set_title("no finite values", fontsize=8)
                 continue
-            edges = _shared_edges([x for x in samples if len(x)])
+            step = _lattice_step(m, col)
+            edges = _shared_edges([x for x in samples if len(x)], step=step)
             for color, g, x in zip(cols, groups, samples):
                 if x.size == 0:
                     continue
-                bins = edges if edges is not None else sample_edges(x)
+                bins = edges if edges is not None else sample_edges(x, step)
                 ax.hist(x, bins=bins, density=density, histtype="stepfilled", alpha=0.25, color=color)
                 ax.hist(x, bins=bins, density=density, histtype="step", color=color, linewidth=1.1,
                         label=names[g])
                 ax.axvline(x.mean(), color=color, linestyle="--", linewidth=0.9)
             ax.set_ylabel("density" if density else "runs")
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=not density))
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
             if metric_unit(col) == "M":
                 ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
@@ -372,6 +383,20 @@ def plot_histograms(source, metrics_columns=None, by: str = "condition", ncols: 
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False,
                    title="dashed: mean", title_fontsize=8)
     return fig
+
+
+def _lattice_step(metrics: pd.DataFrame, col: str):
+    """The spacing of a metric that takes values k/N (in its drawn unit): a peak occupancy or a
+    blocked fraction of a group of N sites (N the same in every run); None otherwise."""
+    group, sep, rest = col.partition(":")
+    if not sep or rest not in ("occupancy_fraction:peak", "blocked_fraction"):
+        return None
+    sites = metrics.get(f"{group}:sites")
+    if sites is None or sites.nunique(dropna=True) != 1 or not sites.dropna().iloc[0] > 0:
+        return None
+    step = metric_scale(col) / float(sites.dropna().iloc[0])
+    x = metrics[col].dropna().to_numpy(float) * metric_scale(col) / step
+    return step if np.allclose(x, np.round(x), atol=1e-6) else None
 
 
 def _wrapped(label: str, width: int = 34) -> str:
@@ -386,7 +411,7 @@ def default_plot_metrics(metrics: pd.DataFrame, limit: int = 6) -> list:
     cols = _stats.metric_columns(metrics)
     receptors = [c[:-len(":open:peak")] for c in cols if c.endswith(":open:peak")]
     others = [c[:-len(":sites")] for c in cols if c.endswith(":sites") and c[:-len(":sites")] not in receptors]
-    preferred = ["clearance_half_time_ms", "fraction_taken_up"]
+    preferred = ["clearance_half_time_ms", "fraction_taken_up", "current:peak_pA"]
     preferred += [f"{g}:occupancy_fraction:peak" for g in receptors + others]
     preferred += [c for c in cols if c.endswith(":bound:integral_ms")]
     preferred += ["peak_free", "fraction_escaped", "fraction_degraded", "taken_up", "escaped", "free_end"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mcsyn import cli, storage
+from mcsyn import cli, cli_tables, storage
 from mcsyn import ensemble as E
 
 # a serotonergic synapse shrunk to a few ms per run
@@ -232,5 +232,5 @@ def test_concentrations_need_units_and_the_help_says_so(capsys):
 
 def test_p_values_in_tables_are_never_zero():
     table = pd.DataFrame({"metric": ["x", "y"], "p_mannwhitney": [0.0, 0.031], "p_ks": [1e-20, 0.5]})
-    text = cli._fmt_table(table)
+    text = cli_tables.format_table(table)
     assert "< 1e-16" in text and "0.031" in text and " 0\n" not in text + "\n"

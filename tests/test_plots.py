@@ -44,7 +44,8 @@ def test_fractions_are_in_percent_never_in_sites():
 
 
 def test_current_metrics_and_unknown_keys():
-    assert labels.metric_label("current:peak_pA") == "total current: peak current (pA)"
+    assert labels.metric_label("current:peak_pA") == "peak total current (pA)"
+    assert labels.metric_label("current:decay_tau_ms") == "total current: decay time constant (ms)"
     assert labels.metric_label("AMPA:current:charge_pC") == "AMPA: charge (pC)"
     assert labels.metric_label("my_thing_ms") == "my thing (ms)"
 
@@ -210,3 +211,16 @@ def test_dose_response_ticks_are_written_as_doses():
     legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
     assert "IC50" in legend and "nM" in legend
     assert not ax.texts                               # no annotation inside the axes
+
+
+def test_occupancies_of_few_sites_are_binned_on_their_lattice():
+    rng = np.random.default_rng(3)
+    k = rng.integers(9, 16, 30)
+    m = pd.DataFrame({"condition": "c", "run": range(30), "seed": 0, "NMDA:sites": 20,
+                      "NMDA:occupancy_fraction:peak": k / 20})
+    step = plots._lattice_step(m, "NMDA:occupancy_fraction:peak")
+    assert step == pytest.approx(5.0)                               # percent per site
+    edges = plots._shared_edges([m["NMDA:occupancy_fraction:peak"].to_numpy() * 100], step=step)
+    np.testing.assert_allclose(edges, np.arange(k.min() - 0.5, k.max() + 1.5) * 5.0)
+    m["NMDA:occupancy_fraction:peak"] += 1e-3                       # off the lattice: no lattice bins
+    assert plots._lattice_step(m, "NMDA:occupancy_fraction:peak") is None
