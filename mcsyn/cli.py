@@ -381,14 +381,22 @@ def _fit_and_plot_doses(result, metrics, folder, fmt):
             continue
         rows.append(fit.to_dict())
         print(f"\nDose-response of {metric}:")
-        print(_fmt_table(table))
+        shown = table.copy()
+        shown.insert(0, "dose", [_dose(d) if d > 0 else "control" for d in shown["dose_M"]])
+        print(_fmt_table(shown))
         path = plots.save_figure(plots.plot_dose_response(result, metric, fit=fit),
                                  folder / f"dose_response_{_safe(metric)}.{fmt}")
-        print(f"{fit.kind} = {fit.ec50:.4g} M ({fit.level:.0%} CI {fit.ec50_ci_low:.4g}-{fit.ec50_ci_high:.4g} M), "
+        print(f"{fit.kind} = {_dose(fit.ec50)} ({fit.ec50:.4g} M; {fit.level:.0%} CI {_dose(fit.ec50_ci_low)} to "
+              f"{_dose(fit.ec50_ci_high)}), "
               f"Hill coefficient {fit.hill:.3g} ({fit.hill_ci_low:.3g}-{fit.hill_ci_high:.3g}); {fit.method}")
         print(f"plot: {path}")
     if rows and result.path is not None:
         pd.DataFrame(rows).to_csv(Path(result.path) / "hill_fits.csv", index=False)
+
+
+def _dose(molar: float) -> str:
+    from .labels import format_dose
+    return format_dose(molar)
 
 
 def _safe(name: str) -> str:
