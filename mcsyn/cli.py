@@ -8,32 +8,33 @@
               [--runs N] ... --out DIR
     mcsyn compare DIR [DIR ...] [--control NAME] [--metric M ...]
     mcsyn summary DIR [--metric M ...]
-    mcsyn plot DIR [--format png|svg|pdf] [--observable OBS ...] [--metric M ...]
+    mcsyn plot DIR [--format png|svg|pdf] [--observable OBS ...] [--metric M ...] [--bands quantiles|ci]
     mcsyn presets
-    mcsyn drugs
+    mcsyn drugs [NAME [--occupancy PERCENT ...]]
     mcsyn demo [--runs N] [--out DIR]
     mcsyn validate [--quick] [--out DIR] [--workers K]
     mcsyn bench [--repeats N] [--workers K]
 
-Concentrations: ``25nM``, ``"25 nM"``, ``2.5e-8`` (M) or an occupancy ``80%SERT``. Exit status: 0
+Concentrations carry their unit: ``25nM``, ``"25 nM"``, ``2.5e-8M`` or an occupancy ``80%SERT``
+(a bare number such as ``2.5e-8`` is refused: 25 meant as nM would be 25 M). Exit status: 0
 on success, 1 when runs failed (the others are kept), 2 for bad arguments, 130 when interrupted.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from .cli_tables import format_table as _fmt_table
+from .cli_tables import print_compare as _print_compare
+from .cli_tables import print_summary as _print_summary
 
 DEMO_DRUG = "escitalopram"
 DEMO_OCCUPANCY = "80%SERT"
-SUMMARY_METRICS = ("peak_free", "clearance_half_time_ms", "taken_up", "escaped", "degraded", "free_end",
-                   "fraction_taken_up", "fraction_escaped")
 
 
 # ======================================================================================================
@@ -89,6 +90,16 @@ def _quantiles(text):
     return qs
 
 
+def _percent(text):
+    try:
+        v = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (a percentage, e.g. 80)") from None
+    if not 0 < v < 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: an occupancy must be strictly between 0 and 100 %")
+    return v
+
+
 def _message(exc) -> str:
     return exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
 
@@ -97,7 +108,15 @@ def _message(exc) -> str:
 # the parser
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Adds "(default: X)" only where it says something: not to a help text that already names its
+    default, nor for a default of None or False (a flag, or "chosen at run time")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        flag = action.nargs == 0            # store_true / store_false: the default says nothing
+        if "default" in text or flag or action.default is None or action.default is False or action.default == []:
+            return text
+        return super()._get_help_string(action)
 
 
 def _add_ensemble_options(p):
@@ -121,7 +140,7 @@ def _add_ensemble_options(p):
     p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME",
                    help="time series for the time-course statistics (repeat; default: the aggregates)")
     p.add_argument("--quantiles", type=_quantiles, default=(0.05, 0.25, 0.75, 0.95),
-                   help="time-course quantiles besides the median")
+                   help="time-course quantiles besides the median (default: 0.05,0.25,0.75,0.95)")
     p.add_argument("--time-points", type=_positive_int, default=501,
                    help="at most this many stored time points per run")
     p.add_argument("--no-traces", action="store_true", help="store no traces (no time-course quantiles; no resume)")
@@ -146,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run N runs of a preset or configuration, with drugs, and save the result.")
     _add_ensemble_options(p)
     p.add_argument("--drug", dest="drugs", type=_drug, action="append", default=[], metavar="NAME=CONC",
-                   help="add a drug (repeat for combinations): 25nM, 2.5e-8 (M) or 80%%SERT (occupancy)")
+                   help="add a drug (repeat for combinations): 25nM, 2.5e-8M or 80%%SERT (occupancy)")
     p.add_argument("--control", action="store_true",
                    help="also run the drug-free control, as a second condition in the same result")
 
@@ -167,21 +186,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_options(p)
 
     p = sub.add_parser("summary", formatter_class=_Formatter, help="summary statistics of a result",
-                       description="Per condition and metric: mean, sd, sem, CV, median, IQR and 95%% CI.")
+                       description="Per condition and metric: mean, sd, sem, CV, median, IQR and 95% CI.")
     p.add_argument("dir", metavar="DIR")
     _add_table_options(p)
 
-    p = sub.add_parser("plot", formatter_class=_Formatter, help="draw the figures of a result",
-                       description="Time courses with quantile bands, metric histograms, and the dose-response fit.")
-    p.add_argument("dir", metavar="DIR")
-    p.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
-    p.add_argument("--to", dest="plot_dir", default=None, metavar="FOLDER", help="where to write (default DIR/plots)")
-    p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME")
-    p.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME")
-    p.add_argument("--condition", dest="conditions", action="append", default=None, metavar="NAME")
+    _add_plot_command(sub)
 
     sub.add_parser("presets", help="list the built-in presets", description="List the built-in presets.")
-    sub.add_parser("drugs", help="list the drugs in the library", description="List the drugs in the library.")
+    p = sub.add_parser("drugs", formatter_class=_Formatter, help="list the drugs, or show one",
+                       description="Without NAME: the drugs in the library. With NAME: its class, mechanism, "
+                                   "sources and variants, the Ki at each target, the free concentration that "
+                                   "gives each --occupancy, and clinical occupancies where a source gives them.")
+    p.add_argument("name", nargs="?", default=None, metavar="NAME", help="a drug (or NAME@VARIANT)")
+    p.add_argument("--occupancy", dest="occupancies", type=_percent, action="append", default=None,
+                   metavar="PERCENT", help="occupancy to convert to a free concentration (repeat; default: 50 and 80)")
 
     from . import validation
     p = sub.add_parser("validate", formatter_class=_Formatter, help="run the quantitative validation checks",
@@ -195,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=None, help="threads for the parallel figure")
 
     p = sub.add_parser("demo", formatter_class=_Formatter, help="serotonergic synapse: control vs an SSRI",
-                       description=f"The serotonergic preset, control vs {DEMO_DRUG} at 80%% SERT occupancy: "
+                       description=f"The serotonergic preset, control vs {DEMO_DRUG} at 80% SERT occupancy: "
                                    "runs both, prints the summary and comparison, saves the figures.")
     p.add_argument("--runs", type=_positive_int, default=100, help="runs per condition")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
@@ -209,6 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     g2.add_argument("--progress", dest="progress", action="store_true", default=None)
     g2.add_argument("--no-progress", dest="progress", action="store_false")
     return parser
+
+
+def _add_plot_command(sub):
+    p = sub.add_parser("plot", formatter_class=_Formatter, help="draw the figures of a result",
+                       description="Time courses with quantile bands, metric histograms, and the dose-response fit.")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+    p.add_argument("--to", dest="plot_dir", default=None, metavar="FOLDER", help="where to write (default DIR/plots)")
+    p.add_argument("--observable", dest="observables", action="append", default=None, metavar="NAME",
+                   help="time-course panel (repeat; default: free transmitter, each site group, fates)")
+    p.add_argument("--metric", dest="metrics", action="append", default=None, metavar="NAME",
+                   help="histogram panel (repeat; default: clearance, uptake and occupancy readouts)")
+    p.add_argument("--condition", dest="conditions", action="append", default=None, metavar="NAME",
+                   help="condition to draw (repeat; default: all)")
+    p.add_argument("--bands", choices=("quantiles", "ci"), default="quantiles",
+                   help="time-course bands: the stored quantiles of runs around the median, or the 95%% "
+                        "confidence band of the mean")
 
 
 def _add_table_options(p):
@@ -350,14 +385,22 @@ def _fit_and_plot_doses(result, metrics, folder, fmt):
             continue
         rows.append(fit.to_dict())
         print(f"\nDose-response of {metric}:")
-        print(_fmt_table(table))
+        shown = table.copy()
+        shown.insert(0, "dose", [_dose(d) if d > 0 else "control" for d in shown["dose_M"]])
+        print(_fmt_table(shown))
         path = plots.save_figure(plots.plot_dose_response(result, metric, fit=fit),
                                  folder / f"dose_response_{_safe(metric)}.{fmt}")
-        print(f"{fit.kind} = {fit.ec50:.4g} M ({fit.level:.0%} CI {fit.ec50_ci_low:.4g}-{fit.ec50_ci_high:.4g} M), "
+        print(f"{fit.kind} = {_dose(fit.ec50)} ({fit.ec50:.4g} M; {fit.level:.0%} CI {_dose(fit.ec50_ci_low)} to "
+              f"{_dose(fit.ec50_ci_high)}), "
               f"Hill coefficient {fit.hill:.3g} ({fit.hill_ci_low:.3g}-{fit.hill_ci_high:.3g}); {fit.method}")
         print(f"plot: {path}")
     if rows and result.path is not None:
         pd.DataFrame(rows).to_csv(Path(result.path) / "hill_fits.csv", index=False)
+
+
+def _dose(molar: float) -> str:
+    from .labels import format_dose
+    return format_dose(molar)
 
 
 def _safe(name: str) -> str:
@@ -370,62 +413,6 @@ def _load(path):
         return load_result(path)
     except (FileNotFoundError, ValueError) as exc:
         raise _UsageError(str(exc)) from None
-
-
-# the total current's metrics shown by default when a result was recorded under a clamp
-CURRENT_SUMMARY = ("peak_pA", "rise_time_10_90_ms", "decay_tau_ms", "charge_pC")
-
-
-def _choose_metrics(metrics_df, requested):
-    from .stats import metric_columns
-    available = metric_columns(metrics_df)
-    if requested is None:
-        keys = [m for m in SUMMARY_METRICS if m in available]
-        keys += [m for m in available if m.endswith(":bound:peak") or m.endswith(":open:integral_ms")]
-        keys += [m for m in available if m.startswith("current:") and m.split(":")[1] in CURRENT_SUMMARY]
-        return [m for m in keys if metrics_df[m].nunique(dropna=True) > 1]     # drop what never varies
-    if requested == ["all"]:
-        return available
-    bad = [m for m in requested if m not in available]
-    if bad:
-        raise _UsageError(f"--metric {', '.join(bad)}: not a metric of this result; metrics: {', '.join(available)}")
-    return requested
-
-
-def _fmt_table(df) -> str:
-    def fmt(x):
-        if isinstance(x, (float, np.floating)):
-            if not math.isfinite(x):
-                return "nan" if math.isnan(x) else str(x)
-            return f"{x:.4g}"
-        return str(x)
-    return df.to_string(index=False, formatters={c: fmt for c in df.columns if df[c].dtype.kind == "f"})
-
-
-def _print_summary(metrics_df, requested, ci="analytic", csv=None):
-    from .stats import summarize
-    keys = _choose_metrics(metrics_df, requested)
-    full = summarize(metrics_df, ci=ci, metrics_columns=_choose_metrics(metrics_df, ["all"]) if csv else keys)
-    if csv:
-        full.to_csv(csv, index=False)
-    table = full[full["metric"].isin(keys)]
-    cols = ["condition", "metric", "n", "mean", "sd", "sem", "cv", "median", "iqr", "ci_low", "ci_high"]
-    print(f"\nSummary ({table['ci_method'].iloc[0] if len(table) else ci} CI of the mean):")
-    print(_fmt_table(table[cols]))
-
-
-def _print_compare(metrics_df, control, requested, ci="analytic", csv=None):
-    from .stats import compare
-    keys = _choose_metrics(metrics_df, requested)
-    full = compare(metrics_df, control=control, ci=ci,
-                   metrics_columns=_choose_metrics(metrics_df, ["all"]) if csv else keys)
-    if csv:
-        full.to_csv(csv, index=False)
-    table = full[full["metric"].isin(keys)]
-    cols = ["condition", "metric", "mean_control", "mean", "fold_change", "fold_ci_low", "fold_ci_high",
-            "hedges_g", "cliffs_delta", "p_mannwhitney", "p_ks"]
-    print(f"\nAgainst {control!r} (fold change with {ci} 95% CI; two-sided p-values, not adjusted):")
-    print(_fmt_table(table[cols]))
 
 
 def cmd_summary(args):
@@ -470,11 +457,16 @@ def cmd_plot(args):
     written = []
     try:
         written.append(plots.save_figure(
-            plots.plot_timecourse(result, observables=args.observables, conditions=args.conditions),
+            plots.plot_timecourse(result, observables=args.observables, conditions=args.conditions,
+                                  bands=args.bands),
             folder / f"timecourse.{args.format}"))
         m = result.metrics if not args.conditions else result.metrics[result.metrics["condition"].isin(args.conditions)]
-        written.append(plots.save_figure(plots.plot_histograms(m, metrics_columns=args.metrics),
-                                         folder / f"histograms.{args.format}"))
+        columns = args.metrics or plots.default_plot_metrics(m)
+        if columns:
+            written.append(plots.save_figure(plots.plot_histograms(m, metrics_columns=columns),
+                                             folder / f"histograms.{args.format}"))
+        else:
+            print("histograms: none drawn, no metric varies across runs (one run per condition?)")
     except KeyError as exc:
         raise _UsageError(_message(exc)) from None
     for p in written:
@@ -486,21 +478,31 @@ def cmd_plot(args):
 
 def cmd_presets(args):
     from . import presets
+    from .simulate import site_totals
     for name in presets.names():
         desc = presets.spec(name).get("description", "")
-        print(f"{name}\n    {desc}")
+        sites = ", ".join(f"{label} {n:,}" for label, n in site_totals(presets.build(name)).items())
+        print(f"{name}\n{_wrap(desc, '    ')}\n    sites per run: {sites}")
     return 0
 
 
 def cmd_drugs(args):
-    from . import library
-    rows = []
-    for name in library.names("drugs"):
-        d = library.drug(name)
-        ki = ", ".join(f"{t} {k * 1e9:.3g} nM" for t, k in d.ki_M.items())
-        rows.append({"drug": name, "class": d.drug_class, "mechanism": d.mechanism, "Ki": ki})
-    print(pd.DataFrame(rows).to_string(index=False))
+    from . import drug_sheet
+    if args.name is None:
+        if args.occupancies:
+            raise _UsageError("--occupancy needs a drug NAME (e.g. mcsyn drugs escitalopram --occupancy 80)")
+        print(drug_sheet.drug_list())
+        return 0
+    try:
+        print(drug_sheet.describe(args.name, args.occupancies or (50.0, 80.0)))
+    except (ValueError, KeyError) as exc:
+        raise _UsageError(_message(exc)) from None
     return 0
+
+
+def _wrap(text: str, indent: str, width: int = 100) -> str:
+    import textwrap
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  ")
 
 
 def _fresh_demo_folder(base="mcsyn-demo"):
@@ -530,11 +532,8 @@ def cmd_demo(args):
     _print_summary(result.metrics, None)
     _print_compare(result.metrics, "control", None)
     folder = Path(result.path) / "plots"
-    obs = [o for o in ("free", "taken_up", "SERT:bound", "5-HT1A:bound") if o in set(result.timecourse["observable"])]
-    p1 = plots.save_figure(plots.plot_timecourse(result, observables=obs), folder / "timecourse.png")
-    p2 = plots.save_figure(plots.plot_histograms(result, metrics_columns=[
-        m for m in ("fraction_taken_up", "clearance_half_time_ms", "5-HT1A:bound:integral_ms") if m in result.metrics]),
-        folder / "histograms.png")
+    p1 = plots.save_figure(plots.plot_timecourse(result), folder / "timecourse.png")
+    p2 = plots.save_figure(plots.plot_histograms(result), folder / "histograms.png")
     print(f"\nresult: {result.path}\nplots: {p1}\n       {p2}")
     return status
 

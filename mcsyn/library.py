@@ -441,7 +441,7 @@ def scheme_entry(scheme_name: str):
 MECHANISMS = tuple(_MECHANISM_REGISTRY)
 _MECHANISM_FIELDS = tuple(dict.fromkeys(f for m in _MECHANISM_REGISTRY.values() for f in m.fields))
 DRUG_KEYS = ("class", "mechanism", "ki", "off_targets", "koff_per_s") + _MECHANISM_FIELDS + (
-    "source", "sources", "aliases", "variants")
+    "source", "sources", "aliases", "variants", "clinical")     # clinical: read by "mcsyn drugs NAME"
 _RATE_KEYS = ("koff_per_s",) + _MECHANISM_FIELDS      # optional numbers > 0, in the Drug fields of the same names
 
 

@@ -219,7 +219,31 @@ def summarize(metrics: pd.DataFrame, by="condition", metrics_columns=None, level
                        median=med, q25=q25, q75=q75, iqr=q75 - q25, ci_low=lo, ci_high=hi,
                        ci_method=f"{ci} {level:.0%}")
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*by, *SUMMARY_COLUMNS])   # the columns even with no rows
+
+
+SUMMARY_COLUMNS = ("metric", "n", "mean", "sd", "sem", "cv", "median", "q25", "q75", "iqr", "ci_low", "ci_high",
+                   "ci_method")
+COMPARE_COLUMNS = ("metric", "n_control", "n", "mean_control", "mean", "difference", "fold_change", "fold_ci_low",
+                   "fold_ci_high", "hedges_g", "cliffs_delta", "mannwhitney_u", "p_mannwhitney", "ks_statistic",
+                   "p_ks", "ci_method")
+
+# a p-value below this is reported as "< 1e-16": double precision resolves 1 - cdf no further
+P_VALUE_FLOOR = 1e-16
+
+
+def format_p_value(p, digits: int = 2) -> str:
+    """A p-value for a table or a figure: ``"3.1e-05"``, ``"< 1e-16"`` below :data:`P_VALUE_FLOOR`
+    (never ``"0"``), ``"nan"`` when undefined."""
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        return str(p)
+    if not math.isfinite(p):
+        return "nan"
+    if p < P_VALUE_FLOOR:
+        return f"< {P_VALUE_FLOOR:.0e}"
+    return f"{p:.{digits}g}"
 
 
 # ======================================================================================================
@@ -321,7 +345,7 @@ def compare(metrics: pd.DataFrame, control="control", by="condition", metrics_co
                        fold_ci_high=hi, hedges_g=hedges_g(x, c), cliffs_delta=cliff, mannwhitney_u=u,
                        p_mannwhitney=p_mw, ks_statistic=ks, p_ks=p_ks, ci_method=f"{ci} {level:.0%}")
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*by, *COMPARE_COLUMNS])
 
 
 # ======================================================================================================

@@ -176,10 +176,15 @@ def parse_field(field: str, value, allow_negative: bool = False):
 
 
 def format_concentration(molar: float, digits: int = 4, micro: str = "u") -> str:
-    """A concentration in a readable unit with ``digits`` significant digits (``2.5e-8`` -> ``"25 nM"``,
-    ``4.6416e-10`` -> ``"464.2 pM"``); ``micro="µ"`` for figures; ``"n/a"`` for NaN or infinity."""
+    """A readable concentration string with ``digits`` significant digits (``2.5e-8`` -> ``"25 nM"``;
+    ``format_concentration(3.1623e-6, 3, "µ")`` -> ``"3.16 µM"``, as doses are written in figures).
+    The unit is the largest one the rounded value reaches (999.96 nM at 3 digits is ``"1 µM"``)."""
     if not math.isfinite(molar):
         return "n/a"
-    for factor, unit in ((1.0, "M"), (1e-3, "mM"), (1e-6, micro + "M"), (1e-9, "nM"), (1e-12, "pM")):
-        if abs(molar) >= factor or unit == "pM":
-            return f"{molar / factor:.{digits}g} {unit}"
+    if molar == 0:
+        return "0 M"
+    units = ((1.0, "M"), (1e-3, "mM"), (1e-6, micro + "M"), (1e-9, "nM"), (1e-12, "pM"))
+    for factor, name in units:
+        if float(f"{abs(molar) / factor:.{digits}g}") >= 1 or name == "pM":
+            return f"{molar / factor:.{digits}g} {name}"
+    return f"{molar:g} M"  # pragma: no cover - the loop always returns

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mcsyn import cli, storage
+from mcsyn import cli, cli_tables, storage
 from mcsyn import ensemble as E
 
 # a serotonergic synapse shrunk to a few ms per run
@@ -179,3 +179,58 @@ def test_demo(tmp_path, capsys):
     assert (out_dir / "plots" / "timecourse.png").is_file() and (out_dir / "plots" / "histograms.png").is_file()
     err = usage_error(["demo", "--runs", "3", "--out", str(out_dir)], capsys)
     assert "--overwrite" in err
+
+
+def test_drugs_name_shows_ki_occupancy_concentrations_variants_and_clinical_data(capsys):
+    status, out, _ = run(["drugs", "escitalopram", "--occupancy", "80", "--occupancy", "50"], capsys)
+    assert status == 0
+    assert "SSRI" in out and "Owens" in out and "free conc. for 80 %" in out
+    sert = next(line for line in out.splitlines() if line.strip().startswith("SERT"))
+    assert "1.1 nM" in sert and "4.4 nM" in sert                     # Ki and 4·Ki at 80 %
+    status, out, _ = run(["drugs", "venlafaxine"], capsys)
+    assert "venlafaxine@bymaster2001" in out and "Bymaster" in out and "82 nM" in out
+    status, out, _ = run(["drugs", "paroxetine"], capsys)
+    # Meyer et al. 2001: 83 % SERT at 20 mg/day -> Ki·0.83/0.17 = 0.635 nM in this model
+    assert "Meyer et al. 2001" in out and "83%" in out and "635 pM" in out
+    err = usage_error(["drugs", "escitalopram", "--occupancy", "100"], capsys)
+    assert "between 0 and 100" in err
+    err = usage_error(["drugs", "escitalopramm"], capsys)
+    assert "did you mean 'escitalopram'" in err
+
+
+def test_run_with_one_run_prints_the_summary(tmp_path, capsys):
+    status, out, err = run(["run", "serotonergic", "--runs", "1", "--out", str(tmp_path / "one"), *SMALL], capsys)
+    assert status == 0, err
+    assert "clearance_half_time_ms" in out and "Sites per run: SERT" in out
+    status, out, _ = run(["plot", str(tmp_path / "one"), "--to", str(tmp_path / "p")], capsys)
+    assert status == 0 and "no metric varies" in out and (tmp_path / "p" / "timecourse.png").is_file()
+
+
+def test_plot_with_custom_quantiles_and_mean_bands(tmp_path, capsys):
+    out_dir = tmp_path / "q"
+    status, _, err = run(["run", "serotonergic", "--runs", "4", "--quantiles", "0.1,0.9", "--out", str(out_dir),
+                          *SMALL], capsys)
+    assert status == 0, err
+    for bands in ("quantiles", "ci"):
+        status, out, _ = run(["plot", str(out_dir), "--bands", bands, "--to", str(tmp_path / bands)], capsys)
+        assert status == 0 and (tmp_path / bands / "timecourse.png").is_file()
+
+
+def test_concentrations_need_units_and_the_help_says_so(capsys):
+    err = usage_error(["run", "serotonergic", "--out", "X", "--drug", "escitalopram=2.5e-8"], capsys)
+    assert "has no units" in err
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    help_text = capsys.readouterr().out
+    assert "2.5e-8M" in help_text and "(default: None)" not in help_text and "(default: [])" not in help_text
+    for command in ("summary", "demo", "plot", "drugs"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "%%" not in text and "(default: None)" not in text and ") (default:" not in text, command
+
+
+def test_p_values_in_tables_are_never_zero():
+    table = pd.DataFrame({"metric": ["x", "y"], "p_mannwhitney": [0.0, 0.031], "p_ks": [1e-20, 0.5]})
+    text = cli_tables.format_table(table)
+    assert "< 1e-16" in text and "0.031" in text and " 0\n" not in text + "\n"

@@ -249,3 +249,76 @@ def test_dose_response_from_a_runs_table():
     assert fit.ec50_ci_low < 5e-8 < fit.ec50_ci_high
     with pytest.raises(KeyError, match="metric"):
         stats.dose_response(t, "nope")
+
+
+# ---------------------------------------------------------------------------------------- per-run readouts
+
+def test_clearance_half_time_of_an_exponential_is_exact_within_the_interpolation_error():
+    from mcsyn.simulate import clearance_half_time_ms
+    tau, dt = 7.3, 1.0
+    for t_peak in (0.0, 4.0):
+        t = np.arange(0.0, 80.0, dt)
+        free = np.where(t < t_peak, 1000.0 * t / max(t_peak, 1), 1000.0 * np.exp(-(t - t_peak) / tau))
+        got = clearance_half_time_ms(t, free)
+        # linear interpolation of a convex decay: late by at most max|f''| dt²/8 / |f'| = dt²/(8 tau)
+        bound = dt ** 2 / (8 * tau)
+        assert tau * math.log(2) <= got <= tau * math.log(2) + bound
+        assert got != round(got / dt) * dt                       # not on the sample grid
+    assert math.isnan(clearance_half_time_ms(t, np.zeros_like(t)))
+    assert math.isnan(clearance_half_time_ms(t, np.linspace(1, 2, len(t))))   # never halves
+
+
+def test_clearance_half_time_of_runs_is_not_quantised():
+    from mcsyn import presets, simulate
+    model = presets.build("serotonergic", **{"timing.duration_ms": 20, "geometry.domain_radius_um": 3.0,
+                                            "release.molecules": 1000})
+    ens = simulate.run(model, n_runs=12, seed=5, workers=1)
+    x = ens.metrics["clearance_half_time_ms"].to_numpy()
+    dt = float(np.diff(ens.times_ms)[0])
+    on_grid = np.isclose(x / dt, np.round(x / dt), rtol=0, atol=1e-9)
+    assert np.all(np.isfinite(x)) and on_grid.sum() <= 2          # sampled: 12 runs on 2-3 grid values
+    assert len(np.unique(x)) >= 10
+
+
+def test_occupancy_fractions_against_a_closed_form():
+    from types import SimpleNamespace
+    from mcsyn.simulate import occupancy_metrics
+    t = np.linspace(0.0, 100.0, 100001)
+    n_sites, tau, f_max = 2000, 12.0, 0.3
+    occupied = n_sites * f_max * (1 - np.exp(-t / tau))
+    grp = SimpleNamespace(label="R")
+    cm = SimpleNamespace(model=SimpleNamespace(sites=[grp]), group_states=[(0, ["free", "bound"])],
+                         sample_times_ms=t)
+    columns = {"R:free": n_sites - occupied, "R:bound": occupied, "R:occupied": occupied}
+    m = occupancy_metrics(cm, columns)
+    T = t[-1]
+    assert m["R:sites"] == n_sites
+    assert m["R:occupancy_fraction:peak"] == pytest.approx(f_max * (1 - math.exp(-T / tau)), rel=1e-12)
+    mean = f_max * (1 - tau / T * (1 - math.exp(-T / tau)))
+    assert m["R:occupancy_fraction:mean"] == pytest.approx(mean, rel=1e-8)      # trapezoid error ~dt²
+    empty = occupancy_metrics(cm, {k: np.zeros_like(t) for k in columns})
+    assert empty["R:sites"] == 0 and math.isnan(empty["R:occupancy_fraction:peak"])
+
+
+def test_site_totals_of_the_serotonergic_preset_and_in_every_run():
+    from mcsyn import presets, simulate
+    model = presets.build("serotonergic")
+    totals = simulate.site_totals(model)
+    assert totals["5-HT1A"] == 25225 and totals["5-HT2A"] == 25225 and totals["SERT"] > 0
+    small = presets.build("serotonergic", **{"timing.duration_ms": 10, "geometry.domain_radius_um": 3.0,
+                                            "release.molecules": 500})
+    run = simulate.run_one(small, seed=2)
+    for label, n in simulate.site_totals(small).items():
+        assert run.metrics[f"{label}:sites"] == n
+        peak, mean = run.metrics[f"{label}:occupancy_fraction:peak"], run.metrics[f"{label}:occupancy_fraction:mean"]
+        assert 0 <= mean <= peak <= 1
+        occupied = run.series[f"{label}:occupied"].to_numpy()
+        assert peak == occupied.max() / n
+
+
+def test_summary_and_compare_of_no_metrics_keep_their_columns():
+    t = runs_table({"a": [1, 2], "b": [3, 4]})
+    s = stats.summarize(t, metrics_columns=[])
+    assert s.empty and {"condition", "metric", "mean", "ci_low"} <= set(s.columns)
+    c = stats.compare(t, control="a", metrics_columns=[])
+    assert c.empty and {"metric", "p_mannwhitney"} <= set(c.columns)
