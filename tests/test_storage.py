@@ -117,3 +117,13 @@ def test_dumps_toml():
     assert d["c"][0] == 1.5 and math.isinf(d["c"][1]) and math.isnan(d["c"][2])
     assert d["t"] == {"k": True, "nested": {"z": 3}}
     assert d["items"] == [{"n": 1}, {"n": 2, "arr": [1.0, 2.0]}]
+
+
+def test_results_compare_equal_by_their_tables_and_configuration(tmp_path):
+    import mcsyn
+    conds = mcsyn.make_conditions("cholinergic", **{"timing.duration_ms": 0.5})
+    a = mcsyn.run_ensemble(conds, n_runs=3, seed=4, out=tmp_path / "a", progress=False)
+    b = mcsyn.run_ensemble(conds, n_runs=3, seed=4, progress=False)
+    c = mcsyn.run_ensemble(conds, n_runs=3, seed=5, progress=False)
+    assert a == b and a == mcsyn.load_result(tmp_path / "a")
+    assert a != c and a != "a result"

@@ -13,7 +13,7 @@ import pandas as pd
 from .. import stats as _stats
 
 
-@dataclass
+@dataclass(eq=False)
 class EnsembleResult:
     """What an ensemble returns (and :func:`mcsyn.storage.load_result` loads).
 
@@ -47,6 +47,17 @@ class EnsembleResult:
     path: Path | None = None
     _traces: dict = field(default_factory=dict, repr=False)   # condition index -> (array, observables, times)
     _tmpdir: object = field(default=None, repr=False)
+
+    def __eq__(self, other):
+        """Equal results hold equal tables (metrics, time courses, failures, conditions with their
+        seeds). Provenance does not count: the metadata (dates, the worker layout of each session),
+        the form the configuration is held in (objects in memory, TOML once loaded) and the
+        directory."""
+        if not isinstance(other, EnsembleResult):
+            return NotImplemented
+        return all(a.equals(b) for a, b in zip(self.tables().values(), other.tables().values()))
+
+    __hash__ = None   # mutable tables
 
     def tables(self) -> dict:
         """The four tables by name: ``metrics``, ``timecourse``, ``failures``, ``conditions``."""
