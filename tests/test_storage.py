@@ -127,3 +127,13 @@ def test_results_compare_equal_by_their_tables_and_configuration(tmp_path):
     c = mcsyn.run_ensemble(conds, n_runs=3, seed=5, progress=False)
     assert a == b and a == mcsyn.load_result(tmp_path / "a")
     assert a != c and a != "a result"
+
+
+def test_metadata_records_the_site_totals_of_every_condition(tmp_path):
+    import json
+    import mcsyn
+    conds = mcsyn.make_conditions("serotonergic", **{"timing.duration_ms": 2})
+    mcsyn.run_ensemble(conds, n_runs=1, seed=0, out=tmp_path / "r", progress=False)
+    meta = json.loads((tmp_path / "r" / "metadata.json").read_text())
+    assert meta["conditions"][0]["site_totals"] == mcsyn.simulate.site_totals(conds[0].model)
+    assert meta["conditions"][0]["site_totals"]["5-HT1A"] == 25225

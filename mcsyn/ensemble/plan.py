@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..compile import compile_model
 from ..serialize import to_plain
+from ..simulate import site_totals
 from .conditions import condition_seed
 from .observables import layout
 
@@ -38,8 +39,8 @@ def make_plan(conditions, n_runs: int, seed: int, observables, quantiles: tuple,
     settings = {**ensemble,
                 "conditions": [{"name": c.name, "seed": s, "labels": to_plain(c.labels), "drugs": to_plain(c.drugs),
                                 "model_sha256": _model_fingerprint(c.model), "observables": lay.observables,
-                                "times_ms": lay.times_ms.tolist()}
-                               for c, s, lay in zip(conditions, seeds, layouts)]}
+                                "times_ms": lay.times_ms.tolist(), "site_totals": site_totals(cm)}
+                               for c, s, lay, cm in zip(conditions, seeds, layouts, compiled)]}
     config = {"ensemble": dict(ensemble),
               "conditions": [{"name": c.name, "seed": s, "labels": c.labels, "drugs": c.drugs, "source": c.source,
                               "observables": lay.observables, **_resolved_description(c.model)}
