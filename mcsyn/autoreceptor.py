@@ -14,7 +14,7 @@ has none). Phasic occupancy before stimulus k:
 with q the occupancy added per expected release (``occupancy_per_release``) and τ (``tau_ms``) its
 decay time. The release probability of stimulus k is p_k = p·(1 − g·o_k), with gain g (a single
 release outside a train gets p·(1 − g·o₀)); trains become one Release per stimulus. The preset
-defaults keep g = 0 (off) because parameters.md gives no value for it: the user states gain, τ and q.
+defaults keep g = 0 (off) because no source read gives a value for it: the user states gain, τ and q.
 """
 from __future__ import annotations
 

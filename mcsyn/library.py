@@ -1,7 +1,7 @@
 """The built-in, cited library: transmitters, transporters, receptors, enzymes, drugs and presets.
 
 The data live in ``mcsyn/data/*.toml``; every number carries its unit (in the key name or as a
-unit string) and every entry a ``source`` (tags as in ``shared/reference/parameters.md``: [V]
+unit string) and every entry a ``source`` (tags as in ``REFERENCES.md``: [V]
 read in the primary source, [V2] secondary, [V3] tertiary, [D] derived, [U] unverified or
 assumed). Lookups are by name or alias, case-insensitive; an unknown name raises
 :class:`UnknownNameError` listing the closest names. Where sources conflict, the entry holds the

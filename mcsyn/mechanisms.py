@@ -167,7 +167,7 @@ class Blocker(Mechanism):
     blocked site binds no transmitter.
 
     ``"equilibrium"``: each site starts blocked with probability θ_i (drawn per run) and stays
-    blocked (drug binding is slow next to one synaptic event; parameters.md §5b). Kinetic modes: a
+    blocked (drug binding is slow next to one synaptic event: ASSUMED, no rates read). Kinetic modes: a
     drug with ``koff_per_s`` binds at kon·C (kon = koff/Ki) and unbinds at koff; one without keeps
     its equilibrium block (with a warning).
     """

@@ -160,13 +160,13 @@ class KineticScheme:
 
 
 # ======================================================================================================
-# Built-in schemes (rates with their sources; see ../shared/reference/parameters.md)
+# Built-in schemes (rates with their sources; the references are listed in REFERENCES.md)
 
 def ampa_jonas1993(species: str = "glutamate") -> KineticScheme:
     """Two-site AMPA receptor with desensitisation (Jonas, Major & Sakmann 1993, J Physiol 472:615).
 
     Rates as used by Franks, Stevens & Sejnowski 2003 (read from the GENESIS script
-    ``make_AMPA_m_stevens``; parameters.md §4a). Room-temperature rates. C0..C2 closed with 0..2
+    ``make_AMPA_m_stevens`` [V2]; Jonas 1993 itself not read). Room-temperature rates. C0..C2 closed with 0..2
     glutamate, O open, C3/C4 desensitised with 1/2 bound, C5 desensitised from O.
     """
     s = KineticScheme("AMPA", ["C0", "C1", "C2", "O", "C3", "C4", "C5"], open_states=("O",),

@@ -147,3 +147,30 @@ def test_transporter_cycle_algebra_has_one_home():
     assert cycle.koff_for_km(0.5 * cycle.smallest_km_M) < 0
     assert cycle.clearance_rate_per_s(3e-6) == pytest.approx(kon * 3e-6 * cycle.uptake_probability, rel=1e-12)
     assert transporter_cycle_rates(library.receptor("D2").scheme()) is None
+
+
+def test_every_citation_lives_in_the_project():
+    """A clone is self-contained: no file cites the reference notes outside the repository, every
+    entry and variant names its source, every per-field citation is non-empty, and REFERENCES.md
+    (the list of all sources, with the legend of the tags) is there."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    outside = ("parameters" + ".md", "shared" + "/reference")        # split so this file does not match
+    files = [root / "README.md", root / "REFERENCES.md"]
+    for folder in ("mcsyn", "tests"):
+        files += [p for p in (root / folder).rglob("*")
+                  if p.is_file() and p.suffix in (".py", ".toml", ".md", ".txt", ".pyx", ".pxd", ".cfg")]
+    this_file = Path(__file__).resolve()
+    offenders = [f"{p.relative_to(root)}: {word}" for p in files if p.resolve() != this_file
+                 for word in outside if word in p.read_text(encoding="utf-8")]
+    assert offenders == []
+    references = (root / "REFERENCES.md").read_text(encoding="utf-8")
+    for tag in ("[V]", "[V2]", "[V3]", "[D]", "[U]", "ASSUMED"):
+        assert tag in references
+    for kind in library.KINDS:
+        for name, entry in library.raw(kind).items():
+            assert str(entry.get("source", "")).strip(), f"{kind}.{name}"
+            for variant, v in entry.get("variants", {}).items():
+                assert str(v.get("source", "")).strip(), f"{kind}.{name}.variants.{variant}"
+            for field, citation in entry.get("sources", {}).items():
+                assert isinstance(citation, str) and citation.strip(), f"{kind}.{name}.sources.{field}"

@@ -129,7 +129,7 @@ def test_reversible_binding_reaches_mass_action_equilibrium():
 
 
 def test_per_hit_probability_matches_mcell_example():
-    # parameters.md §8a: MCell gives 5.3e-3 for an unoriented reaction, doubled when one-sided
+    # MCell's compute_pb_factor (src/react_util.c; Kerr et al. 2008) gives 5.3e-3 unoriented, doubled one-sided
     p = mcsyn.per_hit_probability(1e7, tile_um=0.01, dt_us=1.0, diffusion_um2_per_ms=0.76)
     assert p == pytest.approx(2 * 5.3e-3, rel=0.01)
 

@@ -118,7 +118,7 @@ def check_michaelis_menten(ctx):
     fit = (f"weighted fit: k_cat = {popt[0]:.4g} ± {perr[0]:.2g} s⁻¹ (cycle: {kcat:.4g}); chi²/df = "
            f"{np.sum(resid ** 2):.1f}/{len(levels) - 2}; {'; '.join(notes)}")
     how = "fit covariance from Poisson counts of uptakes (conservative: a multi-step cycle has Fano factor < 1)"
-    src = "parameters.md §3b/§9.5; preset dopaminergic_striatal (Vmax Dreyer toolbox, Km Michael et al. 2005)"
+    src = "preset dopaminergic_striatal (Vmax Dreyer toolbox, Km Michael et al. 2005, J Neurochem 94:1202)"
     return [stat_check("transporters.michaelis_menten.Km", "transporters", km * 1e6, popt[1] * 1e6, perr[1] * 1e6,
                        "µM", how, citation=src, note=fit),
             stat_check("transporters.michaelis_menten.Vmax", "transporters", vmax * 1e6, popt[0] * t_ecs * 1e6,
@@ -143,7 +143,7 @@ def check_linear_clearance(ctx):
     se = math.sqrt(num.sum()) / den.sum()
     return [stat_check("transporters.linear_clearance", "transporters", vmax / km, k_hat, se, "s⁻¹",
                        "uptakes are Poisson given the free trajectory: √U/∫free",
-                       citation="preset dopaminergic_striatal calibration (parameters.md §9.5)",
+                       citation="preset dopaminergic_striatal calibration (Vmax Dreyer toolbox, Km Michael et al. 2005)",
                        note=f"{n_runs} runs of 100 molecules, {num.sum():.0f} uptakes; Vmax/Km = "
                             f"{vmax * 1e6:.3g} µM/s / {km * 1e6:.3g} µM")]
 
@@ -321,7 +321,7 @@ def check_competitive_occupancy(ctx):
     theta = (c80 / ki_f) / (1 + c80 / ki_f)
     rows.append(stat_check("drugs.competitive_occupancy.fluoxetine80", "drugs", theta, occ["blocked:fluoxetine"],
                            math.sqrt(theta * (1 - theta) / n), "", "binomial over sites",
-                           citation="parameters.md §5 (θ = C/(C+K_i))",
+                           citation="competitive equilibrium θ = C/(C+K_i) [D]; K_i Tatsumi et al. 1997",
                            note=f"C = {c80 * 1e9:.3g} nM (K_i {ki_f * 1e9:.3g} nM), {n:.0f} SERT sites"))
     cf, cp = 2e-9, 0.3e-9
     denom = 1 + cf / ki_f + cp / ki_p
@@ -330,7 +330,7 @@ def check_competitive_occupancy(ctx):
         th = (c / ki) / denom
         rows.append(stat_check(f"drugs.competitive_occupancy.mixture.{drug}", "drugs", th, occ[f"blocked:{drug}"],
                                math.sqrt(th * (1 - th) / n), "", "binomial over sites",
-                               citation="parameters.md §5 (competitive occupancy)",
+                               citation="competitive equilibrium occupancy [D]; K_i Tatsumi et al. 1997",
                                note=f"fluoxetine {cf * 1e9:g} nM + paroxetine {cp * 1e9:g} nM"))
     return rows
 
@@ -358,7 +358,7 @@ def check_clearance_slowing(ctx):
         rse = ratio * math.sqrt((se0 / k0) ** 2 + (se / k) ** 2)
         rows.append(stat_check(f"drugs.clearance_slowing.theta{theta:g}", "drugs", 1 / (1 - theta), ratio, rse, "×",
                                "Poisson uptake counts, relative SEs in quadrature",
-                               citation="parameters.md §5 (1/(1−θ) in the linear regime)",
+                               citation="competitive inhibition: Vmax/Km falls by 1/(1−θ) in the linear regime [D]",
                                note=f"k̂(control) = {k0:.3f} ± {se0:.3f} s⁻¹, k̂(θ) = {k:.3f} ± {se:.3f} s⁻¹; "
                                     f"fluoxetine {c * 1e9:.3g} nM"))
     return rows

@@ -19,16 +19,16 @@ from .framework import Z, Check, range_check, register, stat_check
 from .pharmacology import _bulk_targets, _clearance_ratio, _preset_transporter, _sert_states_at_zero
 from .scenarios import MOLECULES_PER_M_UM3, _clearance_terms, _positions
 
-CLEMENTS = "Clements 1996, TINS 19:163 (parameters.md §7 G1)"
+CLEMENTS = "Clements 1996, TINS 19:163"
 CLEMENTS_1996 = "Clements 1996, TINS 19:163 (review of antagonist-displacement and modelling estimates)"
 CLEMENTS_1992 = "Clements et al. 1992, Science 258:1498 (1.2 ms, cultured hippocampal synapses); Clements 1996, TINS 19:163"
 # Rusakov 2001 (Biophys J 81:1947) cleft profile as three exponentials (mM, ms), ModelDB 51196 (Saftenku 2002, glu1.mod)
 RUSAKOV_2001_PROFILE = ((2.88, 0.05), (0.2, 0.5), (0.04, 1.7))
-BARBOUR = "Barbour 2001, J Neurosci 21:7969; neighbour at ~465 nm, Rusakov & Kullmann 1998 (parameters.md §7 G5)"
-RICE_CRAGG = "Rice & Cragg 2008, Brain Res Rev 58:303 (parameters.md §7 D1)"
+BARBOUR = "Barbour 2001, J Neurosci 21:7969; neighbour at ~465 nm, Rusakov & Kullmann 1998, J Neurosci 18:3158"
+RICE_CRAGG = "Rice & Cragg 2008, Brain Res Rev 58:303"
 DAWS = "Daws et al. 2003, J Neurochem 86:861 (graded 5,7-DHT lesions; 5-HT clearance in rat CA3, chronoamperometry)"
 MONTANEZ = "Montañez et al. 2003, J Neurochem 86:210 (SERT+/− mice clear 5-HT more slowly)"
-MEYER = "Meyer et al. 2004, Am J Psychiatry 161:826; Meyer et al. 2001, 158:1843 (parameters.md §5c, §7 S4)"
+MEYER = "Meyer et al. 2004, Am J Psychiatry 161:826; Meyer et al. 2001, 158:1843"
 
 
 @register("published.clements_peak", "published", quick=True)
@@ -381,14 +381,14 @@ def check_daws_sert(ctx):
 def check_meyer(ctx):
     """≈ 80 % SERT occupancy at a clinical SSRI concentration (Meyer 2004; 77–85 %, Meyer 2001):
     the serotonergic preset with fluoxetine at the clinical free brain concentration of
-    parameters.md §5c (≈ 3 nM), the measured fraction of SERT blocked, and the resulting slowing of
+    ≈ 4·K_i (≈ 3 nM; K_i Tatsumi 1997), the measured fraction of SERT blocked, and the resulting slowing of
     uptake clearance (the preset's own 5000-molecule release) against 1/(1 − θ) for θ in 77–85 %."""
     c = 3e-9
     occ, n, _ = _sert_states_at_zero({"fluoxetine": c}, 121)
     theta = occ["blocked:fluoxetine"]
     rows = [range_check("published.meyer_occupancy.theta", "published", theta * 100, 77.0, 85.0, "%", expected=80.0,
                         se=math.sqrt(theta * (1 - theta) / n) * 100, citation=MEYER,
-                        note="fluoxetine 3 nM free (parameters.md §5c: the clinical free concentration is "
+                        note="fluoxetine 3 nM free (K_i Tatsumi et al. 1997; the clinical free concentration is "
                              "back-calculated as ≈ 4·K_i from the 80 % occupancy itself, so this checks the drug → "
                              "preset → per-run occupancy pipeline rather than pharmacokinetics)")]
     if not ctx.quick:
@@ -405,5 +405,6 @@ def check_meyer(ctx):
                                 what="1/(1 − θ) for θ in [77, 85] %",
                                 note=f"uptake clearance rate control {k0:.3f} s⁻¹ vs fluoxetine {k1:.3f} s⁻¹; "
                                      f"t½ of free 5-HT {t0:.1f} → {t1:.1f} ms ({t1 / t0:.2f}×; the slice FSCV decay "
-                                     "slows 2–3× under full SERT block, parameters.md §7 S1)"))
+                                     "slows 2–3× under full SERT block, Mol Psychiatry 2025, "
+                                     "doi 10.1038/s41380-025-02930-4)"))
     return rows
