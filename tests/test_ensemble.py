@@ -108,27 +108,55 @@ def test_identical_on_a_dask_local_cluster(reference):
     assert r.metadata["sessions"][-1]["backend"] == "dask"
 
 
-def test_killing_a_dask_worker_mid_ensemble_loses_nothing(reference):
-    """SIGKILL a worker process that holds a task; Dask re-runs the lost task elsewhere and the
-    result is identical."""
+def test_killing_a_dask_worker_mid_ensemble_loses_nothing(reference, tmp_path):
+    """SIGKILL a worker process while it runs a task; Dask re-runs the lost task elsewhere and the
+    result is identical.
+
+    The kill must land while the task runs, whatever the load: every worker's run 5 of the first
+    condition to reach it blocks (the first attempt only, claimed through an O_EXCL lock file) and
+    writes its pid; a thread kills that pid. Timing the kill from the progress callback raced with
+    the task finishing first under load."""
     distributed = pytest.importorskip("distributed")
+    lock, pid_file = tmp_path / "blocked.lock", tmp_path / "blocked.pid"
+
+    def block_first_attempt_of_run_5(lock_path, pid_path):
+        from mcsyn.ensemble import backends
+        real = backends._simulate_run
+
+        def blocking(cm, seed, run):
+            if run == 5:
+                try:
+                    os.close(os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                except FileExistsError:
+                    pass
+                else:
+                    Path(pid_path + ".tmp").write_text(str(os.getpid()))
+                    os.replace(pid_path + ".tmp", pid_path)
+                    time.sleep(3600)    # the test kills this process here
+            return real(cm, seed, run)
+        backends._simulate_run = blocking
+
     killed = []
+
+    def kill_the_blocked_worker():
+        for _ in range(60_000):                     # 10 min at most: a hang shows as a failure
+            if pid_file.exists():
+                pid = int(pid_file.read_text())
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.01)
+
+    import threading
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=50) as cl:
         with distributed.Client(cl, timeout="60s") as client:
             client.wait_for_workers(2, timeout=60)
-
-            def kill_busy_worker(done, total):
-                busy = {a: len(ws.processing) for a, ws in cl.scheduler.workers.items() if ws.processing}
-                if not killed and busy:
-                    address = max(busy, key=busy.get)
-                    os.kill(client.run(os.getpid, workers=[address])[address], signal.SIGKILL)
-                    killed.append(address)
-
-            t0 = time.monotonic()
-            r = E.run_ensemble(two_conditions(), n_runs=24, seed=11, scheduler=client, batch_size=2,
-                               callback=kill_busy_worker)
-            assert time.monotonic() - t0 < 120
+            client.run(block_first_attempt_of_run_5, str(lock), str(pid_file))
+            killer = threading.Thread(target=kill_the_blocked_worker, daemon=True)
+            killer.start()
+            r = E.run_ensemble(two_conditions(), n_runs=24, seed=11, scheduler=client, batch_size=2)
+            killer.join(timeout=1)
             lost = [t for t in cl.scheduler.transition_log if t.start == "processing" and t.finish == "released"]
     assert killed and lost
     assert_same(reference, r)
