@@ -1,0 +1,314 @@
+"""Bad input gives a clear error or a valid run, never anything else.
+
+Random but type-plausible configurations reach every entry point: preset overrides
+(``presets.build``), TOML text and files (``config.loads`` / ``config.load``), the command line's
+``--set`` path (parser + the conditions it builds, without running) and models built by hand in
+Python. Each must end in a :class:`mcsyn.ModelError`, or in a model that
+
+* runs (under a small work budget, :mod:`mcsyn.budget`: a refusal is a ModelError too),
+* conserves molecules at every sample and ends with finite outputs and positions,
+* and whose saved configuration (``model.config``) loads again into the same model.
+
+The number of examples per entry point is small here (``FUZZ_EXAMPLES``, derandomised so that CI
+is deterministic); ``MCSYN_FUZZ_EXAMPLES=10000`` runs the long search.
+"""
+import math
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mcsyn
+from mcsyn import config, presets, spec
+from mcsyn.errors import ModelError
+from mcsyn.storage import to_plain
+
+FUZZ_EXAMPLES = int(os.environ.get("MCSYN_FUZZ_EXAMPLES", "120"))
+FUZZ_MAX_STEPS = 3e6        # work budget of one fuzzed run (molecule-steps + site events)
+SETTINGS = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+PRESETS = presets.names()
+PRESET_SPECS = {name: spec.spec(name) for name in PRESETS}
+# a short run for every preset: 200 µs is a whole number of every preset's steps and samples
+SHORT = {"timing.duration_ms": 0.2, "timing.sample_interval_us": 100.0, "train.enabled": False}
+
+# ======================================================================================================
+# values
+
+UNIT_TEXTS = ["0.2 um", "250 nm", "5 ms", "20 /s", "1e7 /M/s", "50 nM", "0.3 um^2/ms", "800 /um^2", "1.2 uM/s",
+              "10**10**10 um", "1e400 nM", "nan um", "inf ms", "-3 um", "5", "50 %", "um", "", "  ", "2 um um",
+              "(1+", "1e-30 um", "1e30 ms", "3 furlongs", "1/0 um", "2**2000 um", "0x10 um", "1_000 nm", "1 um" * 50,
+              "5 kg", "80%SERT", "True", "[1, 2]", "{}", "é µm", "1e9 mM"]
+EXTREME_NUMBERS = [0, -1, 1, 2, 0.5, -0.0, 1e-9, 1e-300, 5e-324, 1e9, 1e10, 1e12, 1e308, 10 ** 20, 2 ** 63, 10 ** 400,
+                   float("inf"), -float("inf"), float("nan")]
+
+numbers = st.one_of(st.sampled_from(EXTREME_NUMBERS), st.integers(-10, 10 ** 6),
+                    st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 100))
+scalars = st.one_of(numbers, st.booleans(), st.sampled_from(UNIT_TEXTS), st.text(max_size=12))
+wild = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                     st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                    max_leaves=6)
+
+
+def scaled(value):
+    """Values near a valid one: scaled, negated, or as text with its unit."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return st.just(value)
+    return st.sampled_from([0, 0.1, 0.5, 2, 10, 1e3, -1]).map(lambda f: type(value)(value * f))
+
+
+def near(value):
+    """Three times in four a value near the preset's (when it has one), else a wild one."""
+    if value is None:
+        return wild
+    return st.integers(0, 3).flatmap(lambda i: wild if i == 0 else scaled(value))
+
+
+# ======================================================================================================
+# checking an outcome
+
+def check_valid(model):
+    """A model the Python layer accepted: it compiles and runs (or is refused with a ModelError),
+    conserves molecules, ends finite, and its configuration round-trips to the same model."""
+    if getattr(model, "config", None) is not None:
+        text = config.dumps(model.config)
+        again = config.loads(text).build()
+        assert to_plain(again) == to_plain(model), "the saved configuration builds another model"
+    try:
+        cm = mcsyn.compile_model(model)
+        result = mcsyn.run_one(cm, seed=3, keep_positions=True, max_steps=FUZZ_MAX_STEPS)
+    except ModelError:
+        return "refused"
+    s = result.series
+    assert np.isfinite(s.to_numpy(dtype=float)).all()
+    made = s["released"] + s["effluxed"]
+    kept = s[["free", "bound", "taken_up", "escaped", "degraded"]].sum(axis=1)
+    np.testing.assert_array_equal(made.to_numpy(), kept.to_numpy())
+    for key in ("slab_positions", "volume_positions"):
+        assert np.isfinite(np.asarray(result.positions[key], dtype=float)).all(), key
+    for key, value in result.metrics.items():
+        assert not isinstance(value, float) or math.isfinite(value) or "half_time" in key or "fraction" in key \
+            or "blocked" in key or "current" in key, (key, value)
+    return "ran"
+
+
+def outcome(make):
+    try:
+        model = make()
+    except ModelError:
+        return "error"
+    return check_valid(model)
+
+
+# ======================================================================================================
+# preset overrides
+
+@st.composite
+def overrides(draw):
+    name = draw(st.sampled_from(PRESETS))
+    s = PRESET_SPECS[name]
+    over = dict(SHORT) if draw(st.booleans()) or draw(st.booleans()) else {}
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.sampled_from(["section", "section", "site", "site", "degradation", "whole", "typo"]))
+        if where == "section":
+            sec = draw(st.sampled_from(sorted(spec.SECTIONS)))
+            key = draw(st.sampled_from(spec.SECTIONS[sec]))
+            current = s.get(sec, {}).get(key)
+            over[f"{sec}.{key}"] = draw(near(current))
+        elif where == "site" and s.get("sites"):
+            label = draw(st.sampled_from(sorted(s["sites"])))
+            key = draw(st.sampled_from(spec.SITE_KEYS))
+            current = s["sites"][label].get(key)
+            over[f"sites.{label}.{key}"] = draw(near(current))
+        elif where == "degradation":
+            label = draw(st.sampled_from(sorted(s.get("degradation", {})) + ["new"]))
+            over[f"degradation.{label}.{draw(st.sampled_from(spec.DEGRADATION_KEYS))}"] = draw(wild)
+        elif where == "whole":
+            over[draw(st.sampled_from(["sites", "degradation", "geometry", "timing", "release", "train",
+                                       "transmitter", "clamp"]))] = draw(wild)
+        else:
+            over[draw(st.text(min_size=1, max_size=8))] = draw(wild)
+    return name, over
+
+
+@SETTINGS
+@given(overrides())
+def test_preset_overrides(case):
+    name, over = case
+    outcome(lambda: presets.build(name, **over))
+
+
+# ======================================================================================================
+# TOML text and files
+
+@st.composite
+def toml_documents(draw):
+    name, over = draw(overrides())
+    doc = spec.undot({k: v for k, v in over.items()})
+    if draw(st.booleans()):
+        doc["preset"] = name
+    else:
+        doc = {**draw(st.sampled_from([PRESET_SPECS[n] for n in PRESETS])), **doc}
+        doc.pop("aliases", None)
+    if draw(st.booleans()):
+        doc["drugs"] = draw(st.dictionaries(st.sampled_from(["cocaine", "fluoxetine", "escitalopram", "nope"]),
+                                            st.one_of(st.sampled_from(["50 nM", "80%SERT", "1 uM", "-1 nM"]), wild),
+                                            max_size=2))
+    if draw(st.booleans()):
+        doc["mode"] = draw(st.one_of(st.sampled_from(["equilibrium", "kinetic", "acute"]), wild))
+    return doc
+
+
+def _to_toml(doc):
+    import tomli_w
+    try:
+        return tomli_w.dumps(doc)
+    except (TypeError, ValueError):
+        return None          # not expressible in TOML (non-string keys, mixed arrays...)
+
+
+@SETTINGS
+@given(toml_documents(), st.sampled_from(["text", "file", "latin-1", "garbled"]))
+def test_toml_configurations(doc, how, tmp_path_factory):
+    text = _to_toml(doc)
+    if text is None:
+        return
+    if how == "text":
+        outcome(lambda: config.loads(text).build())
+        return
+    path = tmp_path_factory.mktemp("cfg") / "c.toml"
+    data = text.encode("utf-8")
+    if how == "latin-1":
+        data = ("# caf\xe9 \u00b5m\n" + text).encode("latin-1", errors="replace")
+    elif how == "garbled":
+        data = data[: len(data) // 2] + b"\xff\xfe\x00" + data[len(data) // 2:]
+    path.write_bytes(data)
+    outcome(lambda: config.load(path).build())
+
+
+# ======================================================================================================
+# the command line (parser and conditions, not the run)
+
+def _setting_text(value):
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return str(value)
+
+
+@SETTINGS
+@given(overrides(), st.one_of(st.none(), st.sampled_from(["-70", "-70mV", "0 mV", "1e308", "nan", "x"])))
+def test_command_line_settings(case, clamp):
+    from mcsyn import cli
+    from mcsyn.ensemble import make_conditions
+    name, over = case
+    argv = ["run", name, "--out", "/nonexistent/fuzz"]
+    for key, value in over.items():
+        if isinstance(value, (dict, list)):
+            continue
+        argv += ["--set", f"{key}={_setting_text(value)}"]
+    if clamp is not None:
+        argv += [f"--clamp={clamp}"]
+    try:
+        args = cli.build_parser().parse_args(argv)
+    except SystemExit:
+        return                      # argparse refused it, with its own message
+    settings_ = dict(args.settings) | cli._clamp_settings(args)
+
+    def make():
+        (cond,) = make_conditions(args.target, mode=args.mode, **settings_)
+        return cond.model
+    outcome(make)
+
+
+# ======================================================================================================
+# models built by hand
+
+SCHEMES = [lambda: mcsyn.ampa_jonas1993(), lambda: mcsyn.transporter_cycle("T", "glutamate", 1e7, 100, 50, 5),
+           lambda: mcsyn.enzyme_site("E", "glutamate", 1e7, 10, 1e4),
+           lambda: mcsyn.one_site_receptor("R", "glutamate", 1e7, 100)]
+
+
+def field(plausible):
+    """Mostly a plausible value, one time in ten a wild or extreme one."""
+    return st.integers(0, 19).flatmap(
+        lambda i: wild if i == 0 else st.sampled_from(EXTREME_NUMBERS) if i == 1 else plausible)
+
+
+@st.composite
+def hand_models(draw):
+    outside = draw(field(st.sampled_from(mcsyn.model.OUTSIDE_KINDS)))
+    geometry = mcsyn.Geometry(outside=outside, cleft_height_um=draw(field(st.floats(0.01, 0.04))),
+                              cleft_radius_um=draw(field(st.floats(0.15, 0.4))),
+                              psd_radius_um=draw(field(st.floats(0.02, 0.15))),
+                              domain_radius_um=draw(field(st.floats(1.0, 3.0))),
+                              volume_enters_cleft=draw(field(st.sampled_from([None, True, False]))))
+    sites = []
+    for _ in range(draw(st.integers(0, 2))):
+        loc = draw(field(st.sampled_from(mcsyn.model.SITE_LOCATIONS)))
+        how = draw(st.sampled_from(["count", "density_per_um2", "density_per_um3", "coordinates_um"]))
+        kw = {how: draw(field(st.integers(0, 50) if how == "count" else st.floats(0, 500)))}
+        if how == "coordinates_um":
+            kw = {"arrangement": "coordinates",
+                  "coordinates_um": draw(field(st.lists(st.tuples(st.floats(-0.1, 0.1), st.floats(-0.1, 0.1)),
+                                                        max_size=4)))}
+        if draw(st.booleans()):
+            kw.update(arrangement=draw(field(st.sampled_from(["clustered", "uniform"]))),
+                      n_clusters=draw(field(st.integers(1, 3))), cluster_radius_um=draw(field(st.floats(0.01, 0.1))))
+        if draw(st.booleans()):
+            kw["initial_state_fractions"] = draw(field(st.dictionaries(st.sampled_from(["C0", "free", "E", "x"]),
+                                                                       st.floats(0, 1), max_size=2)))
+        sites.append(mcsyn.SiteGroup(draw(st.sampled_from(SCHEMES))(), loc, name=f"g{len(sites)}", **kw))
+    releases = [mcsyn.Release(time_ms=draw(field(st.floats(0, 0.1))), molecules=draw(field(st.integers(1, 3000))),
+                              position_um=draw(field(st.one_of(st.none(), st.tuples(st.floats(-0.1, 0.1),
+                                                                                     st.floats(-0.1, 0.1))))),
+                              into=draw(field(st.sampled_from(["cleft", "volume"]))),
+                              pore_tau_ms=draw(field(st.sampled_from([0.0, 0.02]))),
+                              quantal_cv=draw(field(st.sampled_from([0.0, 0.3]))),
+                              molecule_distribution=draw(field(st.sampled_from(["fixed", "poisson", "gamma"]))),
+                              probability=draw(field(st.floats(0, 1))))
+                for _ in range(draw(st.integers(0, 2)))]
+    degradation = [mcsyn.Degradation(draw(field(st.floats(0, 500))), draw(field(st.sampled_from(["all", "cleft"]))))
+                   for _ in range(draw(st.integers(0, 1)))]
+    timing = mcsyn.Timing(duration_ms=draw(field(st.sampled_from([0.1, 0.2]))),
+                          dt_fine_us=draw(field(st.sampled_from([0.5, 1.0]))),
+                          dt_volume_us=draw(field(st.sampled_from([5.0, 10.0]))),
+                          sample_interval_us=draw(field(st.sampled_from([10.0, 20.0]))))
+    return dict(species=[mcsyn.Species(draw(field(st.just("glutamate"))), draw(field(st.floats(0.1, 0.8))))],
+                geometry=geometry, sites=sites, releases=releases, degradation=degradation, timing=timing,
+                tile_um=draw(field(st.sampled_from([0.01, 0.02]))), voxel_um=draw(field(st.sampled_from([0.25, 0.5]))))
+
+
+@SETTINGS
+@given(hand_models())
+def test_models_built_by_hand(fields):
+    outcome(lambda: mcsyn.SynapseModel(**fields).validate())
+
+
+# ======================================================================================================
+# the classes the fuzzing found, one example each
+
+@pytest.mark.parametrize("overrides", [
+    {"sites.AMPA.entry": {"a": 1}}, {"degradation": 5}, {"sites": 5}, {"geometry.cleft_radius_um": "wide"},
+    {"timing.duration_ms": float("inf")}, {"timing.duration_ms": 1e308}, {"sites.AMPA.count": 10 ** 30},
+    {"release.molecules": 1e308}, {"geometry.cleft_radius_um": "10**10**10 um"},
+    {"timing.dt_fine_us": 1e-9}, {"timing.sample_interval_us": 1e-300},
+])
+def test_known_bad_overrides_are_model_errors(overrides):
+    with pytest.raises(ModelError):
+        mcsyn.run_one(presets.build("glutamatergic", **overrides))
+
+
+def test_non_utf8_file_is_a_model_error_naming_it(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(b'preset = "glutamatergic"\n# caf\xe9\n')
+    with pytest.raises(ModelError, match="bad.toml"):
+        config.load(path)
+
+
+def test_nan_release_position_is_refused():
+    m = mcsyn.SynapseModel(releases=[mcsyn.Release(position_um=(float("nan"), 0.0))])
+    with pytest.raises(ModelError, match=r"releases\[0\].position_um"):
+        m.validate()
