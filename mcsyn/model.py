@@ -154,6 +154,8 @@ class SiteGroup:
 
 
 MAX_RELEASED = 1e9        # molecules of one fusion (the errors module's count bound)
+# a gamma quantum has shape 1/cv²: below MIN_QUANTAL_CV it is a fixed quantum in all but name
+MIN_QUANTAL_CV, MAX_QUANTAL_CV = 1e-6, 10.0
 
 
 @dataclass
@@ -190,7 +192,10 @@ class Release:
         require_choice(f"{label}.into", self.into, ("cleft", "volume"))
         geo.check_location(geometry, f"{label}.into", self.into, f"release into the {self.into} needs")
         require_nonnegative(f"{label}.pore_tau_ms", self.pore_tau_ms)
-        require_nonnegative(f"{label}.quantal_cv", self.quantal_cv)
+        require_nonnegative(f"{label}.quantal_cv", self.quantal_cv, high=MAX_QUANTAL_CV)
+        if 0 < self.quantal_cv < MIN_QUANTAL_CV:
+            raise ModelError(f"{label}.quantal_cv", self.quantal_cv,
+                             f"must be 0 (a fixed quantum) or in [{MIN_QUANTAL_CV:g}, {MAX_QUANTAL_CV:g}]")
         require_choice(f"{label}.molecule_distribution", self.molecule_distribution, ("fixed", "poisson", "gamma"))
         require_fraction(f"{label}.probability", self.probability)
         if self.position_um is not None:

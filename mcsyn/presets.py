@@ -28,7 +28,7 @@ from .spec import (DEGRADATION_KEYS, DENSITY_KEYS, META_KEYS, SECTIONS, SITE_KEY
                    spec, undot)
 
 
-def build(name: str, drugs: dict | None = None, mode: str = "equilibrium", adaptation=None,
+def build(name: str, /, drugs: dict | None = None, mode: str = "equilibrium", adaptation=None,
           custom_drugs: dict | None = None, **overrides) -> SynapseModel:
     """Build preset ``name`` with ``drugs`` (``{name: "50 nM" | "80%SERT" | number in M}``), a drug
     ``mode`` (``"equilibrium"``, ``"kinetic"``, ``"acute"``), chronic ``adaptation``

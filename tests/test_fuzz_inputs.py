@@ -57,14 +57,14 @@ def scaled(value):
     """Values near a valid one: scaled, negated, or as text with its unit."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return st.just(value)
-    return st.sampled_from([0, 0.1, 0.5, 2, 10, 1e3, -1]).map(lambda f: type(value)(value * f))
+    return st.sampled_from([1, 0.5, 2, 0.1, 10, 0, 1e3, -1]).map(lambda f: type(value)(value * f))
 
 
 def near(value):
     """Three times in four a value near the preset's (when it has one), else a wild one."""
     if value is None:
         return wild
-    return st.integers(0, 3).flatmap(lambda i: wild if i == 0 else scaled(value))
+    return st.sampled_from(["near", "near", "near", "wild"]).flatmap(lambda c: scaled(value) if c == "near" else wild)
 
 
 # ======================================================================================================
@@ -112,7 +112,7 @@ def overrides(draw):
     s = PRESET_SPECS[name]
     over = dict(SHORT) if draw(st.booleans()) or draw(st.booleans()) else {}
     for _ in range(draw(st.integers(1, 3))):
-        where = draw(st.sampled_from(["section", "section", "site", "site", "degradation", "whole", "typo"]))
+        where = draw(st.sampled_from(["section", "site", "section", "site", "degradation", "whole", "typo"]))
         if where == "section":
             sec = draw(st.sampled_from(sorted(spec.SECTIONS)))
             key = draw(st.sampled_from(spec.SECTIONS[sec]))
@@ -147,7 +147,16 @@ def test_preset_overrides(case):
 @st.composite
 def toml_documents(draw):
     name, over = draw(overrides())
-    doc = spec.undot({k: v for k, v in over.items()})
+    doc = {}
+    for key, value in over.items():          # nested by hand: a TOML document has each key once
+        *parents, last = key.split(".")
+        node = doc
+        for p in parents:
+            node = node[p] if isinstance(node.get(p), dict) else node.setdefault(p, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[last] = value
     if draw(st.booleans()):
         doc["preset"] = name
     else:
@@ -231,54 +240,70 @@ SCHEMES = [lambda: mcsyn.ampa_jonas1993(), lambda: mcsyn.transporter_cycle("T", 
            lambda: mcsyn.one_site_receptor("R", "glutamate", 1e7, 100)]
 
 
-def field(plausible):
-    """Mostly a plausible value, one time in ten a wild or extreme one."""
-    return st.integers(0, 19).flatmap(
-        lambda i: wild if i == 0 else st.sampled_from(EXTREME_NUMBERS) if i == 1 else plausible)
+HAND_FIELDS = ("outside", "cleft_height_um", "cleft_radius_um", "psd_radius_um", "domain_radius_um",
+               "volume_enters_cleft", "location", "amount", "arrangement", "n_clusters", "cluster_radius_um",
+               "initial_state_fractions", "time_ms", "molecules", "position_um", "into", "pore_tau_ms", "quantal_cv",
+               "molecule_distribution", "probability", "rate_per_s", "region", "duration_ms", "dt_fine_us",
+               "dt_volume_us", "sample_interval_us", "name", "diffusion_um2_per_ms", "tile_um", "voxel_um")
 
 
 @st.composite
 def hand_models(draw):
-    outside = draw(field(st.sampled_from(mcsyn.model.OUTSIDE_KINDS)))
-    geometry = mcsyn.Geometry(outside=outside, cleft_height_um=draw(field(st.floats(0.01, 0.04))),
-                              cleft_radius_um=draw(field(st.floats(0.15, 0.4))),
-                              psd_radius_um=draw(field(st.floats(0.02, 0.15))),
-                              domain_radius_um=draw(field(st.floats(1.0, 3.0))),
-                              volume_enters_cleft=draw(field(st.sampled_from([None, True, False]))))
+    """A model built from the dataclasses, with up to two fields (by name) wild or extreme."""
+    bad = draw(st.sets(st.sampled_from(HAND_FIELDS), max_size=2))
+
+    def f(name, plausible):
+        return draw(st.one_of(wild, st.sampled_from(EXTREME_NUMBERS)) if name in bad else plausible)
+
+    outside = f("outside", st.sampled_from(mcsyn.model.OUTSIDE_KINDS))
+    geometry = mcsyn.Geometry(outside=outside, cleft_height_um=f("cleft_height_um", st.floats(0.01, 0.04)),
+                              cleft_radius_um=f("cleft_radius_um", st.floats(0.15, 0.4)),
+                              psd_radius_um=f("psd_radius_um", st.floats(0.02, 0.15)),
+                              domain_radius_um=f("domain_radius_um", st.floats(1.0, 3.0)),
+                              volume_enters_cleft=f("volume_enters_cleft", st.sampled_from([None, True, False])))
+    locations = [loc for loc in mcsyn.model.SITE_LOCATIONS
+                 if outside not in mcsyn.model.OUTSIDE_KINDS or
+                 mcsyn.geometry.LOCATION_COMPARTMENT[loc] in mcsyn.geometry.OUTSIDE[outside].compartments]
     sites = []
     for _ in range(draw(st.integers(0, 2))):
-        loc = draw(field(st.sampled_from(mcsyn.model.SITE_LOCATIONS)))
-        how = draw(st.sampled_from(["count", "density_per_um2", "density_per_um3", "coordinates_um"]))
-        kw = {how: draw(field(st.integers(0, 50) if how == "count" else st.floats(0, 500)))}
+        loc = f("location", st.sampled_from(locations))
+        how = draw(st.sampled_from(["count", "density_per_um3" if loc == "volume" else "density_per_um2",
+                                    "coordinates_um"]))
+        kw = {how: f("amount", st.integers(0, 50) if how == "count" else st.floats(0, 500))}
         if how == "coordinates_um":
             kw = {"arrangement": "coordinates",
-                  "coordinates_um": draw(field(st.lists(st.tuples(st.floats(-0.1, 0.1), st.floats(-0.1, 0.1)),
-                                                        max_size=4)))}
+                  "coordinates_um": f("amount", st.lists(st.tuples(st.floats(-0.1, 0.1), st.floats(-0.1, 0.1)),
+                                                         max_size=4))}
+        elif draw(st.booleans()):
+            kw.update(arrangement=f("arrangement", st.sampled_from(["clustered", "uniform"])),
+                      n_clusters=f("n_clusters", st.integers(1, 3)),
+                      cluster_radius_um=f("cluster_radius_um", st.floats(0.01, 0.1)))
         if draw(st.booleans()):
-            kw.update(arrangement=draw(field(st.sampled_from(["clustered", "uniform"]))),
-                      n_clusters=draw(field(st.integers(1, 3))), cluster_radius_um=draw(field(st.floats(0.01, 0.1))))
-        if draw(st.booleans()):
-            kw["initial_state_fractions"] = draw(field(st.dictionaries(st.sampled_from(["C0", "free", "E", "x"]),
-                                                                       st.floats(0, 1), max_size=2)))
-        sites.append(mcsyn.SiteGroup(draw(st.sampled_from(SCHEMES))(), loc, name=f"g{len(sites)}", **kw))
-    releases = [mcsyn.Release(time_ms=draw(field(st.floats(0, 0.1))), molecules=draw(field(st.integers(1, 3000))),
-                              position_um=draw(field(st.one_of(st.none(), st.tuples(st.floats(-0.1, 0.1),
-                                                                                     st.floats(-0.1, 0.1))))),
-                              into=draw(field(st.sampled_from(["cleft", "volume"]))),
-                              pore_tau_ms=draw(field(st.sampled_from([0.0, 0.02]))),
-                              quantal_cv=draw(field(st.sampled_from([0.0, 0.3]))),
-                              molecule_distribution=draw(field(st.sampled_from(["fixed", "poisson", "gamma"]))),
-                              probability=draw(field(st.floats(0, 1))))
-                for _ in range(draw(st.integers(0, 2)))]
-    degradation = [mcsyn.Degradation(draw(field(st.floats(0, 500))), draw(field(st.sampled_from(["all", "cleft"]))))
+            kw["initial_state_fractions"] = f("initial_state_fractions", st.dictionaries(
+                st.sampled_from(["C0", "free", "E", "x"]), st.floats(0, 0.5), max_size=2))
+        scheme = draw(st.sampled_from(SCHEMES[1:] if loc == "volume" else SCHEMES))()
+        sites.append(mcsyn.SiteGroup(scheme, loc, name=f"g{len(sites)}", **kw))
+    into = "volume" if outside == "volume" and draw(st.booleans()) else "cleft"
+    position = st.tuples(st.floats(0.3, 0.5), st.floats(0, 0.1), st.floats(0, 0.1)) if into == "volume" else \
+        st.tuples(st.floats(-0.1, 0.1), st.floats(-0.1, 0.1))
+    releases = [mcsyn.Release(time_ms=f("time_ms", st.floats(0, 0.1)), molecules=f("molecules", st.integers(1, 3000)),
+                              position_um=f("position_um", st.one_of(st.none(), position)),
+                              into=f("into", st.just(into)), pore_tau_ms=f("pore_tau_ms", st.sampled_from([0.0, 0.02])),
+                              quantal_cv=f("quantal_cv", st.sampled_from([0.0, 0.3])),
+                              molecule_distribution=f("molecule_distribution",
+                                                      st.sampled_from(["fixed", "poisson", "gamma"])),
+                              probability=f("probability", st.floats(0, 1)))
+                for _ in range(draw(st.integers(1, 2)))]
+    degradation = [mcsyn.Degradation(f("rate_per_s", st.floats(0, 500)), f("region", st.sampled_from(["all", "cleft"])))
                    for _ in range(draw(st.integers(0, 1)))]
-    timing = mcsyn.Timing(duration_ms=draw(field(st.sampled_from([0.1, 0.2]))),
-                          dt_fine_us=draw(field(st.sampled_from([0.5, 1.0]))),
-                          dt_volume_us=draw(field(st.sampled_from([5.0, 10.0]))),
-                          sample_interval_us=draw(field(st.sampled_from([10.0, 20.0]))))
-    return dict(species=[mcsyn.Species(draw(field(st.just("glutamate"))), draw(field(st.floats(0.1, 0.8))))],
-                geometry=geometry, sites=sites, releases=releases, degradation=degradation, timing=timing,
-                tile_um=draw(field(st.sampled_from([0.01, 0.02]))), voxel_um=draw(field(st.sampled_from([0.25, 0.5]))))
+    timing = mcsyn.Timing(duration_ms=f("duration_ms", st.sampled_from([0.1, 0.2])),
+                          dt_fine_us=f("dt_fine_us", st.sampled_from([1.0, 0.5])),
+                          dt_volume_us=f("dt_volume_us", st.sampled_from([10.0, 5.0])),
+                          sample_interval_us=f("sample_interval_us", st.sampled_from([10.0, 20.0])))
+    species = [mcsyn.Species(f("name", st.just("glutamate")), f("diffusion_um2_per_ms", st.floats(0.1, 0.8)))]
+    return dict(species=species, geometry=geometry, sites=sites, releases=releases, degradation=degradation,
+                timing=timing, tile_um=f("tile_um", st.sampled_from([0.01, 0.02])),
+                voxel_um=f("voxel_um", st.sampled_from([0.25, 0.5])))
 
 
 @SETTINGS
