@@ -9,6 +9,9 @@ with the outside kinds and what each of them means; :class:`Geometry` is re-expo
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import pickle
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -311,6 +314,26 @@ class SynapseModel:
     voxel_um: float = 0.25
     name: str = "synapse"
     clamp: VoltageClamp | None = None
+
+    @property
+    def config(self):
+        """The resolved :class:`~mcsyn.config.SynapseConfig` the model was built from, or None: built
+        in Python, or changed since it was built (its configuration would now build another model)."""
+        cfg = self.__dict__.get("_config")
+        if cfg is None or self.__dict__.get("_config_fingerprint") != self.fingerprint():
+            return None
+        return cfg
+
+    @config.setter
+    def config(self, value):
+        self.__dict__["_config"] = value
+        self.__dict__["_config_fingerprint"] = None if value is None else self.fingerprint()
+
+    def fingerprint(self) -> str:
+        """A digest of every field (exact: floats and arrays by their bytes), to tell whether two
+        models, or one model before and after a change, are the same."""
+        parts = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        return hashlib.sha256(pickle.dumps(parts, protocol=4)).hexdigest()
 
     @property
     def species_names(self):

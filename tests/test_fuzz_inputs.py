@@ -62,9 +62,9 @@ def scaled(value):
 
 def near(value):
     """Three times in four a value near the preset's (when it has one), else a wild one."""
-    if value is None:
-        return wild
-    return st.sampled_from(["near", "near", "near", "wild"]).flatmap(lambda c: scaled(value) if c == "near" else wild)
+    plain = st.one_of(st.floats(0, 1e3), st.integers(0, 100), st.sampled_from(UNIT_TEXTS), st.booleans())
+    close = plain if value is None else scaled(value)
+    return st.sampled_from(["near", "near", "near", "wild"]).flatmap(lambda c: close if c == "near" else wild)
 
 
 # ======================================================================================================
@@ -112,7 +112,8 @@ def overrides(draw):
     s = PRESET_SPECS[name]
     over = dict(SHORT) if draw(st.booleans()) or draw(st.booleans()) else {}
     for _ in range(draw(st.integers(1, 3))):
-        where = draw(st.sampled_from(["section", "site", "section", "site", "degradation", "whole", "typo"]))
+        where = draw(st.sampled_from(["section", "site", "section", "site", "section", "site", "degradation",
+                                      "whole", "typo"]))
         if where == "section":
             sec = draw(st.sampled_from(sorted(spec.SECTIONS)))
             key = draw(st.sampled_from(spec.SECTIONS[sec]))
@@ -144,6 +145,12 @@ def test_preset_overrides(case):
 # ======================================================================================================
 # TOML text and files
 
+ADAPTATIONS = [{"autoreceptor_gain": 0.5}, {"transporter_expression": {"SERT": 0.7}},
+               {"receptor_density": {"D2": 1.5}, "receptor_affinity": {"D2": 2.0}}]
+CUSTOM_DRUG = {"class": "releaser", "mechanism": "substrate", "ki": {"DAT": "0.6 uM", "SERT": "30 uM"},
+               "koff_per_s": 10.0, "translocation_per_s": 20.0, "efflux_per_s": 0.2, "source": "fuzz"}
+
+
 @st.composite
 def toml_documents(draw):
     name, over = draw(overrides())
@@ -168,6 +175,12 @@ def toml_documents(draw):
                                             max_size=2))
     if draw(st.booleans()):
         doc["mode"] = draw(st.one_of(st.sampled_from(["equilibrium", "kinetic", "acute"]), wild))
+    if draw(st.booleans()):
+        doc["adaptation"] = {key: draw(near(value)) for key, value in draw(st.sampled_from(ADAPTATIONS)).items()}
+    if draw(st.booleans()):
+        drug = {key: draw(near(value)) if draw(st.booleans()) else value for key, value in CUSTOM_DRUG.items()}
+        doc["custom_drugs"] = {"mydrug": drug}
+        doc["drugs"] = {"mydrug": draw(st.sampled_from(["10 nM", "50%DAT", "1 uM", 1e-7]))}
     return doc
 
 
@@ -179,23 +192,26 @@ def _to_toml(doc):
         return None          # not expressible in TOML (non-string keys, mixed arrays...)
 
 
-@SETTINGS
-@given(toml_documents(), st.sampled_from(["text", "file", "latin-1", "garbled"]))
-def test_toml_configurations(doc, how, tmp_path_factory):
+def toml_outcome(doc, how, folder):
     text = _to_toml(doc)
     if text is None:
-        return
+        return "not TOML"
     if how == "text":
-        outcome(lambda: config.loads(text).build())
-        return
-    path = tmp_path_factory.mktemp("cfg") / "c.toml"
+        return outcome(lambda: config.loads(text).build())
+    path = folder / "c.toml"
     data = text.encode("utf-8")
     if how == "latin-1":
         data = ("# caf\xe9 \u00b5m\n" + text).encode("latin-1", errors="replace")
     elif how == "garbled":
         data = data[: len(data) // 2] + b"\xff\xfe\x00" + data[len(data) // 2:]
     path.write_bytes(data)
-    outcome(lambda: config.load(path).build())
+    return outcome(lambda: config.load(path).build())
+
+
+@SETTINGS
+@given(toml_documents(), st.sampled_from(["text", "file", "latin-1", "garbled"]))
+def test_toml_configurations(doc, how, tmp_path_factory):
+    toml_outcome(doc, how, tmp_path_factory.mktemp("cfg"))
 
 
 # ======================================================================================================
@@ -207,9 +223,10 @@ def _setting_text(value):
     return str(value)
 
 
-@SETTINGS
-@given(overrides(), st.one_of(st.none(), st.sampled_from(["-70", "-70mV", "0 mV", "1e308", "nan", "x"])))
-def test_command_line_settings(case, clamp):
+CLAMPS = st.one_of(st.none(), st.sampled_from(["-70", "-70mV", "0 mV", "1e308", "nan", "x"]))
+
+
+def command_line_outcome(case, clamp):
     from mcsyn import cli
     from mcsyn.ensemble import make_conditions
     name, over = case
@@ -223,13 +240,19 @@ def test_command_line_settings(case, clamp):
     try:
         args = cli.build_parser().parse_args(argv)
     except SystemExit:
-        return                      # argparse refused it, with its own message
+        return "usage"              # argparse refused it, with its own message
     settings_ = dict(args.settings) | cli._clamp_settings(args)
 
     def make():
         (cond,) = make_conditions(args.target, mode=args.mode, **settings_)
         return cond.model
-    outcome(make)
+    return outcome(make)
+
+
+@SETTINGS
+@given(overrides(), CLAMPS)
+def test_command_line_settings(case, clamp):
+    command_line_outcome(case, clamp)
 
 
 # ======================================================================================================
@@ -319,11 +342,33 @@ def test_models_built_by_hand(fields):
     {"sites.AMPA.entry": {"a": 1}}, {"degradation": 5}, {"sites": 5}, {"geometry.cleft_radius_um": "wide"},
     {"timing.duration_ms": float("inf")}, {"timing.duration_ms": 1e308}, {"sites.AMPA.count": 10 ** 30},
     {"release.molecules": 1e308}, {"geometry.cleft_radius_um": "10**10**10 um"},
-    {"timing.dt_fine_us": 1e-9}, {"timing.sample_interval_us": 1e-300},
+    {"timing.dt_fine_us": 1e-9}, {"timing.sample_interval_us": 1e-300}, {"timing.duration_ms": 1e-7},
+    {"timing.duration_ms": 1e6, "timing.sample_interval_us": 1.0}, {"sites.AMPA.count": 3e9},
+    {"sites.AMPA.density_per_um2": 1e14}, {"release.molecules": 1e9}, {"timing.duration_ms": "5 ms ** 2"},
+    {"geometry": {"cleft_radius_um": 0.3}, "geometry.cleft_radius_um": 0.25}, {"release.quantal_cv": 1e-300},
+    {"release.position_um": [float("nan"), 0.0]}, {"release.position_um": ["a", "b"]},
+    {"sites.AMPA.entry": 5}, {"release": 5}, {"sites.AMPA": "AMPA"}, {"release.enabled": "yes"},
 ])
 def test_known_bad_overrides_are_model_errors(overrides):
     with pytest.raises(ModelError):
         mcsyn.run_one(presets.build("glutamatergic", **overrides))
+
+
+def test_dt_fine_below_a_picosecond_is_refused_by_the_model_and_small_ones_by_the_budget():
+    with pytest.raises(ModelError, match="timing.dt_fine_us"):
+        presets.build("glutamatergic", **{"timing.dt_fine_us": 1e-9})
+    m = presets.build("glutamatergic", **{"timing.dt_fine_us": 1e-4, "timing.dt_volume_us": 1.0})
+    with pytest.raises(ModelError, match="max_steps"):
+        mcsyn.run_one(m)
+
+
+def test_a_model_changed_after_its_build_has_no_configuration():
+    m = presets.build("glutamatergic")
+    assert m.config is not None
+    m.timing.duration_ms = 1.0          # the saved configuration would build the 5 ms model
+    assert m.config is None
+    m2 = presets.build("glutamatergic", name="mine")      # "name" is an override, not build's argument
+    assert m2.name == "mine" and config.loads(config.dumps(m2.config)).build().name == "mine"
 
 
 def test_non_utf8_file_is_a_model_error_naming_it(tmp_path):
