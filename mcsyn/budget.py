@@ -5,8 +5,10 @@ reactions. :func:`estimate` bounds both from the compiled model alone:
 
 * **molecule-steps**: every released molecule is stepped from its release time to the end of the
   run at the fine step (an upper bound: molecules in the homogenised volume take coarse steps,
-  and bound, taken-up, degraded or escaped molecules take none). Efflux adds its expected
-  molecules (sites × efflux rate × duration), stepped for the whole run.
+  and bound, taken-up, degraded or escaped molecules take none), each step costing one more unit
+  per membrane plane it crosses (1 + σ/h: a step longer than the cleft is high is unfolded
+  through every image plane). Efflux adds its expected molecules (sites × efflux rate ×
+  duration), stepped for the whole run.
 * **site events**: expected first-order reactions, sites × their fastest exit rate × duration.
 * **memory**: the output samples (time series and per-state counts, int64), the molecule pools
   (x, y, z, clock, species: 36 bytes each), the site arrays, tile maps and voxel grid.
@@ -24,6 +26,8 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
+
+import numpy as np
 
 from .errors import ModelError
 
@@ -67,7 +71,8 @@ def estimate(cm) -> WorkEstimate:
     """The :class:`WorkEstimate` of one run of the compiled model ``cm``."""
     model, k = cm.model, cm.kernel
     duration_ms = model.timing.duration_ms
-    steps_per_ms = 1000.0 / model.timing.dt_fine_us
+    crossings = 1.0 + float(np.max(k.sigma_fine_um)) / k.h_um
+    steps_per_ms = 1000.0 / model.timing.dt_fine_us * crossings
     molecules, molecule_steps = 0.0, 0.0
     for time_ms, mean in _released(model):
         molecules += mean

@@ -137,7 +137,7 @@ class SiteGroup:
             require_count(f"{lab}.count", self.count)
         if self.arrangement == "clustered":
             require_count(f"{lab}.n_clusters", self.n_clusters, low=1)
-            require_positive(f"{lab}.cluster_radius_um", self.cluster_radius_um)
+            geo.require_length(f"{lab}.cluster_radius_um", self.cluster_radius_um)
         if not isinstance(self.initial_state_fractions, dict):
             raise ModelError(f"{lab}.initial_state_fractions", self.initial_state_fractions,
                              "must be a dict {state: fraction}")
@@ -379,8 +379,8 @@ class SynapseModel:
             raise ModelError("species", names, "species names must be unique")
         self.geometry.validate()
         self.timing.validate(uses_volume=geo.has_volume(self.geometry))
-        require_positive("tile_um", self.tile_um)
-        require_positive("voxel_um", self.voxel_um)
+        geo.require_length("tile_um", self.tile_um)
+        geo.require_length("voxel_um", self.voxel_um)
         if self.tile_um > self.geometry.psd_radius_um / 2:
             raise ModelError("tile_um", self.tile_um,
                              f"must be <= half the PSD radius ({self.geometry.psd_radius_um / 2} µm)")

@@ -209,7 +209,7 @@ def toml_outcome(doc, how, folder):
 
 
 @SETTINGS
-@given(toml_documents(), st.sampled_from(["text", "file", "latin-1", "garbled"]))
+@given(doc=toml_documents(), how=st.sampled_from(["text", "file", "latin-1", "garbled"]))
 def test_toml_configurations(doc, how, tmp_path_factory):
     toml_outcome(doc, how, tmp_path_factory.mktemp("cfg"))
 
