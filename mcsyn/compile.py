@@ -42,6 +42,7 @@ MAX_TILES_PER_SIDE = 4096
 MAX_VOXELS = 4_000_000
 MAX_SAMPLES = 10_000_000        # output samples of one run (each a row of int64 counts)
 MAX_SITES = 50_000_000          # sites of one run, all groups (the kernel's ids are int32)
+MAX_BINDING_CODES = 255         # distinct per-hit binding probabilities of the first species (a byte per tile)
 
 
 def kon_um3_per_s(kon_per_M_per_s: float) -> float:
@@ -356,6 +357,10 @@ def _check_hit_probabilities(model, bind_rows):
     for src, dst, sp, value, kon, grp, tr in bind_rows:
         if value is not None:
             sums.setdefault((src, sp), []).append((value, grp, tr))
+    distinct = {sum(v for v, _, _ in items) for (src, sp), items in sums.items() if sp == 0}
+    if len(distinct - {0.0}) > MAX_BINDING_CODES:
+        raise ModelError("sites", len(distinct), f"the model's membrane states have {len(distinct)} distinct per-hit "
+                         f"binding probabilities of {model.species[0].name}; the kernel holds {MAX_BINDING_CODES}")
     for (src, sp), items in sums.items():
         total = sum(v for v, _, _ in items)
         if total > 1.0:
@@ -385,7 +390,7 @@ def _voxel_grid(model, n_volume_types) -> geometry.VoxelGrid:
         return geometry.no_voxels()
     g = model.geometry
     n_vox = geometry.voxels_per_side(g, model.voxel_um)
-    if n_vox ** 3 > MAX_VOXELS:
+    if n_vox ** 3 > MAX_VOXELS or n_vox ** 3 * n_volume_types > 2 ** 31 - 2:
         raise ModelError("voxel_um", model.voxel_um,
                          f"gives {n_vox ** 3} voxels (limit {MAX_VOXELS}); use voxel_um >= "
                          f"{2 * g.domain_radius_um / MAX_VOXELS ** (1 / 3):.3g}")
