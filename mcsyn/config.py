@@ -111,8 +111,9 @@ class SynapseConfig:
             _spec.canonical_name(self.preset)
         if self.mode not in MODES:
             suggest(self.mode, MODES, "drug mode", "mode")
-        if not isinstance(self.drugs, dict):
-            raise ModelError("drugs", self.drugs, "must be a table of drug = concentration")
+        for key in ("drugs", "adaptation", "custom_drugs"):
+            if not isinstance(getattr(self, key), dict):
+                raise ModelError(key, getattr(self, key), "must be a table")
         _spec.check_spec(self.overrides)
         Adaptation.from_value(self.adaptation)
         for name, d in self.custom_drugs.items():

@@ -16,6 +16,7 @@ MAX_MAGNITUDE = 1e15
 MAX_COUNT = 10 ** 9
 MAX_DURATION_MS = 1e6
 MIN_STEP_US = 1e-6
+MAX_SHOWN_CHARS = 120
 
 
 class ModelError(ValueError):
@@ -29,7 +30,10 @@ class ModelError(ValueError):
         self.field = field
         self.value = value
         self.valid = valid
-        super().__init__(f"{field} = {value!r} is not valid: {valid}")
+        shown = repr(value)
+        if len(shown) > MAX_SHOWN_CHARS:      # a 400-digit integer or a whole table would bury the reason
+            shown = f"{shown[:MAX_SHOWN_CHARS // 2]}...{shown[-MAX_SHOWN_CHARS // 4:]} ({len(shown)} characters)"
+        super().__init__(f"{field} = {shown} is not valid: {valid}")
 
 
 def require_real(field, value, low=-MAX_MAGNITUDE, high=MAX_MAGNITUDE, what=None):

@@ -37,7 +37,7 @@ def build(name: str, /, drugs: dict | None = None, mode: str = "equilibrium", ad
 
     Returns a validated :class:`~mcsyn.SynapseModel` carrying ``.pharmacology`` and ``.config``.
     """
-    cfg = SynapseConfig(preset=name, mode=mode, drugs=dict(drugs or {}),
+    cfg = SynapseConfig(preset=name, mode=mode, drugs=drugs or {},
                         adaptation=Adaptation.from_value(adaptation).to_dict(),
-                        custom_drugs=dict(custom_drugs or {}), overrides=undot(overrides))
+                        custom_drugs=custom_drugs or {}, overrides=undot(overrides))
     return cfg.build()

@@ -116,6 +116,8 @@ def check_spec(spec: dict, where: str = ""):
 
 def undot(overrides: dict) -> dict:
     """Turn dotted keys (``"geometry.cleft_radius_um"``) into nested dicts."""
+    if not isinstance(overrides, dict):
+        raise ModelError("overrides", overrides, "must be a table of key = value")
     out = {}
     for key, value in overrides.items():
         parts = key.split(".") if isinstance(key, str) else [key]
