@@ -25,6 +25,7 @@ from .schemes import KineticScheme
 
 ARRANGEMENTS = ("uniform", "clustered", "coordinates")
 MAX_COUNT_SITES = 10 ** 9
+MAX_CLUSTERS = 1000        # placing each cluster scans the region's free tiles once per run
 
 
 def _float_array(value):
@@ -136,7 +137,7 @@ class SiteGroup:
         if self.count is not None:
             require_count(f"{lab}.count", self.count)
         if self.arrangement == "clustered":
-            require_count(f"{lab}.n_clusters", self.n_clusters, low=1)
+            require_count(f"{lab}.n_clusters", self.n_clusters, low=1, high=MAX_CLUSTERS)
             geo.require_length(f"{lab}.cluster_radius_um", self.cluster_radius_um)
         if not isinstance(self.initial_state_fractions, dict):
             raise ModelError(f"{lab}.initial_state_fractions", self.initial_state_fractions,
