@@ -72,7 +72,8 @@ def check_value_type(key: str, value, field: str):
     elif key in BOOL_FIELDS:
         ok, what = isinstance(value, bool), "true or false"
     elif key in INT_FIELDS:
-        ok, what = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+        what = "a whole number"
     elif key in _TABLE_FIELDS:
         ok, what = isinstance(value, dict), "a table"
     elif key in _LIST_FIELDS:
