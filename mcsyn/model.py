@@ -19,7 +19,7 @@ import numpy as np
 from . import geometry as geo
 from .electrophysiology import VoltageClamp, channels
 from .errors import (MAX_DURATION_MS, MIN_STEP_US, ModelError, require_choice, require_count, require_fraction,
-                     require_nonnegative, require_positive, require_real)
+                     require_nonnegative, require_positive)
 from .geometry import OUTSIDE_KINDS, SITE_LOCATIONS, Geometry  # noqa: F401  (re-exported)
 from .schemes import KineticScheme
 
