@@ -59,12 +59,16 @@ class WorkEstimate:
 
 
 def _released(model):
-    """(release time in ms, mean molecules) of every fusion a run can have."""
+    """(mean molecules, mean molecules × ms left in the run) of every release and train."""
+    duration_ms = model.timing.duration_ms
     for rel in model.releases:
-        yield rel.time_ms, rel.molecules * rel.probability
-    for train in model.trains:
-        for rel in train.releases():
-            yield rel.time_ms, rel.molecules * rel.probability
+        mean = rel.molecules * rel.probability
+        yield mean, mean * (duration_ms - rel.time_ms)
+    for train in model.trains:            # summed in closed form: stimulus k at start + k × period
+        n, period_ms = train.n_stimuli, 1000.0 / train.frequency_hz
+        mean = train.vesicle.molecules * train.vesicle.probability * train.release_probability
+        ms_left = n * (duration_ms - train.start_ms) - period_ms * n * (n - 1) / 2.0
+        yield n * mean, mean * ms_left
 
 
 def estimate(cm) -> WorkEstimate:
@@ -74,9 +78,9 @@ def estimate(cm) -> WorkEstimate:
     crossings = 1.0 + float(np.max(k.sigma_fine_um)) / k.h_um
     steps_per_ms = 1000.0 / model.timing.dt_fine_us * crossings
     molecules, molecule_steps = 0.0, 0.0
-    for time_ms, mean in _released(model):
+    for mean, molecule_ms in _released(model):
         molecules += mean
-        molecule_steps += mean * (duration_ms - time_ms) * steps_per_ms
+        molecule_steps += molecule_ms * steps_per_ms
     site_events, n_sites = 0.0, 0
     for grp in model.sites:
         count = cm.site_count(grp)

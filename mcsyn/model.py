@@ -26,6 +26,7 @@ from .schemes import KineticScheme
 ARRANGEMENTS = ("uniform", "clustered", "coordinates")
 MAX_COUNT_SITES = 10 ** 9
 MAX_CLUSTERS = 1000        # placing each cluster scans the region's free tiles once per run
+MAX_STIMULI = 10 ** 6      # fusions of one train (each is drawn in Python per run)
 
 
 def _float_array(value):
@@ -397,7 +398,7 @@ class SynapseModel:
             r.validate(self.geometry, names, self.timing.duration_ms, f"releases[{i}]")
         for i, tr in enumerate(self.trains):
             if isinstance(tr, StimulusTrain):       # a train of more fusions than a count may hold is refused first
-                require_count(f"trains[{i}].n_stimuli", tr.n_stimuli, low=1)
+                require_count(f"trains[{i}].n_stimuli", tr.n_stimuli, low=1, high=MAX_STIMULI)
             tr.validate(self.geometry, names, self.timing.duration_ms, f"trains[{i}]")
         for i, d in enumerate(self.degradation):
             d.validate(self.geometry, names, f"degradation[{i}]")
