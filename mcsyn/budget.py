@@ -11,7 +11,8 @@ reactions. :func:`estimate` bounds both from the compiled model alone:
   duration), stepped for the whole run.
 * **site events**: expected first-order reactions, sites × their fastest exit rate × duration.
 * **memory**: the output samples (time series and per-state counts, int64), the molecule pools
-  (x, y, z, clock, species: 36 bytes each), the site arrays, tile maps and voxel grid.
+  (x, y, z, clock, species: 36 bytes each), a fusion pore's injection rows (one per molecule), the
+  site arrays, tile maps and voxel grid.
 
 The rule (:func:`check`): a run whose ``work = molecule_steps + site_events`` exceeds ``max_steps``
 (default :data:`DEFAULT_MAX_STEPS` = 1e11, many minutes of one core: the kernel steps a few
@@ -37,6 +38,7 @@ MAX_MEMORY_BYTES = 8 * 2 ** 30
 
 _SERIES_COLUMNS = 10        # the kernel's time-series columns (released, free_cleft, ...)
 _BYTES_PER_MOLECULE = 36    # x, y, z, clock (double) and species (int32)
+_BYTES_PER_INJECTION = 49   # time, x, y, z (double), count (int64), species (int32), into-volume (int8)
 _BYTES_PER_SITE = 48        # type, state, voxel, heap slots (int32), x, y, next time (double), plane
 
 
@@ -91,8 +93,11 @@ def estimate(cm) -> WorkEstimate:
         effluxed = count * efflux * duration_ms * 1e-3
         molecules += effluxed
         molecule_steps += effluxed * duration_ms * steps_per_ms
+    # a fusion pore's molecules each get an injection row (7 columns) before the run starts
+    pore = sum(r.molecules for r in model.releases if r.pore_tau_ms > 0) + sum(
+        t.n_stimuli * t.vesicle.molecules for t in model.trains if t.vesicle.pore_tau_ms > 0)
     memory = (k.n_samples * (_SERIES_COLUMNS + max(k.n_states, 1)) * 8
-              + molecules * _BYTES_PER_MOLECULE + n_sites * _BYTES_PER_SITE
+              + molecules * _BYTES_PER_MOLECULE + pore * _BYTES_PER_INJECTION + n_sites * _BYTES_PER_SITE
               + 2 * k.n_tile ** 2 * 5 + k.n_vox ** 3 * 8 * (2 + max(k.n_types, 1)))
     return WorkEstimate(molecules, molecule_steps, site_events, float(memory))
 
