@@ -8,12 +8,11 @@ drugs (:func:`mcsyn.build.build_from_spec`).
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from dataclasses import dataclass, field
 
 from . import library
-from .errors import ModelError, PharmacologyWarning
+from .errors import ModelError, PharmacologyWarning, require_nonnegative
 from .library import suggest
 from .model import SiteGroup, SynapseModel
 from .schemes import KineticScheme
@@ -57,6 +56,8 @@ class Adaptation:
         for key in value:
             if key not in cls.FIELDS:
                 suggest(key, cls.FIELDS, "adaptation field", f"adaptation.{key}")
+            if key in cls.FIELDS[:3] and not isinstance(value[key], dict):
+                raise ModelError(f"adaptation.{key}", value[key], "must be a table of name = factor")
         return cls(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in value.items()})
 
     def validated(self) -> "Adaptation":
@@ -95,8 +96,7 @@ class Adaptation:
 
 
 def _factor(f, value, positive=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ModelError(f, value, "must be a finite number >= 0")
+    require_nonnegative(f, value)       # a finite, bounded number (mcsyn.errors)
     if positive and value == 0:
         raise ModelError(f, value, "must be > 0")
     return float(value)

@@ -28,7 +28,7 @@ from .adaptation import Adaptation, apply_adaptation
 from .autoreceptor import apply_autoreceptor, unblocked_clearance_fraction
 from .drugs import MODES, apply_drugs
 from .electrophysiology import VoltageClamp
-from .errors import ModelError
+from .errors import ModelError, require_count
 from .library import AVOGADRO_PER_MOL, SITES_PER_UM3_PER_PMOL_PER_G, suggest
 from .model import (Degradation, Geometry, Release, ShortTermPlasticity, SiteGroup, Species, StimulusTrain,
                     SynapseModel, Timing)
@@ -53,9 +53,9 @@ def _value(section: str, key: str, value):
             raise ModelError(f, value, "must be true or false")
         return value
     if key in INT_FIELDS:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ModelError(f, value, "must be a whole number >= 0")
-        return value
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)          # 1e3 from the command line is the whole number 1000
+        return require_count(f, value)
     if key == "position_um":
         if not isinstance(value, (list, tuple)) or len(value) not in (2, 3):
             raise ModelError(f, value, "must be a list of 2 (cleft) or 3 (volume) coordinates in um")
@@ -91,6 +91,9 @@ def _transporter_scheme(where: str, site: dict, v: dict, entry, rates: dict, spe
     if "kcat_per_s" in rates:
         raise ModelError(f"{where}.kcat_per_s", rates["kcat_per_s"],
                          "transporters take translocation_per_s and return_per_s")
+    for key in ("translocation_per_s", "return_per_s"):      # k_cat = k_tr k_ret/(k_tr + k_ret) must be > 0
+        if key in rates and not rates[key] > 0:
+            raise ModelError(f"{where}.{key}", site[key], "a transporter's cycle rates must be > 0")
     if "km" in v:
         if "koff_per_s" in rates:
             raise ModelError(f"{where}.km", site["km"], "give km or koff_per_s, not both")

@@ -42,6 +42,9 @@ LOCATION_PLANE = {loc: PLANE_CODES[plane] for loc, plane in geometry.LOCATION_PL
 
 MAX_TILES_PER_SIDE = 4096
 MAX_VOXELS = 4_000_000
+MAX_SAMPLES = 10_000_000        # output samples of one run (each a row of int64 counts)
+MAX_SITES = 50_000_000          # sites of one run, all groups (the kernel's ids are int32)
+MAX_BINDING_CODES = 255         # distinct per-hit binding probabilities of the first species (a byte per tile)
 
 
 def kon_um3_per_s(kon_per_M_per_s: float) -> float:
@@ -188,6 +191,11 @@ class CompiledModel:
 
     def _check_site_room(self):
         # before any run: every membrane region must have a tile for each of its sites
+        counts = [self.site_count(grp) for grp in self.model.sites]
+        if sum(counts) > MAX_SITES:
+            grp = self.model.sites[int(np.argmax(counts))]
+            raise ModelError(f"sites[{grp.label!r}]", max(counts), f"the model places {sum(counts)} sites "
+                             f"(limit {MAX_SITES:g} per run); lower the density or count")
         demand = {}
         for grp in self.model.sites:
             if grp.location == "volume" or grp.arrangement == "coordinates":
@@ -237,11 +245,18 @@ def _step_counts(t, g) -> _StepCounts:
         what = "timing.dt_volume_us" if has_volume else "timing.dt_fine_us"
         raise ModelError("timing.duration_ms", t.duration_ms, f"must be a whole multiple of {what} = {dt_coarse} µs")
     n_coarse = int(round(n_coarse))
+    if n_coarse < 1:
+        what = "timing.dt_volume_us" if has_volume else "timing.dt_fine_us"
+        raise ModelError("timing.duration_ms", t.duration_ms, f"must be at least one step ({what} = {dt_coarse} µs)")
     sample_every = int(round(t.sample_interval_us / t.dt_fine_us))
     n_fine = n_coarse * k
     if n_fine % sample_every:
         raise ModelError("timing.duration_ms", t.duration_ms,
                          f"must be a whole multiple of timing.sample_interval_us = {t.sample_interval_us} µs")
+    if n_fine // sample_every + 1 > MAX_SAMPLES:
+        raise ModelError("timing.sample_interval_us", t.sample_interval_us,
+                         f"gives {n_fine // sample_every + 1} samples (limit {MAX_SAMPLES:g}); use "
+                         f"sample_interval_us >= {t.duration_ms * 1000.0 / (MAX_SAMPLES - 1):.3g}")
     return _StepCounts(k, dt_coarse, n_coarse, sample_every, n_fine)
 
 
@@ -344,6 +359,10 @@ def _check_hit_probabilities(model, bind_rows):
     for src, dst, sp, value, kon, grp, tr in bind_rows:
         if value is not None:
             sums.setdefault((src, sp), []).append((value, grp, tr))
+    distinct = {sum(v for v, _, _ in items) for (src, sp), items in sums.items() if sp == 0}
+    if len(distinct - {0.0}) > MAX_BINDING_CODES:
+        raise ModelError("sites", len(distinct), f"the model's membrane states have {len(distinct)} distinct per-hit "
+                         f"binding probabilities of {model.species[0].name}; the kernel holds {MAX_BINDING_CODES}")
     for (src, sp), items in sums.items():
         total = sum(v for v, _, _ in items)
         if total > 1.0:
@@ -373,11 +392,15 @@ def _voxel_grid(model, n_volume_types) -> geometry.VoxelGrid:
         return geometry.no_voxels()
     g = model.geometry
     n_vox = geometry.voxels_per_side(g, model.voxel_um)
-    if n_vox ** 3 > MAX_VOXELS:
+    if n_vox ** 3 > MAX_VOXELS or n_vox ** 3 * n_volume_types > 2 ** 31 - 2:
         raise ModelError("voxel_um", model.voxel_um,
                          f"gives {n_vox ** 3} voxels (limit {MAX_VOXELS}); use voxel_um >= "
                          f"{2 * g.domain_radius_um / MAX_VOXELS ** (1 / 3):.3g}")
-    return geometry.voxel_grid(g, model.voxel_um, n_vox)
+    grid = geometry.voxel_grid(g, model.voxel_um, n_vox)
+    if not len(grid.support):
+        raise ModelError("voxel_um", model.voxel_um, f"is too coarse for the extracellular shell "
+                         f"{g.varicosity_radius_um}-{g.domain_radius_um} µm (no voxel samples it); use a smaller voxel_um")
+    return grid
 
 
 def _transition_tables(rows: _SchemeRows, dt_coarse, volume_fraction, voxel_litres) -> dict:

@@ -111,8 +111,9 @@ class SynapseConfig:
             _spec.canonical_name(self.preset)
         if self.mode not in MODES:
             suggest(self.mode, MODES, "drug mode", "mode")
-        if not isinstance(self.drugs, dict):
-            raise ModelError("drugs", self.drugs, "must be a table of drug = concentration")
+        for key in ("drugs", "adaptation", "custom_drugs"):
+            if not isinstance(getattr(self, key), dict):
+                raise ModelError(key, getattr(self, key), "must be a table")
         _spec.check_spec(self.overrides)
         Adaptation.from_value(self.adaptation)
         for name, d in self.custom_drugs.items():
@@ -145,7 +146,9 @@ class SynapseConfig:
         """The :class:`~mcsyn.SynapseModel` (validated; carries ``.pharmacology`` and ``.config``)."""
         s = self.spec()
         custom = {name: Drug.from_dict(name, d, f"custom_drugs.{name}") for name, d in self.custom_drugs.items()}
-        return build_from_spec(s, self.drugs, self.mode, self.adaptation, custom, _config=self.resolved())
+        model = build_from_spec(s, self.drugs, self.mode, self.adaptation, custom)
+        model.config = self.resolved()     # after the build has checked every value resolved() reads
+        return model
 
     # ------------------------------------------------------------------ dict form
     def to_dict(self) -> dict:
@@ -192,7 +195,12 @@ def load(path) -> SynapseConfig:
     """Read a TOML configuration file."""
     with open(path, "rb") as fh:
         data = fh.read()
-    return loads(data.decode("utf-8"), os.fspath(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(os.fspath(path), f"byte {data[exc.start:exc.start + 1]!r} at offset {exc.start}",
+                         "a configuration file must be UTF-8 text (TOML)") from None
+    return loads(text, os.fspath(path))
 
 
 def to_toml(d: dict, header: str | None = None) -> str:

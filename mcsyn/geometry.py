@@ -34,6 +34,10 @@ import numpy as np
 
 from .errors import ModelError, require_choice, require_positive
 
+# every length lies between an atom's size and a centimetre: outside, a step is unfolded through
+# more image planes than a run can afford, or the grids overflow
+MIN_LENGTH_UM, MAX_LENGTH_UM = 1e-4, 1e4
+
 OUTSIDE_KINDS = ("closed", "open", "band", "volume")
 SITE_LOCATIONS = ("postsynaptic", "presynaptic", "band_postsynaptic", "band_presynaptic", "volume")
 COMPARTMENTS = ("cleft", "band", "volume")
@@ -76,6 +80,14 @@ OUTSIDE = {
 assert tuple(OUTSIDE) == OUTSIDE_KINDS
 
 
+def require_length(field, value):
+    """A length in µm within [MIN_LENGTH_UM, MAX_LENGTH_UM]."""
+    x = require_positive(field, value, high=MAX_LENGTH_UM)
+    if x < MIN_LENGTH_UM:
+        raise ModelError(field, value, f"must be a length in [{MIN_LENGTH_UM:g}, {MAX_LENGTH_UM:g}] µm")
+    return x
+
+
 @dataclass
 class Geometry:
     """Cleft and extracellular space. See the module docstring for the outside kinds."""
@@ -94,9 +106,9 @@ class Geometry:
     volume_enters_cleft: bool | None = None
 
     def validate(self):
-        require_positive("geometry.cleft_height_um", self.cleft_height_um)
-        require_positive("geometry.cleft_radius_um", self.cleft_radius_um)
-        require_positive("geometry.psd_radius_um", self.psd_radius_um)
+        require_length("geometry.cleft_height_um", self.cleft_height_um)
+        require_length("geometry.cleft_radius_um", self.cleft_radius_um)
+        require_length("geometry.psd_radius_um", self.psd_radius_um)
         if self.psd_radius_um > self.cleft_radius_um:
             raise ModelError("geometry.psd_radius_um", self.psd_radius_um,
                              f"must be <= geometry.cleft_radius_um = {self.cleft_radius_um}")
@@ -107,15 +119,15 @@ class Geometry:
             self._validate_volume()
 
     def _validate_band(self):
-        require_positive("geometry.band_outer_radius_um", self.band_outer_radius_um)
+        require_length("geometry.band_outer_radius_um", self.band_outer_radius_um)
         if self.band_outer_radius_um <= self.cleft_radius_um:
             raise ModelError("geometry.band_outer_radius_um", self.band_outer_radius_um,
                              f"must be > geometry.cleft_radius_um = {self.cleft_radius_um}")
         require_choice("geometry.band_outer_boundary", self.band_outer_boundary, tuple(BOUNDARY_ACTION))
 
     def _validate_volume(self):
-        require_positive("geometry.varicosity_radius_um", self.varicosity_radius_um)
-        require_positive("geometry.domain_radius_um", self.domain_radius_um)
+        require_length("geometry.varicosity_radius_um", self.varicosity_radius_um)
+        require_length("geometry.domain_radius_um", self.domain_radius_um)
         if self.domain_radius_um <= self.varicosity_radius_um:
             raise ModelError("geometry.domain_radius_um", self.domain_radius_um,
                              f"must be > geometry.varicosity_radius_um = {self.varicosity_radius_um}")

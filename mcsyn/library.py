@@ -406,6 +406,8 @@ def enzyme(name: str, field_name: str | None = None) -> Enzyme:
 
 def site_kind(name: str, field_name: str | None = None) -> str:
     """``"transporters"``, ``"receptors"`` or ``"enzymes"`` for a site entry name."""
+    if not isinstance(name, str) or not name.strip():
+        raise ModelError(field_name or "entry", name, "must be the name of a transporter, receptor or enzyme")
     base = name.partition("@")[0].strip().lower()
     for kind in ("transporters", "receptors", "enzymes"):
         if base in _index(kind):

@@ -9,17 +9,34 @@ with the outside kinds and what each of them means; :class:`Geometry` is re-expo
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import pickle
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import geometry as geo
 from .electrophysiology import VoltageClamp, channels
-from .errors import ModelError, require_choice, require_nonnegative, require_positive
+from .errors import (MAX_DURATION_MS, MIN_STEP_US, ModelError, require_choice, require_count, require_fraction,
+                     require_nonnegative, require_positive)
 from .geometry import OUTSIDE_KINDS, SITE_LOCATIONS, Geometry  # noqa: F401  (re-exported)
 from .schemes import KineticScheme
 
 ARRANGEMENTS = ("uniform", "clustered", "coordinates")
+MAX_COUNT_SITES = 10 ** 9
+MAX_CLUSTERS = 1000        # placing each cluster scans the region's free tiles once per run
+MAX_STIMULI = 10 ** 6      # fusions of one train (each is drawn in Python per run)
+
+
+def _float_array(value):
+    """``value`` as a float array, or None when it is not numbers (strings, ragged lists, tables)."""
+    if isinstance(value, (str, bytes, dict)):
+        return None
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 @dataclass
@@ -108,21 +125,24 @@ class SiteGroup:
         if self.arrangement == "coordinates":
             if self.coordinates_um is None:
                 raise ModelError(f"{lab}.coordinates_um", None, "arrangement 'coordinates' needs an (n, 2) array")
-            c = np.asarray(self.coordinates_um, dtype=float)
-            if c.ndim != 2 or c.shape[1] != 2 or not np.all(np.isfinite(c)):
-                raise ModelError(f"{lab}.coordinates_um", c.shape, "must be a finite (n, 2) array of µm")
+            c = _float_array(self.coordinates_um)
+            if c is None or c.ndim != 2 or c.shape[1] != 2 or not np.all(np.isfinite(c)) or len(c) > MAX_COUNT_SITES:
+                raise ModelError(f"{lab}.coordinates_um", getattr(c, "shape", self.coordinates_um),
+                                 "must be a finite (n, 2) array of µm")
         elif sum(given) != 1:
             raise ModelError(lab, "density/count", "give exactly one of density_per_um2, density_per_um3, count")
         if self.density_per_um2 is not None:
             require_nonnegative(f"{lab}.density_per_um2", self.density_per_um2)
         if self.density_per_um3 is not None:
             require_nonnegative(f"{lab}.density_per_um3", self.density_per_um3)
-        if self.count is not None and (not isinstance(self.count, (int, np.integer)) or self.count < 0):
-            raise ModelError(f"{lab}.count", self.count, "must be an integer >= 0")
+        if self.count is not None:
+            require_count(f"{lab}.count", self.count)
         if self.arrangement == "clustered":
-            if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
-                raise ModelError(f"{lab}.n_clusters", self.n_clusters, "must be an integer >= 1")
-            require_positive(f"{lab}.cluster_radius_um", self.cluster_radius_um)
+            require_count(f"{lab}.n_clusters", self.n_clusters, low=1, high=MAX_CLUSTERS)
+            geo.require_length(f"{lab}.cluster_radius_um", self.cluster_radius_um)
+        if not isinstance(self.initial_state_fractions, dict):
+            raise ModelError(f"{lab}.initial_state_fractions", self.initial_state_fractions,
+                             "must be a dict {state: fraction}")
         total = 0.0
         for state, frac in self.initial_state_fractions.items():
             if state not in self.scheme.states:
@@ -136,6 +156,11 @@ class SiteGroup:
         if total > 1 + 1e-12:
             raise ModelError(f"{lab}.initial_state_fractions", self.initial_state_fractions,
                              "fractions must add up to at most 1")
+
+
+MAX_RELEASED = 1e9        # molecules of one fusion (the errors module's count bound)
+# a gamma quantum has shape 1/cv²: below MIN_QUANTAL_CV it is a fixed quantum in all but name
+MIN_QUANTAL_CV, MAX_QUANTAL_CV = 1e-6, 10.0
 
 
 @dataclass
@@ -164,7 +189,7 @@ class Release:
         require_nonnegative(f"{label}.time_ms", self.time_ms)
         if self.time_ms > duration_ms:
             raise ModelError(f"{label}.time_ms", self.time_ms, f"must be within the run (<= {duration_ms} ms)")
-        require_positive(f"{label}.molecules", self.molecules)
+        require_positive(f"{label}.molecules", self.molecules, high=MAX_RELEASED)
         if self.molecules < 1:
             raise ModelError(f"{label}.molecules", self.molecules, "must release at least one molecule")
         if self.species is not None and self.species not in species_names:
@@ -172,12 +197,16 @@ class Release:
         require_choice(f"{label}.into", self.into, ("cleft", "volume"))
         geo.check_location(geometry, f"{label}.into", self.into, f"release into the {self.into} needs")
         require_nonnegative(f"{label}.pore_tau_ms", self.pore_tau_ms)
-        require_nonnegative(f"{label}.quantal_cv", self.quantal_cv)
+        require_nonnegative(f"{label}.quantal_cv", self.quantal_cv, high=MAX_QUANTAL_CV)
+        if 0 < self.quantal_cv < MIN_QUANTAL_CV:
+            raise ModelError(f"{label}.quantal_cv", self.quantal_cv,
+                             f"must be 0 (a fixed quantum) or in [{MIN_QUANTAL_CV:g}, {MAX_QUANTAL_CV:g}]")
         require_choice(f"{label}.molecule_distribution", self.molecule_distribution, ("fixed", "poisson", "gamma"))
-        if not (0 <= self.probability <= 1):
-            raise ModelError(f"{label}.probability", self.probability, "must be in [0, 1]")
+        require_fraction(f"{label}.probability", self.probability)
         if self.position_um is not None:
-            pos = np.asarray(self.position_um, dtype=float)
+            pos = _float_array(self.position_um)
+            if pos is None or pos.ndim != 1 or not np.all(np.isfinite(pos)):
+                raise ModelError(f"{label}.position_um", self.position_um, "must be finite coordinates in µm")
             if self.into == "cleft":
                 if pos.shape != (2,) or np.hypot(*pos) >= geometry.cleft_radius_um:
                     raise ModelError(f"{label}.position_um", self.position_um,
@@ -351,10 +380,11 @@ class Timing:
     sample_interval_us: float = 10.0
 
     def validate(self, uses_volume=True):
-        require_positive("timing.duration_ms", self.duration_ms)
-        require_positive("timing.dt_fine_us", self.dt_fine_us)
-        require_positive("timing.dt_volume_us", self.dt_volume_us)
-        require_positive("timing.sample_interval_us", self.sample_interval_us)
+        require_positive("timing.duration_ms", self.duration_ms, high=MAX_DURATION_MS)
+        for name in ("dt_fine_us", "dt_volume_us", "sample_interval_us"):
+            require_positive(f"timing.{name}", getattr(self, name))
+            if getattr(self, name) < MIN_STEP_US:
+                raise ModelError(f"timing.{name}", getattr(self, name), f"must be >= {MIN_STEP_US:g} µs")
         k = self.dt_volume_us / self.dt_fine_us
         if uses_volume and (abs(k - round(k)) > 1e-9 or round(k) < 1):
             raise ModelError("timing.dt_volume_us", self.dt_volume_us,
@@ -382,6 +412,26 @@ class SynapseModel:
     clamp: VoltageClamp | None = None
 
     @property
+    def config(self):
+        """The resolved :class:`~mcsyn.config.SynapseConfig` the model was built from, or None: built
+        in Python, or changed since it was built (its configuration would now build another model)."""
+        cfg = self.__dict__.get("_config")
+        if cfg is None or self.__dict__.get("_config_fingerprint") != self.fingerprint():
+            return None
+        return cfg
+
+    @config.setter
+    def config(self, value):
+        self.__dict__["_config"] = value
+        self.__dict__["_config_fingerprint"] = None if value is None else self.fingerprint()
+
+    def fingerprint(self) -> str:
+        """A digest of every field (exact: floats and arrays by their bytes), to tell whether two
+        models, or one model before and after a change, are the same."""
+        parts = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        return hashlib.sha256(pickle.dumps(parts, protocol=4)).hexdigest()
+
+    @property
     def species_names(self):
         return [s.name for s in self.species]
 
@@ -398,7 +448,24 @@ class SynapseModel:
                 or any(t.vesicle.into == "cleft" for t in self.trains)
                 or any(grp.location in ("postsynaptic", "presynaptic") for grp in self.sites))
 
+    def _check_parts(self):
+        """Every part is of its class (a dict or a number in place of a part is a clear error)."""
+        for name, cls in (("geometry", Geometry), ("timing", Timing)):
+            if not isinstance(getattr(self, name), cls):
+                raise ModelError(name, getattr(self, name), f"must be a mcsyn.{cls.__name__}")
+        for name, cls in (("species", Species), ("sites", SiteGroup), ("releases", Release),
+                          ("trains", StimulusTrain), ("degradation", Degradation)):
+            parts = getattr(self, name)
+            if not isinstance(parts, (list, tuple)):
+                raise ModelError(name, parts, f"must be a list of mcsyn.{cls.__name__}")
+            for i, part in enumerate(parts):
+                if not isinstance(part, cls):
+                    raise ModelError(f"{name}[{i}]", part, f"must be a mcsyn.{cls.__name__}")
+        if not isinstance(self.name, str):
+            raise ModelError("name", self.name, "must be a string")
+
     def validate(self):
+        self._check_parts()
         if not self.species:
             raise ModelError("species", self.species, "the model needs at least one transmitter species")
         for s in self.species:
@@ -408,8 +475,8 @@ class SynapseModel:
             raise ModelError("species", names, "species names must be unique")
         self.geometry.validate()
         self.timing.validate(uses_volume=geo.has_volume(self.geometry))
-        require_positive("tile_um", self.tile_um)
-        require_positive("voxel_um", self.voxel_um)
+        geo.require_length("tile_um", self.tile_um)
+        geo.require_length("voxel_um", self.voxel_um)
         if self.tile_um > self.geometry.psd_radius_um / 2:
             raise ModelError("tile_um", self.tile_um,
                              f"must be <= half the PSD radius ({self.geometry.psd_radius_um / 2} µm)")
@@ -424,6 +491,8 @@ class SynapseModel:
         for i, r in enumerate(self.releases):
             r.validate(self.geometry, names, self.timing.duration_ms, f"releases[{i}]")
         for i, tr in enumerate(self.trains):
+            if isinstance(tr, StimulusTrain):       # a train of more fusions than a count may hold is refused first
+                require_count(f"trains[{i}].n_stimuli", tr.n_stimuli, low=1, high=MAX_STIMULI)
             tr.validate(self.geometry, names, self.timing.duration_ms, f"trains[{i}]")
         for i, d in enumerate(self.degradation):
             d.validate(self.geometry, names, f"degradation[{i}]")

@@ -28,7 +28,7 @@ from .spec import (DEGRADATION_KEYS, DENSITY_KEYS, META_KEYS, SECTIONS, SITE_KEY
                    spec, undot)
 
 
-def build(name: str, drugs: dict | None = None, mode: str = "equilibrium", adaptation=None,
+def build(name: str, /, drugs: dict | None = None, mode: str = "equilibrium", adaptation=None,
           custom_drugs: dict | None = None, **overrides) -> SynapseModel:
     """Build preset ``name`` with ``drugs`` (``{name: "50 nM" | "80%SERT" | number in M}``), a drug
     ``mode`` (``"equilibrium"``, ``"kinetic"``, ``"acute"``), chronic ``adaptation``
@@ -37,7 +37,7 @@ def build(name: str, drugs: dict | None = None, mode: str = "equilibrium", adapt
 
     Returns a validated :class:`~mcsyn.SynapseModel` carrying ``.pharmacology`` and ``.config``.
     """
-    cfg = SynapseConfig(preset=name, mode=mode, drugs=dict(drugs or {}),
+    cfg = SynapseConfig(preset=name, mode=mode, drugs=drugs or {},
                         adaptation=Adaptation.from_value(adaptation).to_dict(),
-                        custom_drugs=dict(custom_drugs or {}), overrides=undot(overrides))
+                        custom_drugs=custom_drugs or {}, overrides=undot(overrides))
     return cfg.build()

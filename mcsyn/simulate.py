@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import _engine, electrophysiology, trains
+from . import _engine, budget, electrophysiology, trains
 from .compile import CompiledModel, compile_model, molar
 from .model import SynapseModel
 
@@ -176,13 +176,16 @@ def simulate_columns(cm: CompiledModel, seed: int, run_index: int, keep_position
     return series_columns(cm, out), out
 
 
-def run_one(model, seed: int = 0, run_index: int = 0, keep_positions: bool = False) -> RunResult:
+def run_one(model, seed: int = 0, run_index: int = 0, keep_positions: bool = False,
+            max_steps=budget.DEFAULT_MAX_STEPS) -> RunResult:
     """Run one simulation of ``model`` (a SynapseModel or CompiledModel).
 
     The run's stream is ``SeedSequence(seed, spawn_key=(run_index,))``: the same (seed, run_index)
-    gives bit-identical results in an ensemble or alone.
+    gives bit-identical results in an ensemble or alone. A run whose estimated work exceeds
+    ``max_steps`` molecule-steps is refused (:mod:`mcsyn.budget`; None: no limit).
     """
     cm = _as_compiled(model)
+    budget.check(cm, max_steps)
     columns, out = simulate_columns(cm, seed, run_index, keep_positions)
     series = pd.DataFrame(columns, index=pd.Index(cm.sample_times_ms, name="time_ms"))
     positions = None
@@ -221,10 +224,12 @@ class Ensemble:
         return out
 
 
-def run(model, n_runs: int = 1, seed: int = 0, workers: int | None = None) -> Ensemble:
+def run(model, n_runs: int = 1, seed: int = 0, workers: int | None = None,
+        max_steps=budget.DEFAULT_MAX_STEPS) -> Ensemble:
     """Run ``n_runs`` independent simulations on ``workers`` threads (default: all cores).
 
     The kernel releases the GIL, so threads run in parallel. Results do not depend on ``workers``.
+    ``max_steps`` bounds the estimated work of each run (:mod:`mcsyn.budget`; None: no limit).
     """
     if not isinstance(n_runs, (int, np.integer)) or n_runs < 1:
         raise ValueError(f"n_runs = {n_runs!r} is not valid: must be an integer >= 1")
@@ -233,6 +238,7 @@ def run(model, n_runs: int = 1, seed: int = 0, workers: int | None = None) -> En
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers = {workers!r} is not valid: must be an integer >= 1")
     cm = _as_compiled(model)
+    budget.check(cm, max_steps, n_runs)
 
     def one(i):
         columns, _ = simulate_columns(cm, seed, i)

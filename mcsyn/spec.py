@@ -61,21 +61,67 @@ def _check_keys(d: dict, allowed, where: str):
             suggest(key, allowed, f"key in {where or 'the configuration'}", f"{where + '.' if where else ''}{key}")
 
 
+# keys whose value is a table or a list, not a number or a string
+_TABLE_FIELDS = {"sources", "reversal_potential_mV"}
+_LIST_FIELDS = {"aliases", "position_um"}
+
+
+def check_value_type(key: str, value, field: str):
+    """Raise unless ``value`` has the type its key takes: a string, true/false, a whole number, a
+    table, a list, or (every other key) a number or a string with units. Ranges are checked where
+    the value is used (:mod:`mcsyn.build`, the model's ``validate``)."""
+    if key in STRING_FIELDS:
+        ok, what = isinstance(value, str), "a string"
+    elif key in BOOL_FIELDS:
+        ok, what = isinstance(value, bool), "true or false"
+    elif key in INT_FIELDS:
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+        what = "a whole number"
+    elif key in _TABLE_FIELDS:
+        ok, what = isinstance(value, dict), "a table"
+    elif key in _LIST_FIELDS:
+        ok, what = isinstance(value, (list, tuple)), "a list"
+    else:
+        ok = isinstance(value, (int, float, str)) and not isinstance(value, bool)
+        what = "a number or a string with units"
+    if not ok:
+        raise ModelError(field, value, f"must be {what}")
+
+
+def _check_table(d: dict, allowed, where: str):
+    _check_keys(d, allowed, where)
+    for key, value in d.items():
+        check_value_type(key, value, f"{where}.{key}" if where else key)
+
+
+def _labelled_tables(spec: dict, name: str, pre: str) -> dict:
+    tables = spec.get(name, {})
+    if not isinstance(tables, dict):
+        raise ModelError(f"{pre}{name}", tables, f"must be a table of [{name}.<label>] tables")
+    return tables
+
+
 def check_spec(spec: dict, where: str = ""):
-    """Raise on unknown keys anywhere in a specification (or in a set of overrides)."""
+    """Raise on unknown keys, and on values of the wrong type, anywhere in a specification (or in a
+    set of overrides)."""
     pre = f"{where}." if where else ""
     _check_keys(spec, TOP_KEYS, where)
+    for key in META_KEYS:
+        if key in spec:
+            check_value_type(key, spec[key], f"{pre}{key}")
     for sec, keys in SECTIONS.items():
         if sec in spec:
-            _check_keys(spec[sec], keys, f"{pre}{sec}")
-    for label, site in spec.get("sites", {}).items():
-        _check_keys(site, SITE_KEYS, f"{pre}sites.{label}")
-    for label, deg in spec.get("degradation", {}).items():
-        _check_keys(deg, DEGRADATION_KEYS, f"{pre}degradation.{label}")
+            _check_table(spec[sec], keys, f"{pre}{sec}")
+    for label, site in _labelled_tables(spec, "sites", pre).items():
+        _check_table(site, SITE_KEYS, f"{pre}sites.{label}")
+    for label, deg in _labelled_tables(spec, "degradation", pre).items():
+        _check_table(deg, DEGRADATION_KEYS, f"{pre}degradation.{label}")
 
 
 def undot(overrides: dict) -> dict:
     """Turn dotted keys (``"geometry.cleft_radius_um"``) into nested dicts."""
+    if not isinstance(overrides, dict):
+        raise ModelError("overrides", overrides, "must be a table of key = value")
     out = {}
     for key, value in overrides.items():
         parts = key.split(".") if isinstance(key, str) else [key]
@@ -88,13 +134,26 @@ def undot(overrides: dict) -> dict:
         if isinstance(value, dict):
             value = undot(value)
             if isinstance(node.get(last), dict):
+                _check_no_repeats(node[last], value, key)
                 node[last] = _deep_merge(node[last], value)
                 continue
+        if last in node:
+            raise ModelError(key, value, f"is given twice (also as {node[last]!r}); give each key once")
         node[last] = value
     return out
 
 
 _undot = undot
+
+
+def _check_no_repeats(first: dict, second: dict, where: str):
+    """Raise when two spellings of the overrides (dotted and nested) set the same key."""
+    for key, value in second.items():
+        if key in first:
+            if isinstance(value, dict) and isinstance(first[key], dict):
+                _check_no_repeats(first[key], value, f"{where}.{key}")
+            else:
+                raise ModelError(f"{where}.{key}", value, f"is given twice (also as {first[key]!r}); give each key once")
 
 
 def _deep_merge(base: dict, over: dict, path: str = "") -> dict:

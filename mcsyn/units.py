@@ -12,8 +12,17 @@ Field names in mcsyn carry their unit (``cleft_radius_um``, ``koff_per_s``, ...)
 from __future__ import annotations
 
 import math
+import re
 
-from .errors import ModelError
+from .errors import MAX_MAGNITUDE, ModelError
+
+# The quantity-string grammar, bounded so that pint never evaluates an expression that takes long
+# or overflows: at most MAX_QUANTITY_CHARS characters of digits, letters, spaces and + - . * / ^ ( ) %,
+# and every power (``^`` or ``**``) a single digit, optionally signed, not raised again
+# (``"um^2/ms"`` and ``"1/um**3"`` are fine; ``"10**10**10 um"`` and ``"2**2000 um"`` are not).
+MAX_QUANTITY_CHARS = 64
+_QUANTITY_CHARS = re.compile(r"[0-9A-Za-z_ .+\-*/^()%]*")
+_POWER = re.compile(r"(\*\*|\^)\s*\(?\s*[+-]?\s*(\d*)")
 
 _REGISTRY = None
 
@@ -100,6 +109,24 @@ def unit_for_field(name: str) -> str | None:
     return None
 
 
+def _float(field, value) -> float:
+    try:
+        return float(value)
+    except (OverflowError, TypeError, ValueError):
+        raise ModelError(field, value, f"must be a finite number of at most {MAX_MAGNITUDE:g}") from None
+
+
+def _check_grammar(field, value, text):
+    """Refuse a quantity string outside the bounded grammar (see MAX_QUANTITY_CHARS)."""
+    if len(text) > MAX_QUANTITY_CHARS or not _QUANTITY_CHARS.fullmatch(text):
+        raise ModelError(field, value, f"must be a number with units in at most {MAX_QUANTITY_CHARS} characters "
+                                       f"of digits, letters, spaces and + - . * / ^ ( ) %")
+    for m in _POWER.finditer(text):
+        rest = text[m.end():].lstrip(" )")
+        if len(m.group(2)) != 1 or rest.startswith(("**", "^")):
+            raise ModelError(field, value, "powers in a quantity must be single digits (e.g. 'um^2', '1/um**3')")
+
+
 def parse_quantity(value, unit: str = "M", field: str = "value", allow_negative: bool = False) -> float:
     """Return ``value`` as a float in ``unit``.
 
@@ -125,11 +152,12 @@ def parse_quantity(value, unit: str = "M", field: str = "value", allow_negative:
     if isinstance(value, bool) or value is None:
         raise ModelError(field, value, f"must be {_describe(target.dimensionality)} in {unit}")
     if isinstance(value, (int, float)):
-        x = float(value)
+        x = _float(field, value)
     elif isinstance(value, str):
         text = value.strip().replace("µ", "u").replace("μ", "u")
         if not text:
             raise ModelError(field, value, f"must be {_describe(target.dimensionality)}, got an empty string")
+        _check_grammar(field, value, text)
         try:
             q = ureg.Quantity(text)
         except Exception as exc:  # pint raises several error types, some not PintError
@@ -142,7 +170,7 @@ def parse_quantity(value, unit: str = "M", field: str = "value", allow_negative:
                 raise ModelError(field, value, f"has no units; expected {_describe(target.dimensionality)}")
             raise ModelError(field, value, f"has units of {_describe(q.dimensionality)} but must be "
                                            f"{_describe(target.dimensionality)}")
-        x = float(q.to(unit).magnitude)
+        x = _float(field, q.to(unit).magnitude)
         # pint's conversion factors leave binary noise (50 nM -> 5.0000000000000004e-08)
         if x != 0.0 and math.isfinite(x):
             x = float(f"{x:.15g}")
@@ -151,6 +179,8 @@ def parse_quantity(value, unit: str = "M", field: str = "value", allow_negative:
                                        f"{_describe(target.dimensionality)}")
     if not math.isfinite(x):
         raise ModelError(field, value, "must be finite")
+    if abs(x) > MAX_MAGNITUDE:
+        raise ModelError(field, value, f"must be at most {MAX_MAGNITUDE:g} {unit} in size")
     if x < 0 and not allow_negative:
         raise ModelError(field, value, "must not be negative")
     return x
@@ -167,9 +197,9 @@ def parse_field(field: str, value, allow_negative: bool = False):
             raise ModelError(field, value, "must be a plain number")
         if isinstance(value, str):
             return parse_quantity(value, "dimensionless", field, allow_negative)
-        x = float(value)
-        if not math.isfinite(x) or (x < 0 and not allow_negative):
-            raise ModelError(field, value, "must be a finite number >= 0")
+        x = _float(field, value)
+        if not math.isfinite(x) or abs(x) > MAX_MAGNITUDE or (x < 0 and not allow_negative):
+            raise ModelError(field, value, f"must be a finite number >= 0 and <= {MAX_MAGNITUDE:g}")
         return value if isinstance(value, int) else x
     return parse_quantity(value, unit, field, allow_negative)
 

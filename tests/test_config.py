@@ -157,3 +157,19 @@ def test_config_and_the_builder_do_not_import_presets():
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1
                     for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert "presets" not in imported, name
+
+
+def test_values_of_the_wrong_type_name_their_dotted_path():
+    cases = {'[sites.AMPA]\nentry = { a = 1 }': "sites.AMPA.entry", "degradation = 5": "degradation",
+             "sites = 5": "sites", '[geometry]\ncleft_radius_um = "wide"': "geometry.cleft_radius_um",
+             "[geometry]\ncleft_radius_um = [1, 2]": "geometry.cleft_radius_um",
+             '[release]\nenabled = "yes"': "release.enabled", "[timing]\nduration_ms = inf": "timing.duration_ms",
+             '[geometry]\ncleft_radius_um = "10**10**10 um"': "geometry.cleft_radius_um"}
+    for body, field in cases.items():
+        with pytest.raises(ModelError, match=field.replace(".", r"\.")):
+            config.loads(f'preset = "glutamatergic"\n{body}\n').build()
+
+
+def test_a_key_given_twice_is_refused():
+    with pytest.raises(ModelError, match="given twice"):
+        presets.build("glutamatergic", geometry={"cleft_radius_um": 0.3}, **{"geometry.cleft_radius_um": 0.25})

@@ -228,3 +228,47 @@ def test_kernel_checks_the_exchange_arrays():
     kernel = dataclasses.replace(cm.kernel, r_mouth_um=cm.kernel.r_domain_um)
     with pytest.raises(ValueError, match="r_mouth_um"):
         _engine.simulate(kernel, run, seed)
+
+
+# ======================================================================================================
+# the work budget (mcsyn.budget)
+
+def test_budget_refuses_a_run_above_max_steps_and_says_how_to_raise_it():
+    from mcsyn import budget
+    m = base()
+    est = budget.estimate(mcsyn.compile_model(m))
+    assert est.molecule_steps == pytest.approx(3000 * 100 * (1 + np.sqrt(2 * 0.33e-3) / 0.02))
+    with pytest.raises(ModelError, match="max_steps") as err:
+        mcsyn.run_one(m, max_steps=est.work / 2)
+    assert "--max-steps" in str(err.value) and "timing.duration_ms" in str(err.value)
+    with pytest.raises(ModelError, match="max_steps"):
+        mcsyn.run(m, n_runs=2, max_steps=est.work / 2)
+    assert mcsyn.run_one(m, max_steps=est.work * 2).metrics["released"] == 3000
+    assert mcsyn.run_one(m, max_steps=None).metrics["released"] == 3000
+    for bad in (0, -1.0, "many", True):
+        with pytest.raises(ModelError, match="max_steps"):
+            mcsyn.run_one(m, max_steps=bad)
+
+
+def test_budget_reports_a_long_run_and_refuses_memory_it_cannot_have(monkeypatch, capsys):
+    from mcsyn import budget
+    monkeypatch.setattr(budget, "REPORT_STEPS", 1.0)
+    mcsyn.run_one(base())
+    assert "estimated work" in capsys.readouterr().err
+    monkeypatch.setattr(budget, "MAX_MEMORY_BYTES", 1024)
+    with pytest.raises(ModelError, match="run memory"):
+        mcsyn.run_one(base(), max_steps=None)
+
+
+def test_kernel_refusals_are_caught_in_python_first():
+    # a run shorter than one step, and more output samples than the limit
+    m = base(timing=mcsyn.Timing(duration_ms=1e-10))     # rounds to a whole number of steps: zero
+    expect_error(m, "timing.duration_ms", "at least one step")
+    m = base(timing=mcsyn.Timing(duration_ms=1e5, sample_interval_us=1.0))
+    expect_error(m, "timing.sample_interval_us", "samples")
+    m = base(sites=[mcsyn.SiteGroup(mcsyn.transporter_cycle("T", "glutamate", 1e7, 10, 10, 1), "volume",
+                                    density_per_um3=10.0)],
+             geometry=mcsyn.Geometry(outside="volume", varicosity_radius_um=1.0, domain_radius_um=1.1,
+                                     volume_enters_cleft=False),
+             voxel_um=10.0, timing=mcsyn.Timing(duration_ms=0.1, dt_fine_us=0.1, dt_volume_us=0.1))
+    expect_error(m, "voxel_um", "too coarse")
