@@ -157,7 +157,9 @@ class VarianceDecomposition:
     ``variances``: ``total`` (every source drawn), ``position_fixed`` (pooled within-position) and
     ``channel`` (pooled within position and quantum), in the metric's unit squared. ``fractions``,
     ``se`` (bootstrap SD) and ``ci_low``/``ci_high`` (bootstrap percentiles at ``confidence``) per
-    source in :data:`SOURCES`. Differences of estimated variances can be negative; none is clipped."""
+    source in :data:`SOURCES`. Differences of estimated variances can be negative; none is clipped.
+    ``group_means``: the mean of each group of runs (``total``, and one per fixed position or
+    position and quantum), for checking that the nested ensembles sample the same response."""
 
     metric: str
     mean: float
@@ -170,6 +172,7 @@ class VarianceDecomposition:
     n_runs: dict
     confidence: float
     n_boot: int
+    group_means: dict
 
     def table(self):
         """One row per source: fraction, SE, CI and the variance it stands for (a pandas DataFrame)."""
@@ -208,7 +211,8 @@ def decompose_samples(total, position_fixed, channel, metric: str = "", n_boot: 
         {s: float(np.quantile(boot[s], tail)) for s in SOURCES},
         {s: float(np.quantile(boot[s], 1 - tail)) for s in SOURCES},
         {"total": len(total[0]), "position_fixed": sum(map(len, pos)), "channel": sum(map(len, chan))},
-        float(confidence), int(n_boot))
+        float(confidence), int(n_boot),
+        {"total": [mean], "position_fixed": [float(g.mean()) for g in pos], "channel": [float(g.mean()) for g in chan]})
 
 
 # ======================================================================================================
@@ -315,7 +319,8 @@ def potency_curve(model: SynapseModel, n_runs: int, seed: int, metric: str = "AM
     for dist, s in zip(d, seeds):
         x = metric_samples(miniature(model, 0.0, position_um=(float(dist), 0.0), molecules=molecules), n_runs, s,
                            metric, workers)
-        rows.append({"distance_um": float(dist), "mean": float(x.mean()), "se": float(x.std(ddof=1) / math.sqrt(n_runs))})
+        rows.append({"distance_um": float(dist), "mean": float(x.mean()),
+                     "se": float(x.std(ddof=1) / math.sqrt(n_runs))})
     table = pd.DataFrame(rows)
     first = table["mean"].iloc[0]
     table["relative"] = table["mean"] / first if first != 0 else float("nan")
