@@ -279,13 +279,16 @@ class PotencyCurve:
 
 
 def fit_length_constant(distances_um, means, ses):
-    """(A, λ, SE of λ, reason) of ``A·exp(−d/λ)`` fitted to the means, weighted by their SEs
+    """(A, λ, SE of λ, reason) of ``A·exp(−d/λ)`` fitted to the means (negative ones, an inward
+    current, by their magnitude; A keeps the sign), weighted by their SEs
     (``scipy.optimize.curve_fit`` with ``absolute_sigma``). A zero SE (no spread) is given the
     smallest positive SE of the curve so that the point keeps a finite weight."""
     d, y, s = (np.asarray(x, dtype=float) for x in (distances_um, means, ses))
     nan = float("nan")
-    if len(d) < 3 or y[0] <= 0:
-        return nan, nan, nan, "needs at least 3 distances and a positive response at the first"
+    if len(d) < 3 or y[0] == 0:
+        return nan, nan, nan, "needs at least 3 distances and a response at the first"
+    sign = math.copysign(1.0, y[0])       # an inward current is negative: fit its magnitude
+    y = y * sign
     positive = s[s > 0]
     s = np.where(s > 0, s, positive.min() if len(positive) else 1.0)
     from scipy.optimize import curve_fit   # scipy.optimize: start-up cost, load on use
@@ -295,7 +298,7 @@ def fit_length_constant(distances_um, means, ses):
                                   sigma=s, absolute_sigma=True, bounds=([0, 1e-6], [np.inf, np.inf]), maxfev=5000)
     except (RuntimeError, ValueError) as exc:
         return nan, nan, nan, f"curve_fit failed: {exc}"
-    return float(a), float(lam), float(math.sqrt(cov[1, 1])), ""
+    return float(a) * sign, float(lam), float(math.sqrt(cov[1, 1])), ""
 
 
 def potency_curve(model: SynapseModel, n_runs: int, seed: int, metric: str = "AMPA:open:peak",

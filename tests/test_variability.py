@@ -126,6 +126,9 @@ def test_fit_length_constant_recovers_an_exponential():
     d = np.array([0.0, 0.05, 0.1, 0.2, 0.3, 0.4])
     a, lam, se, reason = V.fit_length_constant(d, 20 * np.exp(-d / 0.1), np.full(len(d), 0.1))
     assert reason == "" and a == pytest.approx(20, rel=1e-6) and lam == pytest.approx(0.1, rel=1e-6) and se > 0
+    a, lam, _, reason = V.fit_length_constant(d, -15 * np.exp(-d / 0.2), np.full(len(d), 0.1))   # inward current
+    assert reason == "" and a == pytest.approx(-15, rel=1e-6) and lam == pytest.approx(0.2, rel=1e-6)
+    assert V.fit_length_constant(d[:2], [1.0, 0.5], [0.1, 0.1])[3]
 
 
 def test_potency_falls_with_distance_for_a_real_synapse():
@@ -162,3 +165,12 @@ def test_bad_inputs_are_model_errors():
         V.decompose_samples(np.arange(5.0), [np.array([1.0])], [np.arange(3.0)])
     with pytest.raises(ModelError, match="n_boot"):
         V.decompose_samples(np.arange(5.0), [np.arange(3.0)], [np.arange(3.0)], n_boot=10)
+
+
+def test_miniature_statistics_of_the_clamped_current():
+    from mcsyn import VoltageClamp
+    model = SynapseModel(sites=[SiteGroup(ampa_jonas1993(), "postsynaptic", count=60, name="AMPA")],
+                         timing=Timing(duration_ms=0.6), clamp=VoltageClamp(-70.0))
+    out = V.miniature_statistics(model, 6, seed=2, workers=1)
+    assert out["metric"] == "current:peak_pA" and out["n"] == 6
+    assert out["mean_pA"] < 0 and out["cv"] > 0 and sum(out["histogram_counts"]) == 6
