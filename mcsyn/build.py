@@ -216,8 +216,9 @@ def _releases(s: dict, species: str, transmitter: dict):
     vesicle = dict(molecules=molecules, species=species, into=rel.get("into", "cleft"),
                    pore_tau_ms=transmitter["pore_tau_ms"], quantal_cv=rel.get("quantal_cv", 0.0),
                    molecule_distribution=rel.get("molecule_distribution", "fixed"))
-    if "position_um" in rel:
-        vesicle["position_um"] = rel["position_um"]
+    for key in ("position_um", "random_position_radius_um"):
+        if key in rel:
+            vesicle[key] = rel[key]
     releases, trains = [], []
     if rel.get("enabled", True):
         releases.append(Release(time_ms=rel.get("time_ms", 0.0), probability=rel.get("probability", 1.0), **vesicle))

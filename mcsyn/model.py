@@ -173,6 +173,9 @@ class Release:
     ``position_um`` is (x, y) on the presynaptic membrane for cleft release, or (x, y, z) in the
     volume for ``into="volume"`` (default: on the varicosity surface).
     ``probability`` is the chance that this fusion happens at all (per run).
+    ``random_position_radius_um`` > 0 draws the (x, y) of a cleft release per run, uniformly over
+    the disk of that radius around the cleft axis (a miniature's release site anywhere on the active
+    zone; :mod:`mcsyn.variability`); it excludes ``position_um``. 0: the position is fixed.
     """
 
     time_ms: float = 0.0
@@ -184,6 +187,7 @@ class Release:
     quantal_cv: float = 0.0
     molecule_distribution: str = "fixed"
     probability: float = 1.0
+    random_position_radius_um: float = 0.0
 
     def validate(self, geometry: Geometry, species_names, duration_ms, label="release"):
         require_nonnegative(f"{label}.time_ms", self.time_ms)
@@ -203,6 +207,7 @@ class Release:
                              f"must be 0 (a fixed quantum) or in [{MIN_QUANTAL_CV:g}, {MAX_QUANTAL_CV:g}]")
         require_choice(f"{label}.molecule_distribution", self.molecule_distribution, ("fixed", "poisson", "gamma"))
         require_fraction(f"{label}.probability", self.probability)
+        self._validate_random_position(geometry, label)
         if self.position_um is not None:
             pos = _float_array(self.position_um)
             if pos is None or pos.ndim != 1 or not np.all(np.isfinite(pos)):
@@ -216,6 +221,20 @@ class Release:
                 if not (geometry.varicosity_radius_um <= r < geometry.domain_radius_um):
                     raise ModelError(f"{label}.position_um", self.position_um,
                                      "must be (x, y, z) in the volume, between the varicosity and domain radii")
+
+    def _validate_random_position(self, geometry: Geometry, label):
+        radius = self.random_position_radius_um
+        where = f"{label}.random_position_radius_um"
+        require_nonnegative(where, radius)
+        if radius == 0:
+            return
+        if self.into != "cleft":
+            raise ModelError(where, radius, "a random release position is drawn on the presynaptic membrane: "
+                                            "needs into = 'cleft'")
+        if self.position_um is not None:
+            raise ModelError(where, radius, f"excludes a fixed position_um ({self.position_um}); give one of them")
+        if radius >= geometry.cleft_radius_um:
+            raise ModelError(where, radius, f"must be < the cleft radius ({geometry.cleft_radius_um} µm)")
 
 
 @dataclass
@@ -343,7 +362,8 @@ class StimulusTrain:
         v = self.vesicle
         return Release(time_ms=time_ms, molecules=v.molecules, species=v.species, position_um=v.position_um,
                        into=v.into, pore_tau_ms=v.pore_tau_ms, quantal_cv=v.quantal_cv,
-                       molecule_distribution=v.molecule_distribution, probability=probability)
+                       molecule_distribution=v.molecule_distribution, probability=probability,
+                       random_position_radius_um=v.random_position_radius_um)
 
 
 @dataclass

@@ -3,7 +3,8 @@ sizes, from the run's own ``SeedSequence`` (a child of it, apart from the kernel
 
 The order of the draws is part of the reproducibility contract (``tests/test_golden.py``): sites
 group by group in the model's order, then releases in the model's order, then the trains', and last
-the trains with short-term plasticity (which vesicles each stimulus releases, then their molecules).
+the trains with short-term plasticity (which vesicles each stimulus releases, then their molecules),
+and last the random release positions of the releases that ask for one.
 """
 from __future__ import annotations
 
@@ -164,17 +165,19 @@ def _draw_releases(cm: CompiledModel, rng):
 
     Trains with short-term plasticity are drawn last, after every other release (so adding one
     leaves the draws of the rest of the model as they were): first which vesicles each stimulus
-    releases (:func:`_plastic_train_releases`), then their molecules."""
+    releases (:func:`_plastic_train_releases`), then their molecules. Random release positions
+    (``Release.random_position_radius_um``) are drawn last of all, in the order of the groups."""
     model = cm.model
     releases = list(model.releases)
     for tr in model.trains:
         if tr.plasticity is None:
             releases.extend(tr.releases())
-    groups = [grp for rel in releases if (grp := _release_group(cm, rel, rng)) is not None]
+    drawn = [(rel, grp) for rel in releases if (grp := _release_group(cm, rel, rng)) is not None]
     for tr in model.trains:
         if tr.plasticity is not None:
-            groups.extend(grp for rel in _plastic_train_releases(tr, rng)
-                          if (grp := _release_group(cm, rel, rng)) is not None)
+            drawn.extend((rel, grp) for rel in _plastic_train_releases(tr, rng)
+                         if (grp := _release_group(cm, rel, rng)) is not None)
+    groups = [_at_random_position(rel, grp, rng) for rel, grp in drawn]
     if not groups:
         return [np.zeros(0)] * 7
     times = np.concatenate([grp[0] for grp in groups])
@@ -209,6 +212,17 @@ def _release_group(cm: CompiledModel, rel, rng):
         pos = rel.position_um if rel.position_um is not None else (0.0, 0.0)
         xyz, vol = (pos[0], pos[1], g.cleft_height_um * (1.0 - 1e-9)), 0
     return (times, counts, *xyz, sp, vol)
+
+
+def _at_random_position(rel, grp, rng):
+    """The group moved to a release position drawn uniformly over the disk of
+    ``rel.random_position_radius_um`` (r = R√u, θ = 2πv). Drawn after every other draw of the run,
+    so that models without random positions draw exactly what they drew before."""
+    radius = rel.random_position_radius_um
+    if radius == 0:
+        return grp
+    r, theta = radius * np.sqrt(rng.random()), 2.0 * np.pi * rng.random()
+    return (grp[0], grp[1], r * np.cos(theta), r * np.sin(theta), *grp[4:])
 
 
 def plastic_train_vesicles(train, rng) -> np.ndarray:

@@ -31,7 +31,7 @@ SECTIONS = {
     "timing": _TIMING_KEYS,
     "numerics": ("tile_um", "voxel_um"),
     "release": ("enabled", "time_ms", "into", "position_um", "probability", "molecules", "quantal_cv",
-                "molecule_distribution"),
+                "molecule_distribution", "random_position_radius_um"),
     "train": ("enabled", "start_ms", "n_stimuli", "frequency_hz", "release_probability", "n_release_sites",
               "tau_recovery_ms", "tau_facilitation_ms"),
     "autoreceptor": ("receptor", "gain", "tau_ms", "occupancy_per_release"),

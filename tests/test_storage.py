@@ -137,3 +137,16 @@ def test_metadata_records_the_site_totals_of_every_condition(tmp_path):
     meta = json.loads((tmp_path / "r" / "metadata.json").read_text())
     assert meta["conditions"][0]["site_totals"] == mcsyn.simulate.site_totals(conds[0].model)
     assert meta["conditions"][0]["site_totals"]["5-HT1A"] == 25225
+
+
+def test_a_field_added_at_its_default_leaves_the_resume_fingerprint_unchanged():
+    import dataclasses
+    import mcsyn
+    model = mcsyn.presets.build("cholinergic")
+    assert E.plan._model_fingerprint(model) == E.plan._model_fingerprint(dataclasses.replace(model, clamp=None))
+    changed = dataclasses.replace(model, timing=dataclasses.replace(model.timing, duration_ms=1.0))
+    assert E.plan._model_fingerprint(changed) != E.plan._model_fingerprint(model)
+    # a field set away from its default counts
+    release = dataclasses.replace(model.releases[0], random_position_radius_um=0.05)
+    moved = dataclasses.replace(model, releases=[release])
+    assert E.plan._model_fingerprint(moved) != E.plan._model_fingerprint(model)

@@ -195,3 +195,34 @@ def test_daws_ssri_rows_fail_when_the_ssri_is_ignored_or_misses_the_lesion(cheap
     monkeypatch.setattr(V.published, "sert_closed_cell",
                         lambda f=1.0, drugs_=None: cheap_sert_cell(1.0 if drugs_ else f, drugs_))
     assert _rows(V.published.check_daws_sert)["ssri_loss95"].verdict == "fail"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Franks, Stevens & Sejnowski 2003: sources of quantal variability (full mode only; run here at quick sizes)
+
+def test_franks_variance_rows_and_a_broken_nesting_fails(monkeypatch):
+    """The check's rows: three shares that add up to 100 %, the nesting row, the potency rows; every row
+    outside its tolerance is a discrepancy that states its reason. A nested ensemble that samples a
+    different quantum (half the molecules at the fixed positions) fails the nesting row."""
+    from mcsyn import variability
+    assert "published.franks_variance" not in {c.name for c in V.checks(quick=True)}
+    rows = {r.name.split(".", 1)[1]: r for r in V.published.check_franks_variance(V.Context(quick=True, workers=2))}
+    assert set(rows) == {"franks_variance.channel", "franks_variance.quantal", "franks_variance.position",
+                         "franks_variance.nesting", "franks_potency.length_constant", "franks_potency.far_release"}
+    shares = [rows[f"franks_variance.{s}"].measured for s in variability.SOURCES]
+    assert sum(shares) == pytest.approx(100.0, abs=1e-9)
+    assert rows["franks_variance.nesting"].verdict == "pass"
+    for r in rows.values():
+        assert r.verdict in ("pass", "discrepancy") and "Franks" in r.citation and r.tolerance
+        assert (r.verdict == "discrepancy") == ("reason:" in r.note)
+    real = variability.miniature
+
+    def half_quantum_at_fixed_positions(model, quantal_cv=variability.QUANTAL_CV_ASSUMED, radius_um=None,
+                                        position_um=None, molecules=None):
+        if position_um is not None:
+            molecules = (molecules or variability._template_release(model).molecules) / 2
+        return real(model, quantal_cv, radius_um, position_um, molecules)
+
+    monkeypatch.setattr(variability, "miniature", half_quantum_at_fixed_positions)
+    broken = {r.name: r for r in V.published.check_franks_variance(V.Context(quick=True, workers=2))}
+    assert broken["published.franks_variance.nesting"].verdict == "fail"
