@@ -234,3 +234,14 @@ def test_p_values_in_tables_are_never_zero():
     table = pd.DataFrame({"metric": ["x", "y"], "p_mannwhitney": [0.0, 0.031], "p_ks": [1e-20, 0.5]})
     text = cli_tables.format_table(table)
     assert "< 1e-16" in text and "0.031" in text and " 0\n" not in text + "\n"
+
+
+def test_a_work_limit_and_settings_given_twice_are_refused_before_any_run(tmp_path, capsys):
+    err = usage_error(["run", "glutamatergic", "--runs", "2", "--max-steps", "1e3", "--out", str(tmp_path / "a")],
+                      capsys)
+    assert "max_steps" in err and not (tmp_path / "a" / "runs").exists()
+    err = usage_error(["run", "glutamatergic", "--set", "timing.duration_ms=2", "--set", "timing.duration_ms=3",
+                       "--out", str(tmp_path / "b")], capsys)
+    assert "timing.duration_ms" in err and "twice" in err
+    err = usage_error(["run", "glutamatergic", "--max-steps", "-1", "--out", str(tmp_path / "c")], capsys)
+    assert "--max-steps" in err

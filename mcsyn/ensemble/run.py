@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from .. import budget
 from .accumulate import Collector
 from .backends import BACKENDS, cut_batches, execute
 from .conditions import as_conditions, dose_series, make_conditions
@@ -22,7 +23,7 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
                  resume: bool = False, overwrite: bool = False, observables=None,
                  quantiles=DEFAULT_QUANTILES, time_points: int | None = DEFAULT_TIME_POINTS,
                  keep_traces: bool = True, progress: bool | None = None, errors: str = "raise",
-                 callback=None) -> EnsembleResult:
+                 callback=None, max_steps=budget.DEFAULT_MAX_STEPS) -> EnsembleResult:
     """Run ``n_runs`` of every condition and collect tidy statistics.
 
     Parameters
@@ -66,6 +67,9 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
         ``"keep"`` returns the result with ``failures`` filled.
     callback : callable, optional
         ``callback(done_runs, total_runs)`` after every finished batch.
+    max_steps : float or None
+        Work limit per run in estimated molecule-steps plus site events (:mod:`mcsyn.budget`); a
+        condition above it is refused before any run starts. None: no limit.
 
     Returns
     -------
@@ -84,6 +88,8 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
                     out, resume, overwrite, keep_traces)
     plan = make_plan(as_conditions(conditions), int(n_runs), int(seed), observables, quantiles, time_points,
                      keep_traces)
+    for cm in plan.compiled:            # refuse a run above the work limit before any run starts
+        budget.check(cm, max_steps, int(n_runs))
     session = open_session(out, resume, overwrite, plan.config)
     if session.resumed:
         _check_resumable(session.meta, plan.settings, session.path)
