@@ -298,9 +298,8 @@ def _out_path(out_dir, filename: str) -> Path:
     return out / filename
 
 
-def neuron_source(w: Waveform, name: str) -> str:
-    """The NMODL text of the point process ``name`` playing ``w``."""
-    head = "\n".join(": " + line for line in _provenance(w, "neuron"))
+def _nmodl_parameters(w: Waveform) -> tuple:
+    """The RANGE names and the PARAMETER lines of the point process: E_rev per group, Mg2+ block."""
     ranges = ", ".join(f"e_{g.identifier}, g_{g.identifier}, i_{g.identifier}" for g in w.groups)
     params = "\n".join(f"    e_{g.identifier} = {g.reversal_potential_mV!r} (mV)" for g in w.groups)
     blocks = [g for g in w.groups if g.mg_block_k0_mM is not None]
@@ -310,6 +309,35 @@ def neuron_source(w: Waveform, name: str) -> str:
     for g in blocks:
         params += (f"\n    k0_{g.identifier} = {g.mg_block_k0_mM!r} (mM)  : Jahr & Stevens 1990, J Neurosci 10:3178"
                    f"\n    slope_{g.identifier} = {g.mg_block_slope_per_mV!r} (/mV)")
+    return ranges, params
+
+
+def _nmodl_tables(w: Waveform) -> str:
+    """The VERBATIM block: the conductance tables (µS) as C arrays and their lookup."""
+    tables = "\n".join(f"static const double mcsyn_g_{g.identifier}[MCSYN_N] = {{ /* uS */\n{_numbers(g.g_uS)}\n}};"
+                       for g in w.groups)
+    return f"""VERBATIM
+#define MCSYN_N {w.n_samples}
+static const double mcsyn_start_ms = {w.start_ms!r};
+static const double mcsyn_step_ms = {w.step_ms!r};
+{tables}
+/* linear interpolation in a table; zero before its first and after its last sample */
+static double mcsyn_lookup(const double* g, double x) {{
+    double u = (x - mcsyn_start_ms) / mcsyn_step_ms;
+    int k;
+    if (!(u >= 0.0) || u > (MCSYN_N - 1) + 1e-9) return 0.0;   /* 1e-9: t's rounding at the end */
+    k = (int) u;
+    if (k >= MCSYN_N - 1) return g[MCSYN_N - 1];
+    return g[k] + (u - k) * (g[k + 1] - g[k]);
+}}
+ENDVERBATIM
+"""
+
+
+def neuron_source(w: Waveform, name: str) -> str:
+    """The NMODL text of the point process ``name`` playing ``w``."""
+    head = "\n".join(": " + line for line in _provenance(w, "neuron"))
+    ranges, params = _nmodl_parameters(w)
     assigned = "\n".join(f"    g_{g.identifier} (uS)\n    i_{g.identifier} (nA)" for g in w.groups)
     body, functions = [], []
     for g in w.groups:
@@ -321,8 +349,6 @@ def neuron_source(w: Waveform, name: str) -> str:
         if block:
             functions.append(f"FUNCTION mgblock_{x}(v (mV)) {{\n"
                              f"    mgblock_{x} = 1 / (1 + mg_mM / k0_{x} * exp(-slope_{x} * v))\n}}\n")
-    tables = "\n".join(f"static const double mcsyn_g_{g.identifier}[MCSYN_N] = {{ /* uS */\n{_numbers(g.g_uS)}\n}};"
-                       for g in w.groups)
     total = " + ".join(f"i_{g.identifier}" for g in w.groups)
     return f"""{head}
 :
@@ -344,22 +370,7 @@ UNITS {{
     (mM) = (milli/liter)
 }}
 
-VERBATIM
-#define MCSYN_N {w.n_samples}
-static const double mcsyn_start_ms = {w.start_ms!r};
-static const double mcsyn_step_ms = {w.step_ms!r};
-{tables}
-/* linear interpolation in a table; zero before its first and after its last sample */
-static double mcsyn_lookup(const double* g, double x) {{
-    double u = (x - mcsyn_start_ms) / mcsyn_step_ms;
-    int k;
-    if (!(u >= 0.0) || u > (double) (MCSYN_N - 1)) return 0.0;
-    k = (int) u;
-    if (k >= MCSYN_N - 1) return g[MCSYN_N - 1];
-    return g[k] + (u - k) * (g[k + 1] - g[k]);
-}}
-ENDVERBATIM
-
+{_nmodl_tables(w)}
 PARAMETER {{
 {params}
 }}
