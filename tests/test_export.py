@@ -127,6 +127,18 @@ def test_cli_writes_both_files(clamped, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_an_in_memory_result_exports_as_its_saved_directory(tmp_path):
+    import mcsyn
+    conds = mcsyn.make_conditions("glutamatergic", **{"clamp.holding_potential_mV": "-60mV", "timing.duration_ms": 1})
+    result = mcsyn.run_ensemble(conds, n_runs=3, seed=3, workers=1, progress=False)
+    saved = conductance_waveform(mcsyn.storage.save_result(result, tmp_path / "res"))
+    memory = conductance_waveform(result)
+    assert memory.clamp == saved.clamp and memory.n_runs == saved.n_runs == 3
+    for a, b in zip(memory.groups, saved.groups):
+        assert a.group == b.group and a.reversal_potential_mV == b.reversal_potential_mV
+        np.testing.assert_array_equal(a.g_pS, b.g_pS)
+
+
 @pytest.mark.parametrize("call, field, named", [
     (lambda d, o: to_neuron(d, "nonsense", o), "condition", "nonsense"),
     (lambda d, o: export("nest", d, None, o), "target", "nest"),
