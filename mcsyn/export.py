@@ -156,7 +156,7 @@ def _model_view(model) -> SimpleNamespace:
     sites = []
     for grp in _field(model, "sites", []):
         scheme = _field(grp, "scheme")
-        label = _field(grp, "name") or f"{_field(scheme, 'name')}@{_field(grp, 'location')}"
+        label = _field(grp, "name") or f"{_field(scheme, 'name')}@{_field(grp, 'location')}"   # as SiteGroup.label
         sites.append(SimpleNamespace(label=label, scheme=SimpleNamespace(
             name=_field(scheme, "name"), open_states=list(_field(scheme, "open_states", [])))))
     clamp = _field(model, "clamp")
