@@ -429,7 +429,8 @@ Use: add EQUATIONS to a NeuronGroup whose membrane potential is ``v`` (I_mcsyn i
 current, positive outward: dv/dt = (... - I_mcsyn) / C), set ``group.t_release = NO_RELEASE`` and
 ``group.w_mcsyn = 1`` (it scales the waveform), give Synapses(..., on_pre=ON_PRE) and run with
 ``namespace=namespace(defaultclock.dt)`` merged into the run's namespace. Each release restarts the
-waveform (no summation).
+waveform (no summation); t_release belongs to the postsynaptic neuron, so every synapse onto it
+restarts the same waveform.
 """
 import numpy as np
 from brian2 import TimedArray, clip, exp, mM, ms, mV, nS, second
