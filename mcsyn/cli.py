@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_options(p)
 
     _add_plot_command(sub)
+    from . import export
+    COMMANDS["export"] = export.add_command(sub)
 
     sub.add_parser("presets", help="list the built-in presets", description="List the built-in presets.")
     p = sub.add_parser("drugs", formatter_class=_Formatter, help="list the drugs, or show one",
