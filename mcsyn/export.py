@@ -11,9 +11,9 @@ open counts (:mod:`mcsyn.electrophysiology` gives each open state its single-cha
 
 read from ``<group>:<state>`` per open state when the result stored them, else from
 ``<group>:open`` × γ when the group's open states share one γ. Not from the stored mean current
-``<group>:current_pA``: the ensemble stores every trace as int32, so stored currents are truncated
-toward zero to whole pA (a bias below 1 pA per sample, a whole single-NMDA-channel current at
-−70 mV), while counts are stored exactly. The result must have been run under a voltage clamp
+``<group>:current_pA``: counts are stored exactly, currents to the femtoampere
+(:func:`mcsyn.ensemble.observables.trace_scale`), and the conductance does not depend on the
+holding potential the result was recorded at. The result must have been run under a voltage clamp
 (``mcsyn run ... --clamp -70mV``): the clamp fixes the reversal potentials and [Mg²⁺]o recorded.
 The table holds the conductance *without* the Mg²⁺ block; the exported synapse applies the same
 Jahr & Stevens block (same k0, slope and [Mg²⁺]o, all editable parameters) at the cell's own

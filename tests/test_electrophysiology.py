@@ -480,3 +480,20 @@ def test_signed_option_values_reach_argparse_as_values():
         "run", "x", "--clamp=-70mV", "--range=-1uM:2uM:3", "--runs", "4"]
     with pytest.raises(SystemExit):
         cli.main(["run", "glutamatergic", "--mg", "1mM", "--out", "/nonexistent/never"])
+
+
+def test_an_ensemble_stores_currents_to_a_femtoampere_not_cut_to_whole_pA():
+    from mcsyn import ensemble
+    model = mcsyn.presets.build("glutamatergic", clamp={"holding_potential_mV": -70, "external_mg_mM": 1.0})
+    (cond,) = ensemble.make_conditions(model)
+    res = ensemble.run_ensemble([cond], n_runs=4, seed=2, workers=1, progress=False)
+    seed = ensemble.condition_seed(2, cond.name)
+    runs = [mcsyn.run_one(model, seed=seed, run_index=i).series for i in range(4)]
+    tc = res.timecourse.set_index(["observable", "time_ms"])["mean"]
+    for name in ("current_pA", "NMDA:current_pA"):
+        stored = tc.loc[name]
+        exact = np.mean([r[name].reindex(stored.index).to_numpy() for r in runs], axis=0)
+        np.testing.assert_allclose(stored.to_numpy(), exact, rtol=0, atol=0.5e-3)   # rounding to 1 fA
+    assert tc.loc["NMDA:current_pA"].abs().max() > 0.01      # a few channels, under the block
+    traces = res.traces(cond.name, "current_pA")
+    np.testing.assert_allclose(traces.mean(axis=0).to_numpy(), tc.loc["current_pA"].to_numpy(), atol=1e-9)

@@ -188,11 +188,12 @@ def _timecourse_table(plan, states, traces, label_cols) -> pd.DataFrame:
         data["observable"] = np.repeat(np.array(lay.observables, dtype=object), n_t)
         data["time_ms"] = np.tile(np.asarray(lay.times_ms, dtype=np.float64), n_obs)
         data["n"] = np.full(n_obs * n_t, mom.n, dtype=np.int64)
-        data["mean"] = mom.mean.ravel() if mom.n else np.full(n_obs * n_t, np.nan)
-        data["sd"] = mom.sd.ravel()
-        data["sem"] = mom.sem.ravel()
+        unit = np.repeat(lay.scales, n_t)       # stored values per unit of the observable
+        data["mean"] = mom.mean.ravel() / unit if mom.n else np.full(n_obs * n_t, np.nan)
+        data["sd"] = mom.sd.ravel() / unit
+        data["sem"] = mom.sem.ravel() / unit
         for name, qv in zip(qnames, qvals):
-            data[name] = qv.ravel()
+            data[name] = qv.ravel() / unit
         parts.append(pd.DataFrame(data))
     timecourse = pd.concat(parts, ignore_index=True)
     timecourse["condition"] = timecourse["condition"].astype("str")

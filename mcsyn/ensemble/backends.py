@@ -17,6 +17,7 @@ import numpy as np
 from ..compile import CompiledModel, compile_model
 from ..model import SynapseModel
 from ..simulate import run_metrics, simulate_columns
+from .observables import trace_scale
 
 BACKENDS = ("threads", "processes", "dask")
 INT32_MAX = np.iinfo(np.int32).max
@@ -50,6 +51,9 @@ def run_batch(cm: CompiledModel, condition: int, seed: int, runs, observables, t
             columns, m = _simulate_run(cm, seed, run)
             for j, name in enumerate(observables):
                 v = columns[name][t_index]
+                scale = trace_scale(name)
+                if scale != 1.0:
+                    v = np.rint(np.asarray(v, dtype=np.float64) * scale)
                 if v.size and (v.max() > INT32_MAX or v.min() < -INT32_MAX):
                     raise OverflowError(f"observable {name!r} exceeds the int32 range of stored traces")
                 traces[k, j] = v

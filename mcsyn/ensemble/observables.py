@@ -66,9 +66,21 @@ class Layout:
     times_ms: np.ndarray     # their times
 
     @property
+    def scales(self) -> np.ndarray:
+        """Per observable, what a stored int32 trace value is in its unit (:func:`trace_scale`)."""
+        return np.array([trace_scale(o) for o in self.observables], dtype=np.float64)
+
+    @property
     def shape(self) -> tuple:
         """(observables, times) of one run's traces."""
         return (len(self.observables), len(self.t_index))
+
+
+def trace_scale(observable: str) -> float:
+    """Stored traces are int32: counts exactly; a current (``…current_pA``) in whole femtoamperes
+    (a stored value is ``round(I × 1000)``: 1e-3 pA resolution, ±2.1 µA range), since cutting pA
+    to whole numbers would lose a single NMDA channel's 0.16 pA under the Mg²⁺ block."""
+    return 1000.0 if observable.endswith("current_pA") else 1.0
 
 
 def layout(cm: CompiledModel, name: str, observables, time_points: int | None) -> Layout:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats as _stats
+from .observables import trace_scale
 
 
 @dataclass(eq=False)
@@ -107,6 +108,9 @@ class EnsembleResult:
             raise KeyError(f"observable {observable!r} was not stored; stored: {obs}")
         runs = self.metrics.loc[self.metrics["condition"] == condition, "run"].to_numpy()
         data = np.asarray(arr[obs.index(observable)][runs], dtype=np.int64)
+        scale = trace_scale(observable)
+        if scale != 1.0:
+            data = data / scale
         return pd.DataFrame(data, index=pd.Index(runs, name="run"), columns=pd.Index(times, name="time_ms"))
 
     def _condition_index(self, condition):
