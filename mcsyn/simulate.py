@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:   # pandas is imported where a DataFrame is built: start-up cost of `import mcsyn`
+    import pandas as pd
 
 from . import _engine, electrophysiology, trains
 from .compile import CompiledModel, compile_model, molar
@@ -182,6 +185,7 @@ def run_one(model, seed: int = 0, run_index: int = 0, keep_positions: bool = Fal
     The run's stream is ``SeedSequence(seed, spawn_key=(run_index,))``: the same (seed, run_index)
     gives bit-identical results in an ensemble or alone.
     """
+    import pandas as pd   # pandas: start-up cost, load on use
     cm = _as_compiled(model)
     columns, out = simulate_columns(cm, seed, run_index, keep_positions)
     series = pd.DataFrame(columns, index=pd.Index(cm.sample_times_ms, name="time_ms"))
@@ -204,16 +208,19 @@ class Ensemble:
     times_ms: np.ndarray
 
     def run_series(self, run_index: int) -> pd.DataFrame:
+        import pandas as pd   # pandas: start-up cost, load on use
         return pd.DataFrame(self.series[run_index], columns=self.columns,
                             index=pd.Index(self.times_ms, name="time_ms"))
 
     def mean_series(self) -> pd.DataFrame:
         """Mean over runs of every time series column."""
+        import pandas as pd   # pandas: start-up cost, load on use
         return pd.DataFrame(self.series.mean(axis=0), columns=self.columns,
                             index=pd.Index(self.times_ms, name="time_ms"))
 
     def summary(self) -> pd.DataFrame:
         """Mean, sd and standard error of each numeric metric across runs."""
+        import pandas as pd   # pandas: start-up cost, load on use
         num = self.metrics.drop(columns=["run", "seed"]).select_dtypes("number")
         n = len(num)
         out = pd.DataFrame({"mean": num.mean(), "sd": num.std(ddof=1) if n > 1 else np.nan})
@@ -232,6 +239,7 @@ def run(model, n_runs: int = 1, seed: int = 0, workers: int | None = None) -> En
         workers = os.cpu_count() or 1
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers = {workers!r} is not valid: must be an integer >= 1")
+    import pandas as pd   # pandas: start-up cost, load on use
     cm = _as_compiled(model)
 
     def one(i):
