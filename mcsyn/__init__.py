@@ -17,19 +17,28 @@ from .model import (Degradation, Geometry, Release, ShortTermPlasticity, SiteGro
 from .schemes import (KineticScheme, ampa_jonas1993, enzyme_site, one_site_receptor, transporter_cycle,
                       with_blocked_state)
 from .simulate import Ensemble, RunResult, run, run_one, run_seed_sequence
-from . import config, drugs, electrophysiology, library, presets, units  # noqa: E402  (the pharmacology layer)
+from . import electrophysiology, library, units  # noqa: E402  (loaded by compile anyway)
 
-# The ensemble layer pulls in scipy.stats and pyarrow; load it on first use (PEP 562) so that
-# ``import mcsyn`` stays quick for single runs.
+# Start-up cost: load these on first use (PEP 562) so that ``import mcsyn`` stays quick. The
+# ensemble layer pulls in pandas, scipy.stats and pyarrow; the pharmacology layer (config, drugs,
+# presets, with build, spec, adaptation and tomli_w under them) is needed only to build a model
+# from the library. ``mcsyn.presets`` and ``from mcsyn import presets`` work as before.
 _LAZY = {"EnsembleResult": "ensemble", "dose_series": "ensemble", "make_conditions": "ensemble",
          "run_ensemble": "ensemble", "sweep": "ensemble", "load_result": "storage"}
+_LAZY_SUBMODULES = ("config", "drugs", "presets")
 
 
 def __getattr__(name):
+    import importlib
     if name in _LAZY:
-        import importlib
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'mcsyn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_SUBMODULES))
 
 __version__ = "0.1.0"
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:   # pandas is imported where a DataFrame is built: start-up cost of `import mcsyn`
+    import pandas as pd
 
 from . import _engine, budget, electrophysiology, trains
 from .compile import CompiledModel, compile_model, molar
@@ -184,6 +187,7 @@ def run_one(model, seed: int = 0, run_index: int = 0, keep_positions: bool = Fal
     gives bit-identical results in an ensemble or alone. A run whose estimated work exceeds
     ``max_steps`` molecule-steps is refused (:mod:`mcsyn.budget`; None: no limit).
     """
+    import pandas as pd   # pandas: start-up cost, load on use
     cm = _as_compiled(model)
     budget.check(cm, max_steps)
     columns, out = simulate_columns(cm, seed, run_index, keep_positions)
@@ -207,16 +211,19 @@ class Ensemble:
     times_ms: np.ndarray
 
     def run_series(self, run_index: int) -> pd.DataFrame:
+        import pandas as pd   # pandas: start-up cost, load on use
         return pd.DataFrame(self.series[run_index], columns=self.columns,
                             index=pd.Index(self.times_ms, name="time_ms"))
 
     def mean_series(self) -> pd.DataFrame:
         """Mean over runs of every time series column."""
+        import pandas as pd   # pandas: start-up cost, load on use
         return pd.DataFrame(self.series.mean(axis=0), columns=self.columns,
                             index=pd.Index(self.times_ms, name="time_ms"))
 
     def summary(self) -> pd.DataFrame:
         """Mean, sd and standard error of each numeric metric across runs."""
+        import pandas as pd   # pandas: start-up cost, load on use
         num = self.metrics.drop(columns=["run", "seed"]).select_dtypes("number")
         n = len(num)
         out = pd.DataFrame({"mean": num.mean(), "sd": num.std(ddof=1) if n > 1 else np.nan})
@@ -237,6 +244,7 @@ def run(model, n_runs: int = 1, seed: int = 0, workers: int | None = None,
         workers = os.cpu_count() or 1
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers = {workers!r} is not valid: must be an integer >= 1")
+    import pandas as pd   # pandas: start-up cost, load on use
     cm = _as_compiled(model)
     budget.check(cm, max_steps, n_runs)
 

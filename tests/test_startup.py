@@ -1,0 +1,53 @@
+"""``import mcsyn`` stays light: the heavy libraries load only when something needs them.
+
+Checked in a fresh interpreter (``sys.modules`` of this test process already holds everything),
+so the result does not depend on what other tests imported; nothing here is timed.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("pandas", "scipy", "matplotlib", "pyarrow", "pint", "dask", "distributed", "tqdm")
+
+
+def _loaded_after(code: str) -> set[str]:
+    """Top-level names of the modules in ``sys.modules`` after running ``code`` in a fresh Python
+    that imports mcsyn from this checkout."""
+    probe = code + "\nimport json, sys; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True)
+    return set(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def test_import_mcsyn_loads_no_heavy_library():
+    loaded = _loaded_after("import mcsyn")
+    assert "mcsyn" in loaded
+    assert not loaded & set(HEAVY), f"`import mcsyn` imported {sorted(loaded & set(HEAVY))}"
+
+
+@pytest.mark.parametrize("name", ["config", "drugs", "presets"])
+def test_lazy_submodules_still_load_on_attribute_access(name):
+    code = f"import mcsyn; assert mcsyn.{name}.__name__ == 'mcsyn.{name}'"
+    _loaded_after(code)   # check=True: an AttributeError or ImportError fails the test
+
+
+def test_lazy_names_stay_importable_from_the_package():
+    code = ("from mcsyn import presets, drugs, config, run_ensemble, sweep, load_result, EnsembleResult\n"
+            "import mcsyn\n"
+            "assert {'presets', 'drugs', 'config', 'run_ensemble'} <= set(dir(mcsyn))\n"
+            "assert all(hasattr(mcsyn, n) for n in mcsyn.__all__)")
+    _loaded_after(code)
+
+
+def test_run_one_series_is_still_a_dataframe():
+    import pandas as pd
+
+    import mcsyn
+    model = mcsyn.presets.build("glutamatergic", **{"timing.duration_ms": 1.0})
+    assert isinstance(mcsyn.run_one(model).series, pd.DataFrame)
