@@ -147,13 +147,15 @@ def parse_quantity(value, unit: str = "M", field: str = "value", allow_negative:
         For a value without units or with units of the wrong dimension, one that does not parse,
         or one that is not finite or is negative.
     """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # a plain number is in ``unit`` already: no pint, whose import and registry dominate the
+        # start-up of a run built from the library's (mostly plain-number) entries
+        return _checked(_float(field, value), value, field, unit, allow_negative)
     ureg = registry()
     target = ureg.Quantity(1.0, unit)
     if isinstance(value, bool) or value is None:
         raise ModelError(field, value, f"must be {_describe(target.dimensionality)} in {unit}")
-    if isinstance(value, (int, float)):
-        x = _float(field, value)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         text = value.strip().replace("µ", "u").replace("μ", "u")
         if not text:
             raise ModelError(field, value, f"must be {_describe(target.dimensionality)}, got an empty string")
@@ -177,6 +179,10 @@ def parse_quantity(value, unit: str = "M", field: str = "value", allow_negative:
     else:
         raise ModelError(field, value, f"must be a number or a string with units, "
                                        f"{_describe(target.dimensionality)}")
+    return _checked(x, value, field, unit, allow_negative)
+
+
+def _checked(x: float, value, field: str, unit: str, allow_negative: bool) -> float:
     if not math.isfinite(x):
         raise ModelError(field, value, "must be finite")
     if abs(x) > MAX_MAGNITUDE:

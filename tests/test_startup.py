@@ -51,3 +51,10 @@ def test_run_one_series_is_still_a_dataframe():
     import mcsyn
     model = mcsyn.presets.build("glutamatergic", **{"timing.duration_ms": 1.0})
     assert isinstance(mcsyn.run_one(model).series, pd.DataFrame)
+
+
+def test_a_default_run_loads_no_pint_or_scipy():
+    """The glutamatergic preset's library entries are plain numbers, which need no unit registry."""
+    loaded = _loaded_after("import mcsyn; mcsyn.run_one(mcsyn.presets.build('glutamatergic'))")
+    assert "pandas" in loaded          # run_one(...).series is a DataFrame
+    assert not loaded & {"pint", "scipy", "matplotlib", "dask"}, sorted(loaded & {"pint", "scipy", "matplotlib", "dask"})
