@@ -137,13 +137,17 @@ def _describe(regimen: Regimen) -> str:
     else:
         what = f"{regimen.dose} {'oral' if regimen.route == 'oral' else 'IV bolus'}"
     if regimen.number > 1:
-        what += f", every {regimen.interval_h:g} h x {regimen.number}"
-    return f"{regimen.drug}: {what}"
+        what += f" every {regimen.interval_h:g} h, {regimen.number} doses"
+    return f"{regimen.drug}\n{what}, {regimen.body_mass_kg:g} kg"
+
+
+LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def plot_occupancy(table: pd.DataFrame, title: str | None = None, concentration: bool = True):
-    """Figure of occupancy (%) against time since the first dose, one line per target (parent drug),
-    with the free brain concentration (nM) in a panel below when ``concentration``."""
+    """Figure of occupancy (%) against time since the first dose, one line per target (parent drug;
+    targets with equal Ki overlap, so each target has its own dash), with the free brain
+    concentration (nM) in a panel below when ``concentration``."""
     from matplotlib.figure import Figure
     from ..plots import OKABE_ITO, _style
     from ..units import format_concentration
@@ -154,19 +158,26 @@ def plot_occupancy(table: pd.DataFrame, title: str | None = None, concentration:
         fig = Figure(figsize=(3.5, 4.2 if concentration else 2.6), layout="constrained")
         axes = fig.subplots(2 if concentration else 1, 1, sharex=True, squeeze=False,
                             gridspec_kw={"height_ratios": [2, 1]} if concentration else None)[:, 0]
-        for colour, (target, sub) in zip(OKABE_ITO[1:] + OKABE_ITO[:1], rows.groupby("target", sort=False)):
+        groups = list(rows.groupby("target", sort=False))
+        for k, (target, sub) in enumerate(groups):
             x, xlabel = _time_axis(sub["time_h"].to_numpy())
             ki = format_concentration(float(sub["ki_M"].iloc[0])).replace("uM", "µM")
-            axes[0].plot(x, 100.0 * sub["occupancy"].to_numpy(), color=colour, label=f"{target} (Ki {ki})")
+            axes[0].plot(x, 100.0 * sub["occupancy"].to_numpy(), color=(OKABE_ITO[1:] + OKABE_ITO[:1])[k % 8],
+                         linestyle=LINE_STYLES[k % 4], label=f"{target} (Ki {ki})")
         axes[0].set_ylim(0, 100)
         axes[0].set_ylabel("Occupancy (%)")
         axes[0].legend(frameon=False, loc="best")
         axes[0].set_title(title or (_describe(regimen) if regimen is not None else parent), loc="left")
         if concentration:
-            first = rows[rows["target"] == rows["target"].iloc[0]]
+            first = rows[rows["target"] == groups[0][0]]
             axes[1].plot(x, 1e9 * first["brain_free_M"].to_numpy(), color="0.2")
-            axes[1].set_ylabel("Free brain\nconcentration (nM)")
+            axes[1].set_ylabel(f"Free brain\n{parent} (nM)")
             axes[1].set_ylim(bottom=0)
+        ignored = table.attrs.get("metabolites_without_ki") or []
+        if ignored:
+            axes[-1].annotate(f"Not shown: {', '.join(ignored)} (no Ki in the library)", (0, 0),
+                              xytext=(0, -30), xycoords="axes fraction", textcoords="offset points",
+                              fontsize=7, color="0.35", va="top")
         axes[-1].set_xlabel(xlabel)
-        axes[-1].set_xlim(left=0)
+        axes[-1].set_xlim(0, float(x.max()))
     return fig
