@@ -8,6 +8,7 @@ Amounts are written as people write them: ``"20 mg"``, ``"0.5 mg/kg"`` (with ``b
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,14 @@ from .data import DrugPK, parameters
 ROUTES = ("oral", "iv_bolus", "iv_infusion")
 _AMOUNT_HELP = "an amount such as '20 mg', '0.5 mg/kg' (with body_mass_kg) or '50 umol'"
 _RATE_HELP = "a rate such as '2 mg/h', '0.1 mg/kg/h' (with body_mass_kg) or '1 umol/h'"
+
+
+_LEADING_NUMBER = re.compile(r"^\s*[+-]?(\d|\.\d)")
+
+
+def _has_number(value) -> bool:
+    """pint reads a bare unit ("mg") as one of it; a dose must be written with its number."""
+    return not isinstance(value, str) or bool(_LEADING_NUMBER.match(value))
 
 
 def _per_body_mass(units) -> bool:
@@ -34,8 +43,8 @@ def parse_amount(value, field: str, per_time: bool = False) -> tuple[float, str,
     """``value`` as (magnitude, unit, per_body_mass): magnitude in mg or mol (per kg of body mass
     when ``per_body_mass``; per hour when ``per_time``)."""
     help_text = _RATE_HELP if per_time else _AMOUNT_HELP
-    if not isinstance(value, str) or not value.strip():
-        raise ModelError(field, value, f"must be {help_text} (a plain number has no unit)")
+    if not isinstance(value, str) or not value.strip() or not _has_number(value):
+        raise ModelError(field, value, f"must be {help_text} (a number with its unit)")
     ureg = registry()
     try:
         q = ureg.Quantity(value.strip().replace("µ", "u").replace("μ", "u"))
@@ -56,6 +65,8 @@ def parse_amount(value, field: str, per_time: bool = False) -> tuple[float, str,
 
 
 def _hours(value, field: str, allow_zero: bool = False) -> float:
+    if not _has_number(value):
+        raise ModelError(field, value, "must be a time with its number (e.g. 12 or '12 h')")
     x = parse_quantity(value, "h", field)
     if not math.isfinite(x) or (x <= 0 and not allow_zero):
         raise ModelError(field, value, "must be a time > 0" if not allow_zero else "must be a time >= 0")
@@ -93,6 +104,8 @@ class Regimen:
         object.__setattr__(self, "interval_h", _hours(self.interval_h, "regimen.interval_h"))
         object.__setattr__(self, "start_h", _hours(self.start_h, "regimen.start_h", allow_zero=True))
         if self.body_mass_kg is not None:
+            if not _has_number(self.body_mass_kg):
+                raise ModelError("regimen.body_mass_kg", self.body_mass_kg, "must be a mass with its number (e.g. 70)")
             mass = parse_quantity(self.body_mass_kg, "kg", "regimen.body_mass_kg")
             if not mass > 0:
                 raise ModelError("regimen.body_mass_kg", self.body_mass_kg, "must be > 0")
