@@ -7,6 +7,14 @@ the drug (:func:`occupancy`: equilibrium C/(C + Ki) from the library's Ki, or bi
 from its koff), as a table and a figure (:func:`plot_occupancy`). :mod:`.pet` compares these, without
 fitting, with published PET occupancies. Parameters and their sources are in
 ``mcsyn/data/pharmacokinetics.toml`` (:func:`parameters`, :func:`audit`).
+
+Example::
+
+    from mcsyn import pharmacokinetics as pk
+    r = pk.Regimen("escitalopram", dose="10 mg", interval_h=24, number=28, body_mass_kg=70)
+    table = pk.occupancy(r, times_h=range(0, 24 * 35))      # time_h, drug, target, ..., occupancy
+    pk.steady_state(r).accumulation_ratio                    # 1/(1 - exp(-k tau))
+    fig = pk.plot_occupancy(table)
 """
 from .data import DrugPK, Metabolite, absorption_rate_from_t_max, audit, names, parameters
 from .models import (OneCompartment, SteadyState, TwoCompartment, concentrations, disposition_of,

@@ -60,7 +60,8 @@ class TwoCompartment:
         for key in ("central_volume_L", "peripheral_volume_L", "clearance_L_per_h",
                     "intercompartmental_clearance_L_per_h"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and value > 0):
                 raise ModelError(f"two_compartment.{key}", value, "must be a finite number > 0")
 
     def _rates(self):
@@ -244,7 +245,10 @@ def concentrations(regimen: Regimen, times_h, method: str = "closed_form", dispo
     disp = disposition or disposition_of(regimen)
     pk = regimen.pk()
     amounts = _integrate(regimen, disp, t) if (method == "ode" or pk.metabolites) else None
-    parent = plasma_concentration(regimen, t, disp) if method == "closed_form" else amounts[:, 1] / disp.central_volume_L
+    if method == "closed_form":
+        parent = plasma_concentration(regimen, t, disp)
+    else:
+        parent = amounts[:, 1] / disp.central_volume_L
     rows = [_species_frame(pk.name, t, parent, pk.require("free_fraction_plasma", "free concentrations"),
                            pk.require("brain_to_plasma_free_ratio", "brain concentrations"))]
     n_disp = disp.matrix().shape[0]

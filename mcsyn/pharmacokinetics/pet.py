@@ -99,7 +99,7 @@ def _meyer_row(study, drug, dose_mg, measured, measured_range) -> dict:
                  for name, c in (("trough", ss.trough_brain_free_M), ("average", ss.average_brain_free_M),
                                  ("peak", ss.peak_brain_free_M))}
     except ModelError as exc:
-        return {**row, "predicted_occupancy": np.nan, "passed": False,
+        return {**row, "predicted_occupancy": np.nan, "computed": False, "passed": False,
                 "note": f"not computed: {exc.field} has no sourced value ({exc.valid.split(';')[0]})"}
     low, high = measured_range if measured_range else (measured, measured)
     passed = theta["trough"] - MEYER_TOLERANCE <= high and theta["peak"] + MEYER_TOLERANCE >= low
@@ -110,7 +110,7 @@ def _meyer_row(study, drug, dose_mg, measured, measured_range) -> dict:
                               "under-predicted: see the module notes")
     return {**row, "predicted_trough": theta["trough"], "predicted_occupancy": theta["average"],
             "predicted_peak": theta["peak"], "brain_free_average_nM": 1e9 * ss.average_brain_free_M,
-            "pharmacokinetics": regimen.pk().label, "passed": bool(passed), "note": note}
+            "pharmacokinetics": regimen.pk().label, "computed": True, "passed": bool(passed), "note": note}
 
 
 def meyer_ssri_sert() -> pd.DataFrame:
@@ -118,7 +118,8 @@ def meyer_ssri_sert() -> pd.DataFrame:
     2004), predicted at steady state (the scan time within the dosing interval is not in the
     abstracts, so the prediction spans trough to peak: a study value inside [trough - tol,
     peak + tol] passes). Meyer 2004 gives 76-85% for the minimum therapeutic doses of its five
-    drugs; the doses used here (citalopram 20, fluoxetine 20, sertraline 50, paroxetine 20 mg/day)
+    drugs; ``computed`` is False where the library lacks a value (the row then fails, with the
+    missing field in ``note``). The doses used here (citalopram 20, fluoxetine 20, sertraline 50, paroxetine 20 mg/day)
     are the labels' minimum doses, not read in that paper [U]."""
     rows = [_meyer_row(*entry) for entry in MEYER]
     rows.append(_meyer_plateau_row())
@@ -139,7 +140,7 @@ def _meyer_plateau_row() -> dict:
     return {"study": "Meyer et al. 2001, Am J Psychiatry 158:1843 (plateau)", "drug": "paroxetine", "target": "SERT",
             "dose_mg_per_day": np.nan, "measured_occupancy": measured, "measured_range": None,
             "tolerance": MEYER_TOLERANCE, "predicted_occupancy": theta, "brain_free_average_nM": 1e9 * free,
-            "pharmacokinetics": "serum 28 ug/L", "passed": bool(passed),
+            "pharmacokinetics": "serum 28 ug/L", "computed": True, "passed": bool(passed),
             "note": "" if passed else (f"over-predicted: serum 28 ug/L x free fraction {pk.free_fraction_plasma:g} "
                                        f"= {free * 1e9:.3g} nM free, {free / ki:.0f} x Ki; the PET plateau at 85% "
                                        "is not a competitive-binding plateau")}

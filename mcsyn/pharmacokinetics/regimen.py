@@ -55,7 +55,8 @@ def parse_amount(value, field: str, per_time: bool = False) -> tuple[float, str,
     for base in ("mg", "mol"):
         unit = f"{base}/kg{time}" if per_kg else f"{base}{time}"
         target = ureg.Quantity(1.0, unit)
-        if getattr(q, "dimensionality", None) == target.dimensionality and (per_kg or str(q.dimensionality) != "dimensionless"):
+        same = getattr(q, "dimensionality", None) == target.dimensionality
+        if same and (per_kg or str(q.dimensionality) != "dimensionless"):
             x = float(q.to(unit).magnitude)
             if not (math.isfinite(x) and x > 0):
                 raise ModelError(field, value, "must be a finite amount > 0")
