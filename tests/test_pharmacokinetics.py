@@ -349,3 +349,13 @@ def test_pet_comparisons_are_tables_with_tolerance_and_verdict():
     assert meyer.loc[meyer["drug"] != "sertraline", "computed"].all()
     assert (meyer.loc[~meyer["passed"], "note"].str.len() > 0).all()
     assert isinstance(volkow, pd.DataFrame) and isinstance(meyer, pd.DataFrame)
+
+
+def test_a_dose_a_subnormal_time_after_zero_does_not_stall_the_integrators():
+    # found by hypothesis: solve_ivp never returned from the span (0, 5e-324 h)
+    r = oral("fluoxetine", dose="20 mg", number=3, start_h=5e-324)
+    closed = pk.concentrations(r, [100.0])
+    ode = pk.concentrations(r, [100.0], method="ode")
+    np.testing.assert_allclose(closed["plasma_total_M"], ode["plasma_total_M"], rtol=1e-6)
+    theta = pk.occupancy(oral("methylphenidate", dose="20 mg", start_h=5e-324), [2.0], mode="kinetic", targets=["DAT"])
+    assert 0.0 < theta["occupancy"].iloc[0] < 1.0

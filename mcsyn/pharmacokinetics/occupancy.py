@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ModelError
-from .models import _times, brain_free_function, concentrations
+from .models import TINY_SPAN_H, _times, brain_free_function, concentrations
 from .regimen import Regimen
 
 MODES = ("auto", "equilibrium", "kinetic")
@@ -56,6 +56,9 @@ def kinetic_occupancy(concentration_M, times_h, kon_per_M_per_s: float, koff_per
     out[order[t[order] == 0.0]] = initial
     for a, b in zip(cuts, cuts[1:]):
         sel = order[(t[order] > a) & (t[order] <= b)]
+        if b - a < TINY_SPAN_H:
+            out[sel] = theta[0]
+            continue
         when = np.union1d(t[sel], [b])
         sol = solve_ivp(rhs, (a, b), theta, method="Radau", t_eval=when, jac=jac, rtol=1e-9, atol=1e-12)
         if not sol.success:
