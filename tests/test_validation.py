@@ -226,3 +226,16 @@ def test_franks_variance_rows_and_a_broken_nesting_fails(monkeypatch):
     monkeypatch.setattr(variability, "miniature", half_quantum_at_fixed_positions)
     broken = {r.name: r for r in V.published.check_franks_variance(V.Context(quick=True, workers=2))}
     assert broken["published.franks_variance.nesting"].verdict == "fail"
+
+
+def test_pet_occupancy_rows_pass_or_say_why_not():
+    from mcsyn.validation import dosing
+    rows = dosing.check_volkow_methylphenidate(V.Context()) + dosing.check_meyer_ssri(V.Context())
+    names = [r.name for r in rows]
+    assert len(set(names)) == len(names) and "published.volkow_methylphenidate_dat.5mg" in names
+    assert {r.verdict for r in rows} <= {"pass", "discrepancy"}
+    for r in rows:
+        if r.verdict == "pass":
+            assert r.lower <= r.measured <= r.upper
+        else:
+            assert r.note                      # a documented discrepancy carries its reason

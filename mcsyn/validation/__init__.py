@@ -45,7 +45,7 @@ shared with the tests), :mod:`.physics`, :mod:`.pharmacology`, :mod:`.published`
 report order) and :mod:`.report` (table, files, command line).
 """
 from . import framework, scenarios
-from . import physics, pharmacology, published  # noqa: E402,I001  (importing registers the checks, in this order)
+from . import physics, pharmacology, published, dosing  # noqa: E402,I001  (importing registers the checks, in this order)
 from . import report
 from .framework import COLUMNS, REGISTRY, VERDICTS, Z, Check, CheckSpec, Context, checks, range_check, register, \
     run_validation, stat_check
