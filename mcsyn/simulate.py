@@ -62,7 +62,7 @@ def series_columns(cm: CompiledModel, out) -> dict:
         if grp.scheme.open_states:
             data[f"{grp.label}:open"] = block[:, cm.state_open[first:first + len(names)]].sum(axis=1)
     if cm.model.clamp is not None:
-        data.update(electrophysiology.current_columns(cm, data, cm.model.clamp))
+        data.update(electrophysiology.current_columns(cm, data, cm.model.clamp, channel_list=cm.channels))
     return data
 
 
