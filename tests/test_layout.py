@@ -22,7 +22,7 @@ MAX_FUNCTION_LINES = 80
 OVERSIZED_FILES = {
 }
 OVERSIZED_FUNCTIONS = {
-    "mcsyn/ensemble/run.py::run_ensemble": "26 lines of code under a 60-line numpydoc of every argument",
+    "mcsyn/ensemble/run.py::run_ensemble": "28 lines of code under a 58-line numpydoc of every argument",
 }
 
 
