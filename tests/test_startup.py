@@ -7,21 +7,25 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("pandas", "scipy", "matplotlib", "pyarrow", "pint", "dask", "distributed", "tqdm")
 
 
 def _loaded_after(code: str) -> set[str]:
     """Top-level names of the modules in ``sys.modules`` after running ``code`` in a fresh Python
-    that imports mcsyn from this checkout."""
+    that imports the same mcsyn as this test process (in CI the installed package: the checkout's
+    source tree has no compiled kernel), started in a neutral folder so the checkout cannot shadow it."""
+    import mcsyn
+    here = str(Path(mcsyn.__file__).resolve().parent.parent)
     probe = code + "\nimport json, sys; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+    with tempfile.TemporaryDirectory() as neutral:
+        proc = subprocess.run([sys.executable, "-c", probe], cwd=neutral, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
     return set(json.loads(proc.stdout.splitlines()[-1]))
 
 
@@ -34,7 +38,7 @@ def test_import_mcsyn_loads_no_heavy_library():
 @pytest.mark.parametrize("name", ["config", "drugs", "presets"])
 def test_lazy_submodules_still_load_on_attribute_access(name):
     code = f"import mcsyn; assert mcsyn.{name}.__name__ == 'mcsyn.{name}'"
-    _loaded_after(code)   # check=True: an AttributeError or ImportError fails the test
+    _loaded_after(code)   # an AttributeError or ImportError in the child fails the test
 
 
 def test_lazy_names_stay_importable_from_the_package():
