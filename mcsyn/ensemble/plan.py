@@ -2,12 +2,10 @@
 settings a resumed ensemble must match."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 
-import numpy as np
 
 from ..compile import compile_model
 from ..serialize import to_plain
@@ -67,36 +65,6 @@ def _model_fingerprint(model) -> str:
     """What a resume compares: the model's plain form without the fields left at their defaults, so
     that a field added to the model later (a clamp, a train's plasticity) does not make every stored
     result look like another model."""
-    return hashlib.sha256(json.dumps(_set_fields(model), sort_keys=True, default=str).encode()).hexdigest()
+    plain = to_plain(model, skip_defaults=True)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 
-
-def _set_fields(obj):
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out = {"type": type(obj).__name__}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if not _is_default(f, value):
-                out[f.name] = _set_fields(value)
-        return out
-    if isinstance(obj, dict):
-        return {str(k): _set_fields(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_set_fields(v) for v in obj]
-    return to_plain(obj)
-
-
-def _is_default(f: dataclasses.Field, value) -> bool:
-    if f.default is not dataclasses.MISSING:
-        default = f.default
-    elif f.default_factory is not dataclasses.MISSING:
-        default = f.default_factory()
-    else:
-        return False
-    if value is default:
-        return True
-    if type(value) is not type(default) or isinstance(value, np.ndarray):
-        return False
-    try:
-        return bool(value == default)
-    except (TypeError, ValueError):        # values without a plain equality are never "default"
-        return False
