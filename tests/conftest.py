@@ -1,4 +1,7 @@
 """Fixtures shared by the test modules."""
+import os
+from pathlib import Path
+
 import pytest
 
 from mcsyn.ensemble import backends
@@ -19,3 +22,14 @@ def fail_runs(monkeypatch):
             return real(cm, seed, run)
         monkeypatch.setattr(backends, "_simulate_run", failing)
     return install
+
+
+@pytest.fixture
+def child_env():
+    """Environment for a child interpreter that imports the same mcsyn as this test process: the
+    directory holding it goes first on PYTHONPATH (in CI that is the installed package, which has
+    the compiled kernel; the checkout's source tree does not). Start the child in a neutral folder
+    (``cwd=tmp_path``): ``python -c`` and ``-m`` put the working directory first on sys.path."""
+    import mcsyn
+    here = str(Path(mcsyn.__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}

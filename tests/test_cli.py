@@ -1,8 +1,6 @@
 """The command line: every subcommand end to end on small runs, and argparse-style errors."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,15 +11,6 @@ from mcsyn import ensemble as E
 # a serotonergic synapse shrunk to a few ms per run
 SMALL = ["--set", "timing.duration_ms=30", "--set", "geometry.domain_radius_um=3", "--set", "release.molecules=1000",
          "--no-progress"]
-
-
-def _subprocess_env():
-    """Environment for a child interpreter that imports the same mcsyn as this test process: the
-    directory holding it goes first on PYTHONPATH (in CI that is the installed package, which has
-    the compiled kernel; the source tree would not)."""
-    import mcsyn
-    here = str(Path(mcsyn.__file__).resolve().parent.parent)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
 
 
 def run(argv, capsys):
@@ -44,10 +33,10 @@ def test_presets_and_drugs(capsys):
     assert status == 0 and "escitalopram" in out and "SSRI" in out
 
 
-def test_python_dash_m_and_version(tmp_path):
+def test_python_dash_m_and_version(tmp_path, child_env):
     # run in a neutral folder: "python -m" puts the working directory first on sys.path, and in a
     # fresh checkout that is the source tree, without the compiled kernel
-    env = _subprocess_env()
+    env = child_env
     p = subprocess.run([sys.executable, "-m", "mcsyn", "--version"], capture_output=True, text=True, env=env,
                        timeout=60, cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.startswith("mcsyn ")

@@ -23,15 +23,6 @@ from mcsyn import storage
 
 
 
-def _subprocess_env():
-    """Environment for a child interpreter that imports the same mcsyn as this test process: the
-    directory holding it goes first on PYTHONPATH (in CI that is the installed package, which has
-    the compiled kernel; the source tree would not)."""
-    import mcsyn
-    here = str(Path(mcsyn.__file__).resolve().parent.parent)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
-
-
 def small_model(molecules=200, count=10, duration_ms=0.3, name="small"):
     return mcsyn.SynapseModel(geometry=mcsyn.Geometry(outside="band"), timing=mcsyn.Timing(duration_ms=duration_ms),
                               releases=[mcsyn.Release(molecules=molecules)],
@@ -405,10 +396,10 @@ SIGTERM_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_sigterm_keeps_finished_runs_and_resume_equals_uninterrupted(tmp_path):
+def test_sigterm_keeps_finished_runs_and_resume_equals_uninterrupted(tmp_path, child_env):
     out = tmp_path / "res"
     script = SIGTERM_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out))
-    env = _subprocess_env()
+    env = child_env
     # a neutral working directory: "python -c" puts it first on sys.path (see test_cli)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=tmp_path)
