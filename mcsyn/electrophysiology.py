@@ -276,12 +276,15 @@ def fit_decay(times_ms, current_pA, start_fraction: float = DECAY_FIT_START_FRAC
         return DecayFit(nan, peak, float(t[s]), len(tw), f"fewer than {DECAY_FIT_MIN_POINTS} samples in the decay")
     from scipy.optimize import minimize_scalar   # scipy.optimize: start-up cost, load on use
 
-    def residual(log_tau):
+    def amplitude(tau):
         # for a given τ the best amplitude is linear (variable projection), so least squares over
         # (A, τ) is a search over τ alone: the same fit as a two-parameter solver, at a fraction of
         # its cost per run
-        e = np.exp(-tw / math.exp(log_tau))
-        a = max(float(yw @ e) / float(e @ e), 0.0)
+        e = np.exp(-tw / tau)
+        return max(float(yw @ e) / float(e @ e), 0.0), e
+
+    def residual(log_tau):
+        a, e = amplitude(math.exp(log_tau))
         r = yw - a * e
         return float(r @ r)
 
@@ -289,8 +292,7 @@ def fit_decay(times_ms, current_pA, start_fraction: float = DECAY_FIT_START_FRAC
     lo, hi = math.log(step / 100.0), math.log(100.0 * float(tw[-1]))
     res = minimize_scalar(residual, bounds=(lo, hi), method="bounded", options={"xatol": 1e-9})
     tau = math.exp(res.x)
-    e = np.exp(-tw / tau)
-    a = max(float(yw @ e) / float(e @ e), 0.0)
+    a, _ = amplitude(tau)
     if not (res.success and math.isfinite(tau) and a > 0):
         return DecayFit(nan, peak, float(t[s]), len(tw), f"the least-squares search failed: {res.message}")
     if tau > 10.0 * tw[-1]:
