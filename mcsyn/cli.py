@@ -173,11 +173,12 @@ def _clamp_settings(args) -> dict:
 
 def _conditions(args, treatments):
     from .ensemble import make_conditions
-    keys = [k for k, _ in args.settings] + list(_clamp_settings(args))
+    clamp = _clamp_settings(args)
+    keys = [k for k, _ in args.settings] + list(clamp)
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:
         raise _UsageError(f"{', '.join(twice)}: given twice (with --set, or with --set and --clamp/--mg)")
-    overrides = dict(args.settings) | _clamp_settings(args)
+    overrides = dict(args.settings) | clamp
     try:
         return make_conditions(args.target, treatments=treatments, mode=args.mode, **overrides)
     except (ValueError, KeyError, TypeError) as exc:
