@@ -170,6 +170,10 @@ def _interrupted(exc: KeyboardInterrupt, collector: Collector, session: Session,
     traces.flush()
     session.set_status("interrupted", ended=True)
     path, n_done, n_total = session.path, collector.n_done, collector.n_total
+    if session.rd is not None:
+        # count what is on disk: the interrupt may land after a batch's chunk was written and before
+        # the collector counted it, and a resume trusts the chunks
+        n_done = sum(len(frame) for frames in session.rd.read_chunks().values() for frame in frames)
     where = f"; {n_done} of {n_total} runs are saved in {path} (resume to finish)" if path else ""
     why = str(exc) or "Ctrl-C"
     return EnsembleInterrupted(f"ensemble interrupted ({why}){where}", path=path, n_done=n_done, n_total=n_total)
