@@ -88,6 +88,7 @@ include "slab.pxi"
 include "volume.pxi"
 include "loop.pxi"
 include "setup.pxi"
+include "schedule.pxi"
 
 include "prepare.pxi"
 
@@ -124,6 +125,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     mcsyn_rng_seed(&s.rng, <uint64_t*> _ptr(seed))
     s.normals_used = NORMAL_BLOCK
     _wire_model(&s, p)
+    live_tables = _wire_changes(&s, p)     # noqa: F841  (kept alive for the run)
     sites = _check_sites(p, run)
     volume_rows = _check_volume_rows(p, run)
     injections = _check_injections(p, run)

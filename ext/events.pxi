@@ -34,11 +34,20 @@ cdef int fire_site(Sim *s, int32_t site, double t_event, double t) noexcept nogi
 
 
 cdef int process_events(Sim *s, double t) noexcept nogil:
+    # the site exits due by t; rate changes due by t first (schedule.pxi), each after the exits
+    # that fall before it
+    if s.next_change < s.n_changes and apply_due_changes(s, t) != STATUS_OK:
+        return STATUS_NO_MEMORY
+    return fire_due_sites(s, t, t)
+
+
+cdef int fire_due_sites(Sim *s, double limit, double t) noexcept nogil:
+    # every site exit due by limit, in time order; t is the step in which they take effect
     cdef int32_t site, record
     cdef int vt
     cdef int64_t v, nv = s.n_vox * s.n_vox * s.n_vox
     cdef double t_event
-    while s.heap_n > 0 and s.site_next[s.heap[0]] <= t:
+    while s.heap_n > 0 and s.site_next[s.heap[0]] <= limit:
         site = s.heap[0]
         t_event = s.site_next[site]
         if s.site_plane[site] == PLANE_AGGREGATE:

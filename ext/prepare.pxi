@@ -74,6 +74,7 @@ def prepare(object model):
     _prepare_scalars(p, model)
     _prepare_schemes(p, model)
     _prepare_tables(p, model)
+    _prepare_changes(p, model)
     return p
 
 

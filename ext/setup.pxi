@@ -58,7 +58,7 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
         for v in range(nv):
             update_voxel_hazard(s, v)
     for vt in range(s.n_volume_types):
-        if s.exit_total[s.type_ground[s.volume_type_of[vt]]] > 0.0:
+        if s.track_ground[vt]:
             for v in range(nv):
                 if s.vox_free[vt * nv + v]:
                     fenwick_add(s.fenwick + vt * (nv + 1), nv, v, s.vox_free[vt * nv + v])

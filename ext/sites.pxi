@@ -95,7 +95,7 @@ cdef void change_free(Sim *s, int vt, int64_t v, int64_t delta, double t) noexce
     s.vox_free[vt * nv + v] += <int32_t> delta
     s.free_total[vt] += delta
     update_voxel_hazard(s, v)
-    if s.exit_total[s.type_ground[s.volume_type_of[vt]]] > 0.0:
+    if s.track_ground[vt]:
         fenwick_add(s.fenwick + vt * (nv + 1), nv, v, delta)
         schedule_aggregate(s, vt, t)
 

@@ -151,3 +151,17 @@ ctypedef struct Sim:
     double *inj_z                   # per group: µm
     int32_t *inj_species            # per group: species
     int8_t *inj_volume              # per group: 1 into the volume, 0 into the slab
+    # time-stamped rate changes (ext/schedule.pxi): at change_time[i] the exit row change_exit[i]
+    # (leaving state change_state[i]) takes the rate change_rate[i]; exit_rate and exit_total then
+    # point at this run's own copies, live_exit_rate and live_exit_total
+    Py_ssize_t n_changes            # rate changes in the run (0: exit_rate/exit_total are the model's)
+    Py_ssize_t next_change          # first change not yet applied
+    const double *change_time       # per change: time, µs (non-decreasing)
+    const int32_t *change_exit      # per change: exit row
+    const int32_t *change_state     # per change: the state that exit leaves
+    const double *change_rate       # per change: new rate, per µs
+    double *live_exit_rate          # this run's exit rates, per µs (n_changes > 0 only)
+    double *live_exit_total         # this run's exit totals, per µs (n_changes > 0 only)
+    uint8_t *state_changed          # per state: scratch flag, 1 while its exits are being redrawn
+    const int *track_ground         # per volume type: its free sites are kept in the Fenwick tree
+                                    # (a ground-state exit now or after a rate change)
