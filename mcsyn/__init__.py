@@ -12,8 +12,8 @@ if _importlib_util.find_spec(f"{__name__}._engine") is None:
 from .compile import CompiledModel, compile_model, per_hit_probability
 from .electrophysiology import VoltageClamp
 from .errors import ModelError
-from .model import (Degradation, Geometry, Release, ShortTermPlasticity, SiteGroup, Species, StimulusTrain,
-                    SynapseModel, Timing)
+from .model import (Degradation, Geometry, RateSchedule, Release, ShortTermPlasticity, SiteGroup, Species,
+                    StimulusTrain, SynapseModel, Timing)
 from .schemes import (KineticScheme, ampa_jonas1993, enzyme_site, one_site_receptor, transporter_cycle,
                       with_blocked_state)
 from .simulate import Ensemble, RunResult, run, run_one, run_seed_sequence
@@ -24,7 +24,8 @@ from . import electrophysiology, library, units  # noqa: E402  (loaded by compil
 # presets, with build, spec, adaptation and tomli_w under them) is needed only to build a model
 # from the library. ``mcsyn.presets`` and ``from mcsyn import presets`` work as before.
 _LAZY = {"EnsembleResult": "ensemble", "dose_series": "ensemble", "make_conditions": "ensemble",
-         "run_ensemble": "ensemble", "sweep": "ensemble", "load_result": "storage"}
+         "run_ensemble": "ensemble", "sweep": "ensemble", "load_result": "storage",
+         "DrugSchedule": "drug_schedule"}
 _LAZY_SUBMODULES = ("config", "drugs", "presets")
 
 
@@ -47,5 +48,5 @@ __all__ = [
     "RunResult", "ShortTermPlasticity", "SiteGroup", "Species", "StimulusTrain", "SynapseModel", "Timing", "VoltageClamp", "ampa_jonas1993",
     "compile_model", "enzyme_site", "one_site_receptor", "per_hit_probability", "run", "run_one",
     "run_seed_sequence", "transporter_cycle", "with_blocked_state", "EnsembleResult", "dose_series",
-    "make_conditions", "run_ensemble", "sweep", "load_result",
+    "make_conditions", "run_ensemble", "sweep", "load_result", "RateSchedule", "DrugSchedule",
 ]

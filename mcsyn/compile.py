@@ -19,12 +19,13 @@ hit rate exact for steps longer than the cleft is high. The result holds as long
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import _engine, electrophysiology, exchange, geometry, placement
+from . import _engine, electrophysiology, exchange, geometry, placement, rate_schedule
 from .errors import ModelError
 from .model import SynapseModel
 from .placement import KernelRun, float64_array as _f64, int32_array as _i32  # noqa: F401  (KernelRun re-exported)
@@ -138,6 +139,10 @@ class KernelModel:
     type_volume_index: np.ndarray
     type_ground: np.ndarray
     voxel_weight: np.ndarray
+    # time-stamped rate changes (SynapseModel.rate_schedules): none by default
+    rate_change_time_us: np.ndarray = dataclasses.field(default_factory=lambda: _f64([]))
+    rate_change_exit: np.ndarray = dataclasses.field(default_factory=lambda: _i32([]))
+    rate_change_per_us: np.ndarray = dataclasses.field(default_factory=lambda: _f64([]))
 
 
 class CompiledModel:
@@ -183,6 +188,7 @@ class CompiledModel:
             state_ligands=_i32(rows.state_ligands), **tables,
             type_volume_index=_i32(rows.type_volume_index), type_ground=_i32(rows.type_ground),
             voxel_weight=_f64(voxels.weight),
+            **rate_schedule.kernel_rate_changes(model, rows.group_states, tables, _engine.EXIT_PLAIN),
         )
         self.sample_times_ms = np.arange(self.kernel.n_samples) * t.sample_interval_us * 1e-3
         self._tile_candidates = {}

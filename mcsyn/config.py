@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from . import library, spec as _spec
 from .adaptation import Adaptation
 from .build import build_from_spec
+from .drug_schedule import DrugSchedule
 from .errors import ModelError
 from .library import Drug, suggest
 from .mechanisms import MODES
@@ -58,11 +59,13 @@ ALL_KEYS = CONFIG_KEYS + tuple(k for k in _spec.TOP_KEYS if k not in ("aliases",
 
 
 def _normalise(value):
-    """Tuples to lists, Drug and Adaptation objects to dicts, recursively (TOML has no tuples)."""
+    """Tuples to lists, Drug, Adaptation and DrugSchedule objects to dicts, recursively (TOML has no tuples)."""
     if isinstance(value, Drug):
         return value.to_dict()
     if isinstance(value, Adaptation):
         return _normalise(value.to_dict())
+    if isinstance(value, DrugSchedule):
+        return value.to_config()
     if isinstance(value, dict):
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -82,7 +85,8 @@ class SynapseConfig:
     mode : str
         Drug mode: ``"equilibrium"``, ``"kinetic"`` or ``"acute"`` (:mod:`mcsyn.drugs`).
     drugs : dict
-        ``{drug name: concentration}`` (``"50 nM"``, ``"80%SERT"``; numbers are in M).
+        ``{drug name: concentration}`` (``"50 nM"``, ``"80%SERT"``; numbers are in M), or a
+        concentration that changes during the run (:mod:`mcsyn.drug_schedule`).
     adaptation : dict
         Chronic adaptation factors (:class:`mcsyn.drugs.Adaptation` fields).
     custom_drugs : dict

@@ -26,6 +26,7 @@ from . import library
 from .adaptation import Adaptation, _factor, _scale_affinity, _scale_group, apply_adaptation  # noqa: F401
 from .autoreceptor import apply_autoreceptor, feedback_probabilities, tonic_autoreceptor_occupancy  # noqa: F401
 from .errors import ModelError, PharmacologyWarning  # noqa: F401  (PharmacologyWarning: public here)
+from .drug_schedule import attach_schedules, split_schedules
 from .library import Drug, suggest
 from .mechanisms import MODES, MONOAMINES, REGISTRY, DrugEffects, MaoInhibitor, SiteEdit, target_ki  # noqa: F401
 from .model import SiteGroup, SynapseModel
@@ -204,6 +205,9 @@ class PharmacologyReport:
         Drugs that act on nothing in this synapse (each also warned about).
     equilibrium_only : list
         Drugs kept at their equilibrium block in a kinetic mode (no ``koff_per_s``).
+    schedules : dict
+        ``{drug label: DrugSchedule}``: drugs whose concentration changes during the run
+        (:mod:`mcsyn.drug_schedule`); the other fields hold their values at t = 0.
     """
 
     mode: str
@@ -214,6 +218,7 @@ class PharmacologyReport:
     vesicle_content_factor: float
     no_effect: list
     equilibrium_only: list
+    schedules: dict = dataclasses.field(default_factory=dict)   # {drug label: DrugSchedule}; the rest is at t = 0
 
     def blocked_fraction(self, group: str) -> float:
         """Equilibrium fraction of ``group`` blocked by blockers (competitive formula; substrates,
@@ -259,6 +264,7 @@ def apply_drugs(model: SynapseModel, drugs: dict | None, mode: str = "equilibriu
     """
     if mode not in MODES:
         suggest(mode, MODES, "drug mode", "mode")
+    drugs, schedules = split_schedules(drugs, model.timing.duration_ms)     # schedules: C(0) here
     doses = parse_doses(drugs, custom_drugs)
     effects = DrugEffects()
     new = dataclasses.replace(model, sites=[_apply_to_group(g, doses, mode, transmitter_M, effects)
@@ -271,6 +277,7 @@ def apply_drugs(model: SynapseModel, drugs: dict | None, mode: str = "equilibriu
         if label not in effects.acted and label not in effects.no_effect:
             effects.no_effect[label] = (f"drug {label!r} has no effect: the synapse has none of its targets "
                                         f"{sorted(d.targets())} (site groups: {[g.label for g in model.sites]})")
+    new, scheduled = attach_schedules(new, schedules, doses, mode, lambda name: resolve_drug(name, custom_drugs))
     if warn:
         for message in effects.no_effect.values():
             warnings.warn(message, PharmacologyWarning, stacklevel=2)
@@ -280,7 +287,7 @@ def apply_drugs(model: SynapseModel, drugs: dict | None, mode: str = "equilibriu
     report = PharmacologyReport(mode, {label: c for label, (d, c) in doses.items()}, effects.occupancy,
                                 effects.substrate_states, effects.unavailable_fraction,
                                 effects.vesicle_content_factor, list(effects.no_effect),
-                                sorted(effects.equilibrium_only))
+                                sorted(effects.equilibrium_only), scheduled)
     return new, report
 
 

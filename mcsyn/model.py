@@ -21,6 +21,7 @@ from .electrophysiology import VoltageClamp, channels
 from .errors import (MAX_DURATION_MS, MIN_STEP_US, ModelError, require_choice, require_count, require_fraction,
                      require_nonnegative, require_positive)
 from .geometry import OUTSIDE_KINDS, SITE_LOCATIONS, Geometry  # noqa: F401  (re-exported)
+from .rate_schedule import RateSchedule, validate_all as _validate_rate_schedules  # noqa: F401  (re-exported)
 from .schemes import KineticScheme
 
 ARRANGEMENTS = ("uniform", "clustered", "coordinates")
@@ -430,6 +431,7 @@ class SynapseModel:
     voxel_um: float = 0.25
     name: str = "synapse"
     clamp: VoltageClamp | None = None
+    rate_schedules: list = field(default_factory=list)     # RateSchedule: first-order rates that change in the run
 
     @property
     def config(self):
@@ -520,4 +522,5 @@ class SynapseModel:
             if not isinstance(self.clamp, VoltageClamp):
                 raise ModelError("clamp", self.clamp, "must be a mcsyn.VoltageClamp or None (no recording)")
             channels(self, self.clamp)   # every recorded receptor has a conductance and a reversal
+        _validate_rate_schedules(self)
         return self
