@@ -12,6 +12,7 @@ source) so that a run of tens of ms shows several time constants.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -188,6 +189,15 @@ def test_configuration_round_trip():
     assert rebuilt.fingerprint() == model.fingerprint()
 
 
+def test_a_toml_schedule_builds():
+    cfg = loads('preset = "dopaminergic"\nmode = "kinetic"\n[drugs]\ncocaine = "0 s: 100 nM; 50 ms: 1 uM"\n')
+    model = cfg.build()
+    (r,) = model.rate_schedules
+    assert r.times_ms == (50.0,) and r.rates_per_s[0] == pytest.approx(0.5 / 0.45e-6 * 1e-6)
+    assert model.pharmacology.concentrations_M["cocaine"] == pytest.approx(1e-7)
+    assert loads(dumps(model.config)).build().rate_schedules == model.rate_schedules
+
+
 def test_regimen_schedule_follows_the_pharmacokinetics():
     from mcsyn.pharmacokinetics import Regimen
     from mcsyn.pharmacokinetics.models import brain_free_function
@@ -230,8 +240,7 @@ def test_bad_schedules_are_refused_naming_the_field(value, field):
 def test_schedules_need_binding_kinetics():
     with pytest.raises(ModelError, match=r"^mode = 'equilibrium'"):
         with_schedule(membrane_model(5.0), STEP.replace("12 ms", "4 ms"), mode="equilibrium")
-    slow = {"slowblocker": {**FAST["fastblocker"], "koff_per_s": None}}
-    slow["slowblocker"].pop("koff_per_s")
+    slow = {"slowblocker": {k: v for k, v in FAST["fastblocker"].items() if k != "koff_per_s"}}
     with pytest.raises(ModelError, match=r"^drugs\.slowblocker"):
         apply_drugs(membrane_model(5.0), {"slowblocker": "0 s: 0 nM; 1 ms: 1 nM"}, "acute", custom_drugs=slow)
 
@@ -245,7 +254,6 @@ def test_bad_rate_schedules_are_refused_naming_the_field():
              (dict(times_ms=(2.0, 1.0), rates_per_s=(1.0, 2.0)), r"rate_schedules\[0\]\.times_ms\[1\]"),
              (dict(rates_per_s=(-1.0,)), r"rate_schedules\[0\]\.rates_per_s\[0\]"),
              (dict(rates_per_s=(1.0, 2.0)), r"rate_schedules\[0\]\.rates_per_s")]
-    import dataclasses
     for change, field in cases:
         bad = dataclasses.replace(base, rate_schedules=[dataclasses.replace(base.rate_schedules[0], **change)])
         with pytest.raises(ModelError, match=field):
