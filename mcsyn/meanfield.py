@@ -31,6 +31,7 @@ from scipy.integrate import solve_ivp
 from . import geometry
 from .compile import AVOGADRO_PER_MOL, UM3_PER_L, CompiledModel, compile_model
 from .geometry import COMPARTMENTS
+from .errors import ModelError
 from .model import SynapseModel
 
 # state layout: [free cleft, band, volume, taken_up, escaped, degraded, effluxed, released, site states...]
@@ -90,6 +91,10 @@ def mean_field(model, t_eval_ms=None, rtol=1e-6, atol=1e-6) -> pd.DataFrame:
     if len(m.species) != 1:
         raise ValueError(f"species = {m.species_names!r} is not supported by the mean-field model: "
                          "it handles one transmitter species")
+    if getattr(m, "rate_schedules", None):
+        raise ModelError("rate_schedules", len(m.rate_schedules),
+                         "the mean-field model uses constant rates; it cannot follow a drug concentration "
+                         "that changes during the run (remove the schedule or use the Monte Carlo run)")
     if t_eval_ms is None:
         t_eval_ms = cm.sample_times_ms
     events = _release_events(m)

@@ -23,6 +23,7 @@ from mcsyn import ModelError
 from mcsyn.config import SynapseConfig, dumps, loads
 from mcsyn.drug_schedule import DrugSchedule, parse_schedule
 from mcsyn.drugs import apply_drugs
+from mcsyn import presets
 
 KI_M, KOFF_PER_S = 100e-9, 200.0
 KON_PER_M_PER_S = KOFF_PER_S / KI_M
@@ -265,3 +266,21 @@ def test_bad_rate_schedules_are_refused_naming_the_field():
     away = dataclasses.replace(vol, rate_schedules=[mcsyn.RateSchedule("DAT", "Ti", "T", (1.0,), (5.0,))])
     with pytest.raises(ModelError, match=r"rate_schedules\[0\]\.source.*ground state"):
         away.validate()
+
+
+def test_a_schedule_is_a_treatment_of_make_conditions_and_survives_save_and_resume(tmp_path):
+    from mcsyn.ensemble import make_conditions, run_ensemble
+    conds = make_conditions("dopaminergic_striatal", [{}, {"cocaine": "0 s: 0 nM; 5 ms: 300 nM"}], mode="kinetic")
+    assert [c.name for c in conds] == ["control", "cocaine (schedule)"]
+    assert math.isnan(conds[1].labels["dose_M"])
+    assert conds[1].model.rate_schedules and not conds[0].model.rate_schedules
+    first = run_ensemble(conds, n_runs=2, seed=3, progress=False, out=tmp_path / "r")
+    assert mcsyn.load_result(tmp_path / "r") == first
+    assert run_ensemble(conds, n_runs=2, seed=3, progress=False, out=tmp_path / "r", resume=True) == first
+
+
+def test_the_mean_field_model_refuses_a_schedule():
+    from mcsyn.meanfield import mean_field
+    model = presets.build("dopaminergic_striatal", drugs={"cocaine": "0 s: 0 nM; 5 ms: 300 nM"}, mode="kinetic")
+    with pytest.raises(ModelError, match="rate_schedules"):
+        mean_field(model)

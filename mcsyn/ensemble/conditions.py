@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import config, presets
+from ..drug_schedule import is_schedule
 from ..drugs import parse_concentration, parse_drug_option  # noqa: F401  (re-exported by the face)
 from ..errors import ModelError
 from ..model import SynapseModel
@@ -51,12 +52,23 @@ def _format_value(v) -> str:
 format_dose = format_concentration
 
 
+def _given(value) -> bool:
+    """Whether a treatment's value applies a drug: a positive concentration or a schedule."""
+    return is_schedule(value) or value > 0
+
+
+def _dose_M(value) -> float:
+    """The concentration label of one drug: its concentration, NaN for a schedule (no one value)."""
+    return float("nan") if is_schedule(value) else value
+
+
 def treatment_name(drugs: dict) -> str:
-    """``"control"`` for no drug, else ``"fluoxetine 25 nM"`` (several joined by ``" + "``)."""
-    active = {d: c for d, c in drugs.items() if c > 0}
+    """``"control"`` for no drug, else ``"fluoxetine 25 nM"`` (several joined by ``" + "``); a drug
+    given as a concentration schedule is named ``"cocaine (schedule)"``."""
+    active = {d: c for d, c in drugs.items() if _given(c)}
     if not active:
         return "control"
-    return " + ".join(f"{d} {format_dose(c)}" for d, c in active.items())
+    return " + ".join(f"{d} (schedule)" if is_schedule(c) else f"{d} {format_dose(c)}" for d, c in active.items())
 
 
 def dose_series(drug: str, concentrations, control: bool = True) -> list:
@@ -163,11 +175,13 @@ def _build_model(kind, obj, drugs, overrides, mode, adaptation):
 
 
 def _base_drugs(kind, obj) -> dict:
-    """Drugs a configuration already contains, in M (they join every treatment)."""
+    """Drugs a configuration already contains, in M, or as given when a schedule (they join every
+    treatment; the drug layer parses a schedule against the run's duration)."""
     if kind != "config":
         return {}
     custom = getattr(obj, "custom_drugs", None)
-    return {d: parse_concentration(d, c, custom_drugs=custom) for d, c in (getattr(obj, "drugs", None) or {}).items()}
+    return {d: c if is_schedule(c) else parse_concentration(d, c, custom_drugs=custom)
+            for d, c in (getattr(obj, "drugs", None) or {}).items()}
 
 
 def make_conditions(base, treatments=None, params=None, *, mode: str | None = None, adaptation=None,
@@ -206,11 +220,11 @@ def make_conditions(base, treatments=None, params=None, *, mode: str | None = No
     with_drug_labels = treatments is not None
     parsed = _parse_treatments([{}] if treatments is None else treatments, kind, obj)
     grid = _parameter_grid(params)
-    combos = any(sum(c > 0 for c in t.values()) > 1 for t in parsed)
+    combos = any(sum(_given(c) for c in t.values()) > 1 for t in parsed)
     all_drugs = list(dict.fromkeys(d for t in parsed for d in t))
     out = []
     for drugs in parsed:
-        active = {d: c for d, c in drugs.items() if c > 0}
+        active = {d: c for d, c in drugs.items() if _given(c)}
         drug_labels = _drug_labels(active, all_drugs if combos else ()) if with_drug_labels else {}
         for pvals in grid:
             out.append(_condition(kind, obj, active, pvals, drug_labels, with_drug_labels,
@@ -228,7 +242,7 @@ def _parse_treatments(treatments, kind, obj) -> list:
     for t in treatments:
         if not isinstance(t, dict):
             raise TypeError(f"a treatment must be a dict {{drug: concentration}}, got {t!r}")
-        parsed.append({d: parse_concentration(d, c) for d, c in t.items()})
+        parsed.append({d: c if is_schedule(c) else parse_concentration(d, c) for d, c in t.items()})
     fixed = _base_drugs(kind, obj)
     return [{**fixed, **t} for t in parsed]
 
@@ -247,10 +261,10 @@ def _parameter_grid(params) -> list:
 def _drug_labels(active: dict, all_drugs) -> dict:
     """``drug`` and ``dose_M`` of one treatment, and ``<drug>_M`` for each of ``all_drugs``."""
     labels = {"drug": "+".join(active) if active else "control",
-              "dose_M": (next(iter(active.values())) if len(active) == 1 else
+              "dose_M": (_dose_M(next(iter(active.values()))) if len(active) == 1 else
                          0.0 if not active else float("nan"))}
     for d in all_drugs:
-        labels[f"{d}_M"] = active.get(d, 0.0)
+        labels[f"{d}_M"] = _dose_M(active.get(d, 0.0))
     return labels
 
 
