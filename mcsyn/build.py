@@ -325,6 +325,8 @@ def _closed_loop(model: SynapseModel, auto: dict, adapt: Adaptation) -> SynapseM
     if "receptor" not in auto:
         raise ModelError("autoreceptor.receptor", None, "name the autoreceptor (e.g. 'D2')")
     rec = library.receptor(auto["receptor"], "autoreceptor.receptor")
+    if not rec.autoreceptor:
+        raise ModelError("autoreceptor.receptor", auto["receptor"], "is not a presynaptic autoreceptor")
     group = auto.get("group", library.canonical("receptors", auto["receptor"]).partition("@")[0])
     labels = [g.label for g in model.sites]
     if group not in labels:

@@ -161,7 +161,8 @@ def test_feedback_without_a_train_is_refused():
 
 @pytest.mark.parametrize("auto, field", [
     ({"gain": 2.0}, "autoreceptor.gain"), ({"second_messenger_tau_ms": -1.0}, "autoreceptor.second_messenger_tau_ms"),
-    ({"delay_ms": -1.0}, "autoreceptor.delay_ms"), ({"group": "D5"}, "autoreceptor.group")])
+    ({"delay_ms": -1.0}, "autoreceptor.delay_ms"), ({"group": "D5"}, "autoreceptor.group"),
+    ({"receptor": "D1"}, "autoreceptor.receptor")])
 def test_bad_closed_loop_settings_are_refused_naming_the_key(auto, field):
     with pytest.raises(ModelError) as err:
         presets.build("dopaminergic", train={"enabled": True, "n_stimuli": 2, "frequency_hz": 20}, release={"enabled": False},
@@ -174,3 +175,11 @@ def test_a_closed_loop_on_a_model_without_the_autoreceptor_group_is_refused():
         presets.build("dopaminergic", train={"enabled": True, "n_stimuli": 2, "frequency_hz": 20}, release={"enabled": False},
                       sites={"D2": {"enabled": False}}, autoreceptor={"closed_loop": True, "gain": 0.5})
     assert "autoreceptor.group" in str(err.value)
+
+
+def test_presets_keep_feedback_off_and_haloperidol_blocks_d2():
+    from mcsyn import library
+    for name in ("dopaminergic", "serotonergic", "noradrenergic"):
+        assert presets.build(name).feedback is None
+    drug = library.drug("haloperidol")
+    assert drug.mechanism == "blocker" and drug.off_targets_M == {"D2": pytest.approx(0.56e-9)}
