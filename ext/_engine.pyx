@@ -78,7 +78,8 @@ SERIES_COLUMNS = _series_columns()
 
 # Implementation, in the order of the file it was split from (Cython declares every function up
 # front, so order is free; each part uses only the parts above it, except that placement.pxi
-# calls reflect_at_sphere from slab.pxi):
+# calls reflect_at_sphere from slab.pxi and loop.pxi calls the feedback steps of feedback.pxi,
+# which comes after prepare.pxi because its checks fill a PreparedModel):
 include "pools.pxi"
 include "heap.pxi"
 include "sites.pxi"
@@ -91,6 +92,7 @@ include "setup.pxi"
 include "schedule.pxi"
 
 include "prepare.pxi"
+include "feedback.pxi"
 
 # ==================================================================================================
 # Python entry points
@@ -113,7 +115,9 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     Returns
     -------
     dict with ``series`` (int64, [n_samples, len(SERIES_COLUMNS)]), ``states``
-    (int64, [n_samples, n_states]) and, when asked, ``slab_positions`` and ``volume_positions``.
+    (int64, [n_samples, n_states]), with closed-loop feedback ``feedback_activation`` (float64,
+    a(t_k - delay) per stimulus) and ``feedback_vesicles`` (int64, vesicles released per
+    stimulus), and, when asked, ``slab_positions`` and ``volume_positions``.
     """
     cdef PreparedModel p = model if isinstance(model, PreparedModel) else prepare(model)
     cdef Sim s
@@ -154,6 +158,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     s.free_total = <int64_t*> _ptr(free_total)
     s.vox_hazard0 = <double*> _ptr(vox_hazard0)
     _wire_injections(&s, injections)
+    feedback = _wire_feedback(&s, p, run)
 
     if allocate_sites(&s, s.n_membrane + p.n_volume_types + n_records + 1024) != STATUS_OK:
         free_sites(&s)
@@ -181,6 +186,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         if status != STATUS_OK:
             raise MemoryError("mcsyn kernel could not allocate memory for molecules or sites")
         out = {"series": series, "states": states[:, :p.n_states]}
+        if feedback:
+            out.update(feedback_activation=feedback[5], feedback_vesicles=feedback[6])
         if keep_positions:
             out.update(_positions(&s))
         return out

@@ -29,8 +29,13 @@ cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
 cdef int inject_due(Sim *s, double t) noexcept nogil:
     cdef Py_ssize_t j
     cdef int64_t _
+    if s.fb_n_stim > 0:
+        feedback_due(s, t)
     while s.next_inject < s.n_inject and s.inj_time[s.next_inject] <= t:
         j = s.next_inject
+        if s.fb_n_stim > 0 and not feedback_admits(s, j):
+            s.next_inject += 1
+            continue
         for _ in range(s.inj_count[j]):
             s.released += 1
             if s.inj_volume[j]:

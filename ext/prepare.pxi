@@ -44,6 +44,10 @@ cdef class PreparedModel:
     cdef Py_ssize_t n_species, n_states, n_types, n_volume_types
     cdef bint ground_exits     # some volume type leaves its ground state by a first-order exit
     cdef int any_membrane_binding
+    # closed-loop feedback (feedback.pxi); fb_n_stim = 0: off
+    cdef Py_ssize_t fb_n_stim, fb_n_trains
+    cdef int fb_n_states
+    cdef double fb_gain, fb_decay, fb_inv_sites
 
     def __reduce__(self):
         return prepare, (self.kernel_model,)
@@ -75,6 +79,7 @@ def prepare(object model):
     _prepare_schemes(p, model)
     _prepare_tables(p, model)
     _prepare_changes(p, model)
+    _prepare_feedback(p, model)
     return p
 
 

@@ -165,3 +165,29 @@ ctypedef struct Sim:
     uint8_t *state_changed          # per state: scratch flag, 1 while its exits are being redrawn
     const int *track_ground         # per volume type: its free sites are kept in the Fenwick tree
                                     # (a ground-state exit now or after a rate change)
+    # closed-loop autoreceptor feedback (feedback.pxi); fb_n_stim = 0 turns it off
+    const int32_t *inj_gate         # per group: the feedback stimulus that gates it (-1: not gated)
+    const int32_t *inj_slot         # per group: its release site; injected when slot < vesicles released
+    Py_ssize_t fb_n_stim            # stimuli of the feedback trains, all trains merged by time
+    Py_ssize_t fb_next_stim         # first stimulus not yet decided
+    Py_ssize_t fb_next_read         # first stimulus whose activation is not yet read
+    int fb_n_states                 # states of the autoreceptor group that count as active
+    int fb_started                  # 0 until the filter holds its first value
+    const int32_t *fb_state         # per counted state: global state index
+    const double *fb_weight         # per counted state: activation weight
+    double fb_inv_sites             # 1 / sites of the autoreceptor group
+    double fb_gain                  # g in p_k = u_k (1 - g a_k)
+    double fb_decay                 # exp(-dt_fine / tau) of the second-messenger filter
+    double fb_a                     # the filter's value a(t)
+    const double *fb_stim_time      # per stimulus: time, µs (sorted)
+    const double *fb_read_time      # per stimulus: time minus the delay, µs
+    const int32_t *fb_stim_train    # per stimulus: its train
+    const int32_t *fb_train_sites   # per train: release sites (1 without short-term plasticity)
+    const double *fb_train_u        # per train: U, the release probability of a filled site
+    const double *fb_train_stay_empty  # per train: exp(-interval / tau_recovery) (0: refilled)
+    const double *fb_train_facil    # per train: exp(-interval / tau_facilitation) (0: none)
+    int64_t *fb_filled              # per train: filled sites now
+    double *fb_u                    # per train: u_n of its next stimulus
+    int8_t *fb_seen                 # per train: 1 once its first stimulus is decided
+    double *fb_a_read               # output per stimulus: a(t_k - delay)
+    int64_t *fb_released            # output per stimulus: vesicles released

@@ -12,8 +12,8 @@ if _importlib_util.find_spec(f"{__name__}._engine") is None:
 from .compile import CompiledModel, compile_model, per_hit_probability
 from .electrophysiology import VoltageClamp
 from .errors import ModelError
-from .model import (Degradation, Geometry, RateSchedule, Release, ShortTermPlasticity, SiteGroup, Species,
-                    StimulusTrain, SynapseModel, Timing)
+from .model import (ClosedLoopFeedback, Degradation, Geometry, RateSchedule, Release, ShortTermPlasticity,
+                    SiteGroup, Species, StimulusTrain, SynapseModel, Timing)
 from .schemes import (KineticScheme, ampa_jonas1993, enzyme_site, one_site_receptor, transporter_cycle,
                       with_blocked_state)
 from .simulate import Ensemble, RunResult, run, run_one, run_seed_sequence
@@ -44,7 +44,7 @@ def __dir__():
 __version__ = "0.1.0"
 
 __all__ = [
-    "CompiledModel", "Degradation", "Ensemble", "Geometry", "KineticScheme", "ModelError", "Release",
+    "ClosedLoopFeedback", "CompiledModel", "Degradation", "Ensemble", "Geometry", "KineticScheme", "ModelError", "Release",
     "RunResult", "ShortTermPlasticity", "SiteGroup", "Species", "StimulusTrain", "SynapseModel", "Timing", "VoltageClamp", "ampa_jonas1993",
     "compile_model", "enzyme_site", "one_site_receptor", "per_hit_probability", "run", "run_one",
     "run_seed_sequence", "transporter_cycle", "with_blocked_state", "EnsembleResult", "dose_series",

@@ -1,7 +1,33 @@
-"""Autoreceptor feedback (5-HT1A/1B, D2, α2) on release probabilities, computed before a run.
+"""Autoreceptor feedback (5-HT1A/1B, D2, α2) on release probabilities: open loop (computed before
+a run) or closed loop (drawn by the kernel from the activation realised in the run).
 
-The kernel runs a whole train at once, so feedback is
-computed *before* the run, open loop, from expected values (a mean-field rule, not the realised
+Closed loop (:class:`mcsyn.model.ClosedLoopFeedback`, ``SynapseModel.feedback``)
+---------------------------------------------------------------------------------
+The autoreceptor is a site group of the model (e.g. the D2 sites of a dopaminergic preset); its
+active fraction is f(t) = Σ_s w_s n_s(t)/N over its N sites, with the weights of
+:func:`activation_weights` (1 for every state holding transmitter, 0 for empty or drug-blocked
+sites). The second-messenger step is a first-order filter, τ da/dt = f − a, with a(0) = f(0)
+(the tonic state the run starts in has acted for long), and stimulus k of a train releases each
+filled release site's vesicle with
+
+    p_k = u_k · (1 − g · a(t_k − d))
+
+(u_k: the train's U, or the Tsodyks–Markram u_n with plasticity; g: gain; d: delay; a(t) = a(0)
+for t < 0). The kernel draws the vesicles at the stimulus, Binomial(filled sites, p_k), with its
+own stream; recovery and facilitation then go on as in :func:`mcsyn.placement.plastic_train_vesicles`
+(facilitation follows u_n, not p_k: the autoreceptor scales release, not the residual calcium that
+facilitates — an assumption). g, τ and d are ASSUMED: no source gives them for one varicosity. For
+orders of magnitude: in mouse striatum in vivo, D2 autoinhibition after a 4-pulse 15 Hz burst was
+maximal 150–300 ms after the burst and gone within 600 ms, and single pulses did not inhibit
+(Benoit-Marand, Borrelli & Gonon 2001, J Neurosci 21:9134, abstract [V]); the D2-receptor IPSC of
+midbrain dopamine neurons, a G-protein-gated K⁺ current, outlasts the dopamine transient, its time
+course set by the G-protein signalling (Beckstead et al. 2004, Neuron 42:939, and
+Ford, Phillips & Williams 2009, J Neurosci 29:13344, abstracts [V]; their rise and decay times
+were not read). Gain 0 compiles to the model without feedback (the same draws, bit for bit).
+
+Open loop (:func:`apply_autoreceptor`)
+--------------------------------------
+Feedback is computed *before* the run from expected values (a mean-field rule, not the realised
 releases of a run). Tonic occupancy from an ambient transmitter concentration S₀ seen by the
 autoreceptor: o₀ = S/(S + K_D) with S = S₀/r, where r = Σ k_g(1 − θ_g)/Σ k_g is the fraction of
 transporter clearance left unblocked (k_g: clearance rate of volume transporter group g; θ_g: its
@@ -24,6 +50,14 @@ import math
 from . import library
 from .errors import ModelError
 from .model import SynapseModel
+
+
+def activation_weights(scheme) -> dict[str, float]:
+    """Per state of an autoreceptor's scheme, its weight in the active fraction: 1 for the states
+    holding transmitter, 0 (left out) for the rest. Agonist-bound states can later count with
+    their efficacy here."""
+    ligands = scheme.ligands()
+    return {state: 1.0 for state in scheme.states if ligands[state] > 0}
 
 
 def tonic_autoreceptor_occupancy(ambient_M: float, kd_M: float, unblocked_clearance_fraction: float = 1.0) -> float:

@@ -28,10 +28,10 @@ from .adaptation import Adaptation, apply_adaptation
 from .autoreceptor import apply_autoreceptor, unblocked_clearance_fraction
 from .drugs import MODES, apply_drugs
 from .electrophysiology import VoltageClamp
-from .errors import ModelError, require_count
+from .errors import ModelError, require_count, require_fraction, require_nonnegative
 from .library import AVOGADRO_PER_MOL, SITES_PER_UM3_PER_PMOL_PER_G, suggest
-from .model import (Degradation, Geometry, Release, ShortTermPlasticity, SiteGroup, Species, StimulusTrain,
-                    SynapseModel, Timing)
+from .model import (ClosedLoopFeedback, Degradation, Geometry, Release, ShortTermPlasticity, SiteGroup, Species,
+                    StimulusTrain, SynapseModel, Timing)
 from .schemes import TransporterCycle, transporter_cycle_rates
 from .spec import BOOL_FIELDS, DENSITY_KEYS, INT_FIELDS, PLASTICITY_KEYS, STRING_FIELDS, check_spec
 from .units import parse_field, parse_quantity
@@ -303,7 +303,9 @@ def _pharmacology(model: SynapseModel, s: dict, adapt: Adaptation, drugs, mode: 
     if not adapt.is_identity():
         model = apply_adaptation(model, adapt, auto.get("receptor"))
     model, report = apply_drugs(model, drugs, mode, custom_drugs, transmitter_M=ambient)
-    if auto and auto.get("gain", 0.0) * adapt.autoreceptor_gain > 0:
+    if auto.get("closed_loop", False):
+        model = _closed_loop(model, auto, adapt)
+    elif auto and auto.get("gain", 0.0) * adapt.autoreceptor_gain > 0:
         if "receptor" not in auto:
             raise ModelError("autoreceptor.receptor", None, "name the autoreceptor (e.g. 'D2')")
         left = unblocked_clearance_fraction(_transporter_clearance(model), report.unavailable_fraction)
@@ -314,6 +316,27 @@ def _pharmacology(model: SynapseModel, s: dict, adapt: Adaptation, drugs, mode: 
     elif "receptor" in auto:
         library.receptor(auto["receptor"], "autoreceptor.receptor")
     return model, report
+
+
+def _closed_loop(model: SynapseModel, auto: dict, adapt: Adaptation) -> SynapseModel:
+    """``model`` with closed-loop feedback (:class:`~mcsyn.model.ClosedLoopFeedback`) from the
+    autoreceptor's site group (``group``, by default the site group named as the receptor); the
+    open-loop keys ``tau_ms`` and ``occupancy_per_release`` are not used."""
+    if "receptor" not in auto:
+        raise ModelError("autoreceptor.receptor", None, "name the autoreceptor (e.g. 'D2')")
+    rec = library.receptor(auto["receptor"], "autoreceptor.receptor")
+    if not rec.autoreceptor:
+        raise ModelError("autoreceptor.receptor", auto["receptor"], "is not a presynaptic autoreceptor")
+    group = auto.get("group", library.canonical("receptors", auto["receptor"]).partition("@")[0])
+    labels = [g.label for g in model.sites]
+    if group not in labels:
+        raise ModelError("autoreceptor.group", group, f"the closed loop needs the {rec.name} site group in the "
+                         f"model (its sites carry the activation); the model has {labels}")
+    gain = require_fraction("autoreceptor.gain", auto.get("gain", 0.0))
+    tau = require_nonnegative("autoreceptor.second_messenger_tau_ms", auto.get("second_messenger_tau_ms", 0.0))
+    delay = require_nonnegative("autoreceptor.delay_ms", auto.get("delay_ms", 0.0))
+    return dataclasses.replace(model, feedback=ClosedLoopFeedback(group, min(1.0, gain * adapt.autoreceptor_gain),
+                                                                  tau, delay))
 
 
 def build_from_spec(specification: dict, drugs: dict | None = None, mode: str = "equilibrium", adaptation=None,

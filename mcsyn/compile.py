@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _engine, electrophysiology, exchange, geometry, placement, rate_schedule
+from . import _engine, autoreceptor, electrophysiology, exchange, geometry, placement, rate_schedule
 from .errors import ModelError
 from .model import SynapseModel
 from .placement import KernelRun, float64_array as _f64, int32_array as _i32  # noqa: F401  (KernelRun re-exported)
@@ -143,6 +143,19 @@ class KernelModel:
     rate_change_time_us: np.ndarray = dataclasses.field(default_factory=lambda: _f64([]))
     rate_change_exit: np.ndarray = dataclasses.field(default_factory=lambda: _i32([]))
     rate_change_per_us: np.ndarray = dataclasses.field(default_factory=lambda: _f64([]))
+    # closed-loop feedback (``SynapseModel.feedback``, ``ext/feedback.pxi``); none: off
+    feedback_stimulus_time_us: np.ndarray | None = None     # every train's stimuli, merged by time
+    feedback_read_time_us: np.ndarray | None = None         # the same minus the delay
+    feedback_stimulus_train: np.ndarray | None = None
+    feedback_train_sites: np.ndarray | None = None          # per train: release sites
+    feedback_train_u: np.ndarray | None = None              # per train: U
+    feedback_train_stay_empty: np.ndarray | None = None     # per train: exp(-interval/tau_recovery)
+    feedback_train_facilitation: np.ndarray | None = None   # per train: exp(-interval/tau_facilitation)
+    feedback_states: np.ndarray | None = None               # global indices of the group's active states
+    feedback_weights: np.ndarray | None = None              # their activation weights
+    feedback_gain: float = 0.0
+    feedback_decay: float = 0.0                             # exp(-dt_fine/tau) per fine step
+    feedback_inv_sites: float = 0.0
 
 
 class CompiledModel:
@@ -187,13 +200,47 @@ class CompiledModel:
             hazard_volume=_f64(hazard["volume"]), state_type=_i32(rows.state_type),
             state_ligands=_i32(rows.state_ligands), **tables,
             type_volume_index=_i32(rows.type_volume_index), type_ground=_i32(rows.type_ground),
-            voxel_weight=_f64(voxels.weight),
+            voxel_weight=_f64(voxels.weight), **self._feedback_tables(),
             **rate_schedule.kernel_rate_changes(model, rows.group_states, tables, _engine.EXIT_PLAIN),
         )
         self.sample_times_ms = np.arange(self.kernel.n_samples) * t.sample_interval_us * 1e-3
         self._tile_candidates = {}
         self._check_site_room()
         self.channels = electrophysiology.channels(self, model.clamp) if model.clamp is not None else []
+
+    def _feedback_tables(self) -> dict:
+        """The kernel's closed-loop feedback tables, and ``feedback_stimuli``: per kernel stimulus,
+        (train index, stimulus index in the train), or None without feedback (gain 0 included:
+        that model draws exactly as one without feedback)."""
+        fb, model = self.model.feedback, self.model
+        self.feedback_stimuli = None
+        if fb is None or fb.gain == 0:
+            return {}
+        gi = [g.label for g in model.sites].index(fb.group)
+        grp, (first, states) = model.sites[gi], self.group_states[gi]
+        n_sites = self.site_count(grp)
+        if n_sites == 0:
+            raise ModelError("feedback.group", fb.group, "the autoreceptor group places no sites")
+        weights = autoreceptor.activation_weights(grp.scheme)
+        stim = [(float(t), i, k) for i, tr in enumerate(model.trains) for k, t in enumerate(tr.stimulus_times_ms())]
+        stim.sort(key=lambda row: row[0])     # stable: simultaneous stimuli keep the trains' order
+        self.feedback_stimuli = [(i, k) for _, i, k in stim]
+        times_us = np.array([t * 1000.0 for t, _, _ in stim])
+        carry = [tr.plasticity.carry_over(tr.interval_ms) if tr.plasticity else (0.0, 0.0) for tr in model.trains]
+        dt_us = model.timing.dt_fine_us
+        return dict(
+            feedback_stimulus_time_us=_f64(times_us),
+            feedback_read_time_us=_f64(np.maximum(times_us - fb.delay_ms * 1000.0, 0.0)),
+            feedback_stimulus_train=_i32([i for _, i, _ in stim]),
+            feedback_train_sites=_i32([tr.plasticity.n_sites if tr.plasticity else 1 for tr in model.trains]),
+            feedback_train_u=_f64([tr.stimulus_probability for tr in model.trains]),
+            feedback_train_stay_empty=_f64([c[0] for c in carry]),
+            feedback_train_facilitation=_f64([c[1] for c in carry]),
+            feedback_states=_i32([first + states.index(name) for name in weights]),
+            feedback_weights=_f64(list(weights.values())),
+            feedback_gain=float(fb.gain),
+            feedback_decay=math.exp(-dt_us / (fb.tau_ms * 1000.0)) if fb.tau_ms > 0 else 0.0,
+            feedback_inv_sites=1.0 / n_sites)
 
     def _check_site_room(self):
         # before any run: every membrane region must have a tile for each of its sites

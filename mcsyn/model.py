@@ -368,6 +368,31 @@ class StimulusTrain:
 
 
 @dataclass
+class ClosedLoopFeedback:
+    """Closed-loop autoreceptor feedback on every train of the model (single releases keep their
+    probability): the release probability of each stimulus follows the activation of the site
+    group ``group`` realised in the run (:mod:`mcsyn.autoreceptor` has the transfer and its
+    sources). ``gain`` g is in [0, 1]; ``tau_ms`` (the second-messenger filter, 0: none) and
+    ``delay_ms`` are >= 0. No source gives g, τ or the delay for one varicosity: ASSUMED, stated by
+    the user; gain 0 is the model without feedback."""
+
+    group: str
+    gain: float
+    tau_ms: float
+    delay_ms: float = 0.0
+
+    def validate(self, model, label="feedback"):
+        require_fraction(f"{label}.gain", self.gain)
+        require_nonnegative(f"{label}.tau_ms", self.tau_ms)
+        require_nonnegative(f"{label}.delay_ms", self.delay_ms)
+        labels = [g.label for g in model.sites]
+        if self.group not in labels:
+            raise ModelError(f"{label}.group", self.group, f"must name the autoreceptor's site group; the model has {labels}")
+        if not model.trains:
+            raise ModelError(label, self.group, "acts on the release of trains; the model has none")
+
+
+@dataclass
 class Degradation:
     """First-order destruction of free ``species`` in a region (COMT-like sink), ``rate_per_s``."""
 
@@ -432,6 +457,7 @@ class SynapseModel:
     name: str = "synapse"
     clamp: VoltageClamp | None = None
     rate_schedules: list = field(default_factory=list)     # RateSchedule: first-order rates that change in the run
+    feedback: ClosedLoopFeedback | None = None
 
     @property
     def config(self):
@@ -523,4 +549,8 @@ class SynapseModel:
                 raise ModelError("clamp", self.clamp, "must be a mcsyn.VoltageClamp or None (no recording)")
             channels(self, self.clamp)   # every recorded receptor has a conductance and a reversal
         _validate_rate_schedules(self)
+        if self.feedback is not None:
+            if not isinstance(self.feedback, ClosedLoopFeedback):
+                raise ModelError("feedback", self.feedback, "must be a mcsyn.model.ClosedLoopFeedback or None")
+            self.feedback.validate(self)
         return self

@@ -4,7 +4,9 @@ sizes, from the run's own ``SeedSequence`` (a child of it, apart from the kernel
 The order of the draws is part of the reproducibility contract (``tests/test_golden.py``): sites
 group by group in the model's order, then releases in the model's order, then the trains', and last
 the trains with short-term plasticity (which vesicles each stimulus releases, then their molecules),
-and last the random release positions of the releases that ask for one.
+and last the random release positions of the releases that ask for one. With closed-loop feedback
+the trains draw a vesicle for every release site at every stimulus (after the single releases) and
+the kernel decides which of them happen.
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ class KernelRun:
     inject_z_um: np.ndarray
     inject_species: np.ndarray
     inject_volume: np.ndarray
+    inject_gate: np.ndarray | None = None    # closed-loop feedback: per group, its stimulus (-1: not gated)
+    inject_slot: np.ndarray | None = None    # per group: its release site at that stimulus
 
 
 def int32_array(values):
@@ -76,7 +80,8 @@ def draw_run(cm: CompiledModel, seed_sequence: np.random.SeedSequence) -> Kernel
                      n_inject=len(inject[0]), inject_time_us=f64(inject[0]),
                      inject_count=np.ascontiguousarray(inject[1], dtype=np.int64), inject_x_um=f64(inject[2]),
                      inject_y_um=f64(inject[3]), inject_z_um=f64(inject[4]), inject_species=i32(inject[5]),
-                     inject_volume=np.ascontiguousarray(inject[6], dtype=np.int8))
+                     inject_volume=np.ascontiguousarray(inject[6], dtype=np.int8),
+                     inject_gate=i32(inject[7]), inject_slot=i32(inject[8]))
 
 
 def _draw_sites(cm: CompiledModel, rng):
@@ -168,24 +173,43 @@ def _draw_releases(cm: CompiledModel, rng):
     releases (:func:`_plastic_train_releases`), then their molecules. Random release positions
     (``Release.random_position_radius_um``) are drawn last of all, in the order of the groups."""
     model = cm.model
+    closed_loop = cm.feedback_stimuli is not None
     releases = list(model.releases)
     for tr in model.trains:
-        if tr.plasticity is None:
+        if tr.plasticity is None and not closed_loop:
             releases.extend(tr.releases())
-    drawn = [(rel, grp) for rel in releases if (grp := _release_group(cm, rel, rng)) is not None]
+    drawn = [(rel, grp, -1, 0) for rel in releases if (grp := _release_group(cm, rel, rng)) is not None]
     for tr in model.trains:
-        if tr.plasticity is not None:
-            drawn.extend((rel, grp) for rel in _plastic_train_releases(tr, rng)
+        if tr.plasticity is not None and not closed_loop:
+            drawn.extend((rel, grp, -1, 0) for rel in _plastic_train_releases(tr, rng)
                          if (grp := _release_group(cm, rel, rng)) is not None)
-    groups = [_at_random_position(rel, grp, rng) for rel, grp in drawn]
+    if closed_loop:
+        drawn.extend(_candidate_vesicles(cm, rng))
+    groups = [_at_random_position(rel, grp, rng) + (gate, slot) for rel, grp, gate, slot in drawn]
     if not groups:
-        return [np.zeros(0)] * 7
+        return [np.zeros(0)] * 9
     times = np.concatenate([grp[0] for grp in groups])
     columns = [times, np.concatenate([grp[1] for grp in groups])]
-    for k in range(2, 7):
+    for k in range(2, 9):
         columns.append(np.concatenate([np.full(len(grp[0]), grp[k]) for grp in groups]))
     order = np.argsort(times, kind="stable")
     return [c[order] for c in columns]
+
+
+def _candidate_vesicles(cm: CompiledModel, rng) -> list:
+    """Closed-loop feedback: at every stimulus of every train, the vesicle of each release site
+    with its molecules, as (release, group, stimulus, site). The kernel decides at the stimulus
+    how many sites release (``ext/feedback.pxi``) and injects the groups of sites 0..released-1;
+    the sites' vesicles are drawn alike, so which ones release does not matter."""
+    out = []
+    for gate, (i, k) in enumerate(cm.feedback_stimuli):
+        tr = cm.model.trains[i]
+        rel = tr.vesicle_at(float(tr.stimulus_times_ms()[k]), 1.0)
+        for slot in range(tr.plasticity.n_sites if tr.plasticity else 1):
+            grp = _release_group(cm, rel, rng)
+            if grp is not None:
+                out.append((rel, grp, gate, slot))
+    return out
 
 
 def _release_group(cm: CompiledModel, rel, rng):

@@ -34,7 +34,8 @@ SECTIONS = {
                 "molecule_distribution", "random_position_radius_um"),
     "train": ("enabled", "start_ms", "n_stimuli", "frequency_hz", "release_probability", "n_release_sites",
               "tau_recovery_ms", "tau_facilitation_ms"),
-    "autoreceptor": ("receptor", "gain", "tau_ms", "occupancy_per_release"),
+    "autoreceptor": ("receptor", "gain", "tau_ms", "occupancy_per_release", "closed_loop", "group",
+                     "second_messenger_tau_ms", "delay_ms"),
     "clamp": ("holding_potential_mV", "external_mg_mM", "temperature_c", "reversal_potential_mV"),
 }
 SITE_KEYS = ("entry", "enabled", "location", "density_per_um2", "density_per_um3", "count", "vmax", "bmax_pmol_per_g",
@@ -46,8 +47,8 @@ META_KEYS = ("name", "description", "source", "sources", "aliases")
 TOP_KEYS = META_KEYS + tuple(SECTIONS) + ("sites", "degradation")
 # value types of the keys (everything else is a number with the unit its name gives)
 STRING_FIELDS = {"name", "outside", "band_outer_boundary", "domain_boundary", "into", "molecule_distribution",
-                 "entry", "location", "arrangement", "region", "receptor", "description", "source"}
-BOOL_FIELDS = {"enabled", "volume_enters_cleft"}
+                 "entry", "location", "arrangement", "region", "receptor", "description", "source", "group"}
+BOOL_FIELDS = {"enabled", "volume_enters_cleft", "closed_loop"}
 INT_FIELDS = {"count", "n_stimuli", "n_clusters", "n_release_sites"}
 # [train] keys that give the train short-term plasticity (mcsyn.model.ShortTermPlasticity)
 PLASTICITY_KEYS = ("n_release_sites", "tau_recovery_ms", "tau_facilitation_ms")
