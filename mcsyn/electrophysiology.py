@@ -150,10 +150,15 @@ def _receptor_for(grp, receptors):
                          f"receptors={{{label!r}: 'entry'}} (or None to leave it out of the clamp)") from None
 
 
+def _state_efficacy(scheme) -> dict:
+    # a scheme read back from a stored result (mcsyn.export) may predate state_efficacy
+    return dict(getattr(scheme, "state_efficacy", None) or {})
+
+
 def _with_drug_states(table: dict, scheme, where: str) -> dict:
     """``table`` (open state -> pS) with the drug-bound open states of agonists
     (:mod:`mcsyn.mechanisms`) at the receptor's conductance, which must then be a single level."""
-    drug_states = [s for s in scheme.open_states if s not in table and s in scheme.state_efficacy]
+    drug_states = [s for s in scheme.open_states if s not in table and s in _state_efficacy(scheme)]
     if drug_states:
         levels = set(table.values())
         if len(levels) != 1:
@@ -197,8 +202,8 @@ def channels(compiled_model, clamp: VoltageClamp, receptors: dict | None = None)
         if rec.mg_block_k0_mM is not None:
             block = float(mg_block(clamp.holding_potential_mV, clamp.external_mg_mM,
                                    rec.mg_block_k0_mM, rec.mg_block_slope_per_mV))
-        weight = grp.scheme.activation_weights()
-        out.append(Channel(grp.label, rec.name, {s: table[s] * weight.get(s, 0.0) for s in grp.scheme.open_states},
+        weight = _state_efficacy(grp.scheme)        # as KineticScheme.activation_weights
+        out.append(Channel(grp.label, rec.name, {s: table[s] * weight.get(s, 1.0) for s in grp.scheme.open_states},
                            e_rev, block))
     if not out:
         groups = [g.label for g in model.sites]
