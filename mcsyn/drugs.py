@@ -7,7 +7,8 @@ target (``"80%SERT"``: the free concentration that alone occupies 80 % of SERT).
 ``{name: concentration}`` becomes ``{label: Dose}`` (:func:`parse_doses`) once, at the edge;
 everything after works on :class:`Dose` values.
 
-The mechanisms (competitive blocker, substrate/releaser, MAO inhibitor) and the drug modes
+The mechanisms (competitive blocker, substrate/releaser, MAO inhibitor; at receptors antagonist,
+inverse agonist and full or partial agonist) and the drug modes
 (``"equilibrium"``, ``"kinetic"``, ``"acute"``) are documented in :mod:`mcsyn.mechanisms`;
 :func:`apply_drugs` applies them. Chronic adaptation lives in :mod:`mcsyn.adaptation` and
 autoreceptor feedback in :mod:`mcsyn.autoreceptor` (both names are also importable from here).

@@ -351,7 +351,8 @@ class Agonist(ReceptorLigand):
 
     Efficacy is relative to the transmitter at that receptor, in a system without receptor reserve
     (the schemes have no signal amplification): use the source's value measured without spare
-    receptors."""
+    receptors. The ``<group>:open`` series counts receptors in any active state, unweighted; the
+    weighted activation is :func:`mcsyn.drugs.activation` (and the current under a clamp)."""
 
     name = "agonist"
     description = "a receptor agonist"
