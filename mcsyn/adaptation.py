@@ -141,7 +141,8 @@ def apply_adaptation(model: SynapseModel, adaptation, autoreceptor: str | None =
 
 
 def _scale_affinity(scheme: KineticScheme, factor: float) -> KineticScheme:
-    s = KineticScheme(scheme.name, list(scheme.states), tuple(scheme.open_states), scheme.source)
+    s = KineticScheme(scheme.name, list(scheme.states), tuple(scheme.open_states), scheme.source,
+                      state_efficacy=dict(scheme.state_efficacy))
     for t in scheme.transitions:
         s._add(t.source, t.target, t.kind, t.rate / factor if t.kind == "unbind" else t.rate, t.species)
     return s

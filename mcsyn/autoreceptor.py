@@ -32,8 +32,7 @@ releases of a run). Tonic occupancy from an ambient transmitter concentration S�
 autoreceptor: o₀ = S/(S + K_D) with S = S₀/r, where r = Σ k_g(1 − θ_g)/Σ k_g is the fraction of
 transporter clearance left unblocked (k_g: clearance rate of volume transporter group g; θ_g: its
 equilibrium fraction blocked or held in a substrate cycle) — the steady state of constant tonic
-release with first-order clearance. Agonist drugs at autoreceptors are not modelled (the library
-has none). Phasic occupancy before stimulus k:
+release with first-order clearance. Phasic occupancy before stimulus k:
 
     o_k = 1 − (1 − o₀)·exp(−q Σ_{j<k} p_j e^{−(t_k − t_j)/τ}),
 
@@ -54,10 +53,16 @@ from .model import SynapseModel
 
 def activation_weights(scheme) -> dict[str, float]:
     """Per state of an autoreceptor's scheme, its weight in the active fraction: 1 for the states
-    holding transmitter, 0 (left out) for the rest. Agonist-bound states can later count with
-    their efficacy here."""
+    holding transmitter, the efficacy ε for a drug-bound agonist state
+    (:attr:`~mcsyn.schemes.KineticScheme.state_efficacy`), 0 (left out) for the rest."""
     ligands = scheme.ligands()
-    return {state: 1.0 for state in scheme.states if ligands[state] > 0}
+    weights = {state: 1.0 for state in scheme.states if ligands[state] > 0}
+    for state, efficacy in scheme.state_efficacy.items():
+        if efficacy > 0:
+            weights[state] = float(efficacy)
+        else:
+            weights.pop(state, None)
+    return weights
 
 
 def tonic_autoreceptor_occupancy(ambient_M: float, kd_M: float, unblocked_clearance_fraction: float = 1.0) -> float:

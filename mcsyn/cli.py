@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_plot_command(sub):
     p = sub.add_parser("plot", formatter_class=_Formatter, help="draw the figures of a result",
-                       description="Time courses with quantile bands, metric histograms, and the dose-response fit.")
+                       description="Time courses with quantile bands, metric histograms, the dose-response fit, "
+                                   "and for a result recorded under --clamp the mean current with its band and "
+                                   "the peak-current histogram (currents.png).")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
     p.add_argument("--to", dest="plot_dir", default=None, metavar="FOLDER", help="where to write (default DIR/plots)")
@@ -344,7 +346,7 @@ def cmd_compare(args):
 
 
 def cmd_plot(args):
-    from . import plots
+    from . import current_plots, plots
     result = _load(args.dir)
     folder = Path(args.plot_dir) if args.plot_dir else Path(args.dir) / "plots"
     written = []
@@ -360,6 +362,9 @@ def cmd_plot(args):
                                              folder / f"histograms.{args.format}"))
         else:
             print("histograms: none drawn, no metric varies across runs (one run per condition?)")
+        if current_plots.has_currents(result):
+            written.append(plots.save_figure(current_plots.plot_currents(result, conditions=args.conditions),
+                                             folder / f"currents.{args.format}"))
     except KeyError as exc:
         raise _UsageError(_message(exc)) from None
     for p in written:

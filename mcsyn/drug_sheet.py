@@ -41,9 +41,11 @@ def target_table(drug, occupancies_percent) -> pd.DataFrame:
     """Per target: its kind, the Ki and, per occupancy (in %), the free concentration that gives it."""
     rows = []
     for target, ki in drug.targets().items():
-        kind = ("off-target receptor" if target in drug.off_targets_M else
-                "enzyme" if target == "MAO" else "transporter")
+        kind = ("off-target receptor" if target in drug.off_targets_M else "enzyme" if target == "MAO" else
+                "transporter" if library.site_kind(target) == "transporters" else "receptor")
         row = {"target": target, "kind": kind, "Ki": format_dose(ki)}
+        if drug.efficacy:
+            row["efficacy"] = f"{drug.efficacy.get(target, 0.0):g}"
         for occ in occupancies_percent:
             row[f"free conc. for {occ:g} %"] = format_dose(concentration_for_occupancy(drug, target, occ / 100.0))
         rows.append(row)

@@ -7,7 +7,8 @@ target (``"80%SERT"``: the free concentration that alone occupies 80 % of SERT).
 ``{name: concentration}`` becomes ``{label: Dose}`` (:func:`parse_doses`) once, at the edge;
 everything after works on :class:`Dose` values.
 
-The mechanisms (competitive blocker, substrate/releaser, MAO inhibitor) and the drug modes
+The mechanisms (competitive blocker, substrate/releaser, MAO inhibitor; at receptors antagonist,
+inverse agonist and full or partial agonist) and the drug modes
 (``"equilibrium"``, ``"kinetic"``, ``"acute"``) are documented in :mod:`mcsyn.mechanisms`;
 :func:`apply_drugs` applies them. Chronic adaptation lives in :mod:`mcsyn.adaptation` and
 autoreceptor feedback in :mod:`mcsyn.autoreceptor` (both names are also importable from here).
@@ -298,7 +299,8 @@ def blocked_fractions(result, model) -> dict:
     """Fraction of each site group's sites in each drug state, from one run's series.
 
     ``model`` is the SynapseModel (or CompiledModel) that was run. Returns
-    ``{"<label>:<state>": time-averaged fraction}`` for every ``blocked:*`` and ``bound:*`` state,
+    ``{"<label>:<state>": time-averaged fraction}`` for every ``blocked:*``, ``bound:*`` and
+    ``agonist:*`` state,
     plus ``"<label>:blocked@0"`` (fraction blocked at t = 0, as drawn for this run) and
     ``"<label>:blocked"`` (time-averaged total of the ``blocked:*`` states).
     """
@@ -306,7 +308,7 @@ def blocked_fractions(result, model) -> dict:
     series = result.series if hasattr(result, "series") else result
     out = {}
     for g in m.sites:
-        drug_states = [s for s in g.scheme.states if s.startswith(("blocked:", "bound:"))]
+        drug_states = [s for s in g.scheme.states if s.startswith(("blocked:", "bound:", "agonist:"))]
         if not drug_states:
             continue
         cols = [f"{g.label}:{s}" for s in g.scheme.states]
@@ -322,6 +324,24 @@ def blocked_fractions(result, model) -> dict:
                 total = total + v
         out[f"{g.label}:blocked@0"] = float(total0)
         out[f"{g.label}:blocked"] = float(total.mean())
+    return out
+
+
+def activation(result, model) -> dict:
+    """``{group label: array}``: the activation of each site group with active states, per sample,
+    as a fraction of its sites: Σ_states ε_state · n_state / N, with the weights of
+    :meth:`~mcsyn.schemes.KineticScheme.activation_weights` (1 for the transmitter's open or active
+    states, the drug's efficacy for an agonist-bound state)."""
+    m = getattr(model, "model", model)
+    series = result.series if hasattr(result, "series") else result
+    out = {}
+    for g in m.sites:
+        weights = g.scheme.activation_weights()
+        if not weights:
+            continue
+        n = series[[f"{g.label}:{s}" for s in g.scheme.states]].iloc[0].sum()
+        active = sum(w * series[f"{g.label}:{s}"].to_numpy(float) for s, w in weights.items())
+        out[g.label] = active / n if n else np.zeros(len(series))
     return out
 
 

@@ -7,10 +7,13 @@ conductance of its open state (``conductance_pS`` of the library entry), ``E_rev
 potential and ``B(V)`` the fraction of channels not blocked by extracellular Mg²⁺ (NMDA receptors;
 1 for the others). So per site group
 
-    <group>:current_pA(t) = Σ_open states n_state(t) · γ_state · B(V) · (V − E_rev) · 1e-3
+    <group>:current_pA(t) = Σ_open states n_state(t) · ε_state · γ_state · B(V) · (V − E_rev) · 1e-3
 
 (pS · mV = fA; 1e-3 turns fA into pA), and ``current_pA`` is the sum over groups. Inward currents
-are negative (the usual sign of a voltage-clamp record).
+are negative (the usual sign of a voltage-clamp record). ``ε_state`` is the state's activation
+weight (:meth:`mcsyn.schemes.KineticScheme.activation_weights`): 1 for the receptor's own open
+states; an agonist-bound open state (:class:`mcsyn.mechanisms.Agonist`) conducts at the
+receptor's conductance times the drug's efficacy.
 
 The Mg²⁺ block is the equilibrium block of Jahr & Stevens 1990 (J Neurosci 10:3178),
 ``B(V) = 1 / (1 + [Mg²⁺]o / k0 · exp(−a · V))``, constants in the NMDA library entry (k0 = 3.57 mM,
@@ -147,6 +150,25 @@ def _receptor_for(grp, receptors):
                          f"receptors={{{label!r}: 'entry'}} (or None to leave it out of the clamp)") from None
 
 
+def _state_efficacy(scheme) -> dict:
+    # a scheme read back from a stored result (mcsyn.export) may predate state_efficacy
+    return dict(getattr(scheme, "state_efficacy", None) or {})
+
+
+def _with_drug_states(table: dict, scheme, where: str) -> dict:
+    """``table`` (open state -> pS) with the drug-bound open states of agonists
+    (:mod:`mcsyn.mechanisms`) at the receptor's conductance, which must then be a single level."""
+    drug_states = [s for s in scheme.open_states if s not in table and s in _state_efficacy(scheme)]
+    if drug_states:
+        levels = set(table.values())
+        if len(levels) != 1:
+            raise ModelError(f"{where}.conductance_pS", table or None,
+                             f"the agonist-bound open state(s) {drug_states} conduct at the receptor's "
+                             "conductance, which needs one level for every open state")
+        table.update(dict.fromkeys(drug_states, levels.pop()))
+    return table
+
+
 def channels(compiled_model, clamp: VoltageClamp, receptors: dict | None = None) -> list[Channel]:
     """The ligand-gated channels of a compiled model (or of a SynapseModel) under ``clamp``, one per
     site group.
@@ -164,7 +186,7 @@ def channels(compiled_model, clamp: VoltageClamp, receptors: dict | None = None)
         if rec is None or not rec.ionotropic:
             continue
         where = f"receptors.{rec.name}"
-        table = dict(rec.conductance_pS)
+        table = _with_drug_states(dict(rec.conductance_pS), grp.scheme, where)
         missing = [s for s in grp.scheme.open_states if s not in table]
         if missing:
             raise ModelError(f"{where}.conductance_pS", table or None,
@@ -180,7 +202,9 @@ def channels(compiled_model, clamp: VoltageClamp, receptors: dict | None = None)
         if rec.mg_block_k0_mM is not None:
             block = float(mg_block(clamp.holding_potential_mV, clamp.external_mg_mM,
                                    rec.mg_block_k0_mM, rec.mg_block_slope_per_mV))
-        out.append(Channel(grp.label, rec.name, {s: table[s] for s in grp.scheme.open_states}, e_rev, block))
+        weight = _state_efficacy(grp.scheme)        # as KineticScheme.activation_weights
+        out.append(Channel(grp.label, rec.name, {s: table[s] * weight.get(s, 1.0) for s in grp.scheme.open_states},
+                           e_rev, block))
     if not out:
         groups = [g.label for g in model.sites]
         raise ModelError("clamp", clamp, f"the model has no ionotropic receptor (site groups {groups}); "

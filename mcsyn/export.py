@@ -158,7 +158,8 @@ def _model_view(model) -> SimpleNamespace:
         scheme = _field(grp, "scheme")
         label = _field(grp, "name") or f"{_field(scheme, 'name')}@{_field(grp, 'location')}"   # as SiteGroup.label
         sites.append(SimpleNamespace(label=label, scheme=SimpleNamespace(
-            name=_field(scheme, "name"), open_states=list(_field(scheme, "open_states", [])))))
+            name=_field(scheme, "name"), open_states=list(_field(scheme, "open_states", [])),
+            state_efficacy=dict(_field(scheme, "state_efficacy", None) or {}))))
     clamp = _field(model, "clamp")
     if isinstance(clamp, dict):
         clamp = VoltageClamp(clamp["holding_potential_mV"], clamp.get("external_mg_mM", 1.0),

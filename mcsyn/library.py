@@ -23,6 +23,7 @@ from importlib import resources
 
 from .errors import ModelError
 from .mechanisms import REGISTRY as _MECHANISM_REGISTRY
+from .mechanisms import TABLE_FIELDS as _MECHANISM_TABLES
 from .schemes import (KineticScheme, TransporterCycle, ampa_jonas1993, enzyme_site, one_site_receptor,
                       transporter_cycle)
 from .units import DIMENSIONLESS_FIELDS, parse_field, parse_quantity, unit_for_field
@@ -442,7 +443,7 @@ def scheme_entry(scheme_name: str):
 # the mechanism table is mcsyn.mechanisms.REGISTRY: its names, the fields each one uses and requires
 MECHANISMS = tuple(_MECHANISM_REGISTRY)
 _MECHANISM_FIELDS = tuple(dict.fromkeys(f for m in _MECHANISM_REGISTRY.values() for f in m.fields))
-DRUG_KEYS = ("class", "mechanism", "ki", "off_targets", "koff_per_s") + _MECHANISM_FIELDS + (
+DRUG_KEYS = ("class", "mechanism", "ki", "off_targets", "koff_per_s") + _MECHANISM_FIELDS + _MECHANISM_TABLES + (
     "source", "sources", "aliases", "variants", "clinical")     # clinical: read by "mcsyn drugs NAME"
 _RATE_KEYS = ("koff_per_s",) + _MECHANISM_FIELDS      # optional numbers > 0, in the Drug fields of the same names
 
@@ -451,10 +452,12 @@ _RATE_KEYS = ("koff_per_s",) + _MECHANISM_FIELDS      # optional numbers > 0, in
 class Drug:
     """A drug: class, mechanism, affinities and optional kinetics.
 
-    ``ki_M`` maps transporter names (and ``"MAO"`` for MAO inhibitors) to Ki in M;
-    ``off_targets_M`` maps receptor names to Ki in M. ``koff_per_s`` (optional) gives binding
-    kinetics with kon = koff/Ki. Substrates (releasers) add ``translocation_per_s`` (transport of
-    the drug) and ``efflux_per_s`` (reverse transport of transmitter by inward-facing carriers).
+    ``ki_M`` maps transporter names (and ``"MAO"`` for MAO inhibitors; receptor names for the
+    receptor ligands of :mod:`mcsyn.mechanisms`) to Ki in M; ``off_targets_M`` maps receptor
+    names to Ki in M. ``koff_per_s`` (optional) gives binding kinetics with kon = koff/Ki.
+    Substrates (releasers) add ``translocation_per_s`` (transport of the drug) and
+    ``efflux_per_s`` (reverse transport of transmitter by inward-facing carriers); agonists add
+    ``efficacy`` (receptor -> ε in [0, 1]).
     """
 
     name: str
@@ -468,6 +471,7 @@ class Drug:
     vesicle_content_factor_max: float | None = None
     source: str = ""
     variant: str = ""
+    efficacy: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -485,6 +489,8 @@ class Drug:
         for key in _RATE_KEYS:
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
+        if self.efficacy:
+            d["efficacy"] = dict(self.efficacy)
         if self.source:
             d["source"] = self.source
         return d
@@ -499,6 +505,7 @@ class Drug:
         mech = d.get("mechanism", "blocker")
         if mech not in MECHANISMS:
             suggest(mech, MECHANISMS, "drug mechanism", f"{p}.mechanism")
+        mechanism = _MECHANISM_REGISTRY[mech]
         ki = {}
         for table, label in (("ki", "ki"), ("off_targets", "off_targets")):
             out = {}
@@ -513,15 +520,15 @@ class Drug:
                 if not x > 0:
                     raise ModelError(f, value, "Ki must be > 0")
                 if table == "ki" and target != "MAO":
-                    target = canonical("transporters", target, f)
+                    target = canonical(mechanism.ki_kind, target, f)
                 elif table == "off_targets":
                     target = canonical("receptors", target, f)
                 out[target] = x
             ki[table] = out
         if not ki["ki"] and not ki["off_targets"]:
             raise ModelError(f"{p}.ki", d.get("ki"), "a drug needs at least one target with its Ki")
-        mechanism = _MECHANISM_REGISTRY[mech]
         mechanism.check_targets(ki["ki"], p, d.get("ki"))
+        tables = mechanism.parse_tables(d, p, ki["ki"], lambda t, f: canonical(mechanism.ki_kind, t, f))
 
         def opt(key):
             if key not in d:
@@ -532,7 +539,7 @@ class Drug:
             return float(x)
 
         drug = cls(name, str(d.get("class", mech)), mech, ki["ki"], ki["off_targets"], source=str(d.get("source", "")),
-                   variant=variant, **{key: opt(key) for key in _RATE_KEYS})
+                   variant=variant, **{key: opt(key) for key in _RATE_KEYS}, **tables)
         mechanism.check(drug, p, d)
         return drug
 
@@ -552,7 +559,7 @@ def _audit_value(path: str, key: str, value, problems: list):
         return
     if isinstance(value, dict):
         for k, v in value.items():
-            sub_key = key if key in ("ki", "off_targets", "vmax", "conductance_pS") else k
+            sub_key = key if key in ("ki", "off_targets", "vmax", "conductance_pS", "efficacy") else k
             _audit_value(f"{path}.{k}", sub_key, v, problems)
         return
     if isinstance(value, list):

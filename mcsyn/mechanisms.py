@@ -27,6 +27,7 @@ from .schemes import KineticScheme, TransporterCycle, stationary
 
 MODES = ("equilibrium", "kinetic", "acute")
 MONOAMINES = ("dopamine", "serotonin", "norepinephrine")
+TABLE_FIELDS = ("efficacy",)      # drugs.toml tables (target -> value) that only some mechanisms take
 
 
 def target_ki(drug, target: str) -> float | None:
@@ -127,11 +128,23 @@ class Mechanism:
     required_fields: ClassVar[tuple] = ()      # Drug attributes that must be given
     required_targets: ClassVar[tuple] = ()     # keys that must be in ``ki``
     acts_on_sites: ClassVar[bool] = False      # binds the site groups of the targets in ``ki``/``off_targets``
+    ki_kind: ClassVar[str] = "transporters"    # the library kind the targets in ``ki`` name
+    table_fields: ClassVar[tuple] = ()         # entries of TABLE_FIELDS this mechanism reads
 
     def check_targets(self, ki_M: dict, where: str, given):
         for target in self.required_targets:
             if target not in ki_M:
                 raise ModelError(f"{where}.ki", given, f"{self.description} needs ki.{target}")
+
+    def parse_tables(self, given: dict, where: str, ki_M: dict, canonical_target) -> dict:
+        """The Drug fields read from this mechanism's tables (``table_fields``), checked; a table
+        that the mechanism does not read is refused. ``canonical_target(name, field)`` is the
+        library's name of a target in ``ki``."""
+        for key in TABLE_FIELDS:
+            if key in given and key not in self.table_fields:
+                raise ModelError(f"{where}.{key}", given[key], f"{self.description} takes no {key} "
+                                 f"(only {_and(m.description for m in REGISTRY.values() if key in m.table_fields)})")
+        return {}
 
     def check(self, drug, where: str, given: dict):
         if any(getattr(drug, f) is None for f in self.required_fields):
@@ -177,22 +190,28 @@ class Blocker(Mechanism):
     acts_on_sites = True
 
     def act_on_site(self, site, label, drug, concentration_M):
-        s = site.scheme
-        state = f"blocked:{label}"
-        theta = site.occupancy[label]
-        s.add_state(state)
-        if site.mode != "equilibrium" and drug.koff_per_s is not None:
-            kon_c = drug.koff_per_s / site.ki(drug) * concentration_M
-            s.first_order(s.ground, state, kon_c).first_order(state, s.ground, drug.koff_per_s)
-            site.reversible[state] = (kon_c, drug.koff_per_s)
-            if site.mode == "kinetic" and theta > 0:
-                site.initial[state] = theta
-            return
-        if site.mode != "equilibrium":
-            site.effects.equilibrium_only.add(label)
-        if theta > 0:
+        bind_from_ground(site, f"blocked:{label}", label, drug, concentration_M)
+
+
+def bind_from_ground(site: SiteEdit, state: str, label: str, drug, concentration_M: float):
+    """Add the drug-bound ``state`` to ``site``, reached from the ground state only: in
+    ``"equilibrium"`` mode (or without ``koff_per_s``) held for the whole run, each site starting
+    in it with probability θ; otherwise bound at kon·C (kon = koff/Ki) and released at koff."""
+    s = site.scheme
+    theta = site.occupancy[label]
+    s.add_state(state)
+    if site.mode != "equilibrium" and drug.koff_per_s is not None:
+        kon_c = drug.koff_per_s / site.ki(drug) * concentration_M
+        s.first_order(s.ground, state, kon_c).first_order(state, s.ground, drug.koff_per_s)
+        site.reversible[state] = (kon_c, drug.koff_per_s)
+        if site.mode == "kinetic" and theta > 0:
             site.initial[state] = theta
-        site.fixed_total += theta
+        return
+    if site.mode != "equilibrium":
+        site.effects.equilibrium_only.add(label)
+    if theta > 0:
+        site.initial[state] = theta
+    site.fixed_total += theta
 
 
 @register
@@ -274,6 +293,94 @@ class MaoInhibitor(Mechanism):
         trains = [dataclasses.replace(t, vesicle=dataclasses.replace(t.vesicle, molecules=t.vesicle.molecules * factor))
                   if is_monoamine(t.vesicle) else t for t in model.trains]
         return dataclasses.replace(model, releases=releases, trains=trains)
+
+
+class ReceptorLigand(Mechanism):
+    """Base of the receptor ligands: the targets in ``ki`` are library receptors, and the drug binds
+    the receptor's ground (empty) state in competition with the transmitter, as a blocker does
+    (:func:`bind_from_ground`; occupancy θ_i = (C_i/K_i)/(1 + Σ_j C_j/K_j) over the drugs at the
+    receptor). One drug-bound state per drug stands for the whole receptor: a drug at one site of a
+    multi-site receptor (AMPA, NMDA, nAChR) keeps the transmitter off all of them (ASSUMED: the
+    schemes have no states with drug and transmitter bound together)."""
+
+    acts_on_sites = True
+    ki_kind = "receptors"
+
+    def check(self, drug, where, given):
+        super().check(drug, where, given)
+        if drug.off_targets_M:
+            raise ModelError(f"{where}.off_targets", given.get("off_targets"),
+                             f"{self.description} lists every receptor it binds in ki (give an agonist "
+                             "efficacy 0 at a receptor it blocks)")
+
+
+@register
+class Antagonist(ReceptorLigand):
+    """Competitive (neutral) antagonist at receptors (raclopride at D2, WAY-100635 at 5-HT1A): a
+    state ``"blocked:<drug>"`` that binds no transmitter and never activates (efficacy 0)."""
+
+    name = "antagonist"
+    description = "a receptor antagonist"
+
+    def act_on_site(self, site, label, drug, concentration_M):
+        bind_from_ground(site, f"blocked:{label}", label, drug, concentration_M)
+
+
+@register
+class InverseAgonist(Antagonist):
+    """Inverse agonist: it lowers a receptor's constitutive (agonist-free) activity. The schemes of
+    mcsyn have none (an empty receptor is inactive), so here an inverse agonist acts exactly as a
+    neutral antagonist; its class says what it is, and nothing of its negative efficacy is
+    modelled."""
+
+    name = "inverse_agonist"
+    description = "an inverse agonist (acting as an antagonist: the schemes have no constitutive activity)"
+
+
+@register
+class Agonist(ReceptorLigand):
+    """Full or partial agonist at receptors (8-OH-DPAT at 5-HT1A; aripiprazole at D2). A drug-bound
+    state ``"agonist:<drug>"`` reached from the ground state, with the drug's efficacy ε ∈ [0, 1] at
+    that receptor as its activation weight (:meth:`KineticScheme.set_efficacy`): ε = 1 a full
+    agonist, 0 < ε < 1 a partial one, ε = 0 an antagonist. A state with ε > 0 is an open (active)
+    state: at an ionotropic receptor it conducts ε times the receptor's single-channel conductance
+    on average (a partial agonist's channel taken as flickering faster than the sampling, ASSUMED;
+    the extra noise of that flicker is not modelled), at a G-protein-coupled receptor it counts ε of
+    a fully active receptor. So alone an agonist activates ε·θ of the sites, and with the
+    transmitter it takes θ of the sites away from it: the competitive partial-agonist response.
+
+    Efficacy is relative to the transmitter at that receptor, in a system without receptor reserve
+    (the schemes have no signal amplification): use the source's value measured without spare
+    receptors. The ``<group>:open`` series counts receptors in any active state, unweighted; the
+    weighted activation is :func:`mcsyn.drugs.activation` (and the current under a clamp)."""
+
+    name = "agonist"
+    description = "a receptor agonist"
+    table_fields = ("efficacy",)
+
+    def parse_tables(self, given, where, ki_M, canonical_target):
+        table = given.get("efficacy")
+        if not isinstance(table, dict) or not table:
+            raise ModelError(f"{where}.efficacy", table, "an agonist needs a table receptor = efficacy in [0, 1] "
+                             "(1: full agonist; between 0 and 1: partial agonist), one per receptor in ki")
+        out = {}
+        for target, value in table.items():
+            f = f"{where}.efficacy.{target}"
+            name = canonical_target(target, f)
+            if name not in ki_M:
+                raise ModelError(f, value, f"the drug has no Ki at {name}; its receptors in ki: {sorted(ki_M)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ModelError(f, value, "an efficacy must be a number in [0, 1] (1: full agonist)")
+            out[name] = float(value)
+        missing = sorted(set(ki_M) - set(out))
+        if missing:
+            raise ModelError(f"{where}.efficacy", table, f"gives no efficacy for {missing} (in ki)")
+        return {"efficacy": out}
+
+    def act_on_site(self, site, label, drug, concentration_M):
+        state = f"agonist:{label}"
+        bind_from_ground(site, state, label, drug, concentration_M)
+        site.scheme.set_efficacy(state, drug.efficacy[site.target])
 
 
 def mechanism(name: str) -> Mechanism:

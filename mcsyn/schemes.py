@@ -53,6 +53,13 @@ class KineticScheme:
         States counted as "open" (conducting) in outputs.
     source : str
         Where the rates come from.
+    state_efficacy : dict
+        Activation weight ε ∈ [0, 1] of states whose weight is not the default (1 for an open
+        state, 0 for any other): the drug-bound states of agonists (:mod:`mcsyn.mechanisms`). An
+        open state with ε < 1 conducts ε·γ on average (ionotropic receptors) or counts ε of a
+        fully active receptor (G-protein-coupled ones). :meth:`activation_weights` gives the
+        weight of every state; currents (:mod:`mcsyn.electrophysiology`) and autoreceptor
+        activation read it.
     """
 
     name: str
@@ -60,6 +67,7 @@ class KineticScheme:
     open_states: tuple[str, ...] = ()
     source: str = ""
     transitions: list[Transition] = field(default_factory=list)
+    state_efficacy: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.states:
@@ -68,12 +76,28 @@ class KineticScheme:
             raise ModelError(f"scheme {self.name!r}.states", self.states, "state names must be unique")
         for s in self.open_states:
             self._check_state("open_states", s)
+        for s, e in dict(self.state_efficacy).items():
+            self._check_efficacy(s, e)
 
     # ------------------------------------------------------------------ building
     def _check_state(self, what, state):
         if state not in self.states:
             raise ModelError(f"scheme {self.name!r}.{what}", state,
                              f"must be one of the scheme's states {self.states}")
+
+    def _check_efficacy(self, state, efficacy):
+        self._check_state("state_efficacy", state)
+        if isinstance(efficacy, bool) or not isinstance(efficacy, (int, float)) or not 0.0 <= efficacy <= 1.0:
+            raise ModelError(f"scheme {self.name!r}.state_efficacy.{state}", efficacy, "must be a number in [0, 1]")
+
+    def set_efficacy(self, state: str, efficacy: float) -> "KineticScheme":
+        """Give ``state`` the activation weight ``efficacy`` (in [0, 1]); a state with a weight
+        above 0 becomes an open (active) state, one with weight 0 stops being one."""
+        self._check_efficacy(state, efficacy)
+        self.state_efficacy[state] = float(efficacy)
+        opened = [s for s in self.open_states if s != state] + ([state] if efficacy > 0 else [])
+        self.open_states = tuple(s for s in self.states if s in opened)
+        return self
 
     def add_state(self, state: str) -> "KineticScheme":
         if state in self.states:
@@ -120,12 +144,22 @@ class KineticScheme:
 
     def copy(self, name=None) -> "KineticScheme":
         return KineticScheme(name or self.name, list(self.states), tuple(self.open_states),
-                             self.source, list(self.transitions))
+                             self.source, list(self.transitions), dict(self.state_efficacy))
 
     # ------------------------------------------------------------------ derived
     @property
     def ground(self) -> str:
         return self.states[0]
+
+    def activation_weights(self) -> dict[str, float]:
+        """``{state: ε}`` for every state that activates the receptor (ε > 0): 1 for an open state
+        unless :attr:`state_efficacy` says otherwise (drug-bound states of partial agonists)."""
+        out = {}
+        for s in self.open_states:
+            e = float(self.state_efficacy.get(s, 1.0))
+            if e > 0:
+                out[s] = e
+        return out
 
     def species(self) -> set[str]:
         return {t.species for t in self.transitions if t.species}

@@ -77,7 +77,7 @@ DIMENSIONLESS_FIELDS = frozenset({
     "volume_fraction", "tortuosity", "molecules", "molecules_per_vesicle", "fraction_released",
     "probability", "release_probability", "quantal_cv", "gain", "occupancy_per_release", "count",
     "n_stimuli", "n_clusters", "vesicle_content_factor_max", "prefrontal_fraction_of_clearance",
-    "fraction_of_clearance", "autoreceptor_gain", "factor", "temperature_c",
+    "fraction_of_clearance", "autoreceptor_gain", "factor", "temperature_c", "efficacy",
 })
 
 

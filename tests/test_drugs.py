@@ -417,7 +417,8 @@ def test_doses_are_one_value_type():
 
 def test_mechanism_registry_is_the_library_table():
     from mcsyn import mechanisms
-    assert library.MECHANISMS == tuple(mechanisms.REGISTRY) == ("blocker", "substrate", "mao_inhibitor")
+    assert library.MECHANISMS == tuple(mechanisms.REGISTRY) == ("blocker", "substrate", "mao_inhibitor",
+                                                                "antagonist", "inverse_agonist", "agonist")
     for m in mechanisms.REGISTRY.values():
         assert set(m.fields) <= set(library.DRUG_KEYS)
     with pytest.raises(ModelError, match="substrate .*needs koff_per_s, translocation_per_s and efflux_per_s"):
