@@ -182,4 +182,25 @@ def test_presets_keep_feedback_off_and_haloperidol_blocks_d2():
     for name in ("dopaminergic", "serotonergic", "noradrenergic"):
         assert presets.build(name).feedback is None
     drug = library.drug("haloperidol")
-    assert drug.mechanism == "blocker" and drug.off_targets_M == {"D2": pytest.approx(0.56e-9)}
+    assert drug.mechanism == "antagonist" and drug.ki_M == {"D2": pytest.approx(0.56e-9)}
+
+
+def test_a_d2_partial_agonist_activates_the_loop_with_its_efficacy_and_lowers_release():
+    # aripiprazole (efficacy 0.25 at D2): its bound autoreceptors count 0.25 each, so before any
+    # release the activation is 0.25 x the bound fraction, and the first stimulus releases less
+    model = dopaminergic({"aripiprazole": "10 nM"})
+    assert activation_weights(model.sites[[g.label for g in model.sites].index("D2")].scheme)[
+        "agonist:aripiprazole"] == pytest.approx(0.25)
+    cm, results = runs(model, 6, seed=13)
+    _, control = runs(dopaminergic(None), 6, seed=13)
+    n_d2 = cm.site_count(cm.model.sites[[g.label for g in cm.model.sites].index("D2")])
+    for cols, out in results:
+        bound0 = cols["D2:agonist:aripiprazole"][0] / n_d2
+        assert out["feedback_activation"][0] == pytest.approx(0.25 * bound0, abs=0.02)
+    first = np.array([out["feedback_vesicles"][0] for _, out in results])
+    first_control = np.array([out["feedback_vesicles"][0] for _, out in control])
+    n_sites, p = 20, 0.5
+    assert first_control.mean() == pytest.approx(n_sites * p, abs=Z_TOL * np.sqrt(n_sites * p * (1 - p) / 6))
+    a0 = np.mean([out["feedback_activation"][0] for _, out in results])
+    expected = n_sites * p * (1 - a0)
+    assert abs(first.mean() - expected) < Z_TOL * np.sqrt(n_sites * p * (1 - a0) * (1 - p * (1 - a0)) / 6)
