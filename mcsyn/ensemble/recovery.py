@@ -162,17 +162,16 @@ def _from_tables(rd: ResultDir, meta, plan, arrays, problems) -> dict:
     """The runs of a finished result, from its metrics table (when it and the condition's traces
     match their records), written back as one batch per condition."""
     records = meta.get(FILES_KEY, {})
+    if (rd.path / RUNS_DIR).exists():
+        problems.append(f"{RUNS_DIR}/: left in a finished result, removed")
+        rd.remove_chunks()
+    rd.path.joinpath(RUNS_DIR).mkdir()
     try:
         _integrity.check_file(rd.path, METRICS_FILE, records.get(METRICS_FILE, {}))
         metrics = read_parquet(rd.path / METRICS_FILE)
     except (ResultDamaged, OSError, ValueError) as exc:
         problems.append(f"{METRICS_FILE}: {getattr(exc, 'reason', exc)}")
         return {}
-    stray = rd.path / RUNS_DIR
-    if stray.exists():
-        problems.append(f"{RUNS_DIR}/: left in a finished result, removed")
-        rd.remove_chunks()
-    rd.path.joinpath(RUNS_DIR).mkdir()
     label_cols = {k for c in plan.conditions for k in c.labels}
     done = {}
     for ci, c in enumerate(plan.conditions):
