@@ -246,6 +246,7 @@ def read_journal(path: Path) -> tuple:
 
 def repaired(directory: Path, problems: list):
     """Say what a resume found damaged and recomputes."""
+    problems = list(dict.fromkeys(problems))
     if problems:
         shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
         warnings.warn(f"resuming {directory}: {shown}. Those runs are computed again from their seeds.",

@@ -199,6 +199,7 @@ def _extend_traces(rd: ResultDir, ci: int, shape: tuple):
     path = rd.trace_path(ci)
     old = np.load(path, mmap_mode="r")
     tmp = path.with_name(path.name + ".grow")
+    _integrity.refuse_link(rd.path, tmp)
     new = _allocated_memmap(rd.path, tmp, shape)
     new[:, :old.shape[1], :] = old
     new.flush()

@@ -49,8 +49,11 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
         unless ``resume`` or ``overwrite``.
     resume : bool
         Continue an interrupted ensemble in ``out``: only the missing runs are run, and the result is
-        identical to an uninterrupted one. The conditions and settings must be the same. Resuming a
-        finished result returns it. If ``out`` does not exist yet, start it.
+        identical to an uninterrupted one. The conditions and settings must be the same; ``n_runs``
+        may be larger than stored (the ensemble is extended: the result equals one run with that
+        many runs), not smaller. Runs whose files are damaged are computed again (a
+        :class:`~mcsyn.ensemble.integrity.ResultRepaired` warning says which). Resuming a finished,
+        intact result returns it. If ``out`` does not exist yet, start it.
     overwrite : bool
         Replace an existing result directory.
     observables : list of str or ``"all"``, optional
@@ -83,6 +86,10 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
         On Ctrl-C or SIGTERM, after saving the batches that finished.
     RunFailures
         With ``errors="raise"``, when some runs failed.
+    ResultWriteError
+        When ``out`` cannot be written (no space left, no permission); the runs saved stay there.
+    UnsafeResultEntry
+        When an entry of ``out`` is a symbolic link (nothing is written through one).
     """
     quantiles = tuple(float(q) for q in quantiles)
     backend = "dask" if scheduler is not None else backend
