@@ -261,7 +261,7 @@ def cmd_sweep(args):
         return status
     print(f"{len(result.metrics)} runs at {len(conds)} doses saved in {result.path}")
     metrics = args.metrics or ["fraction_taken_up"]
-    _fit_and_plot_doses(result, metrics, Path(result.path) / "plots", "png")
+    _fit_and_plot_doses(result, metrics, _plots_folder(result.path), "png")
     return status
 
 
@@ -310,6 +310,12 @@ def _load(path):
         raise _UsageError(str(exc)) from None
 
 
+def _plots_folder(result_dir) -> Path:
+    """DIR/plots, refused if it is a symbolic link (figures are written only inside the result)."""
+    from .storage import ResultDir
+    return ResultDir(result_dir).plots_folder()
+
+
 def cmd_summary(args):
     result = _load(args.dir)
     _print_summary(result.metrics, args.metrics, args.ci, args.csv)
@@ -348,7 +354,7 @@ def cmd_compare(args):
 def cmd_plot(args):
     from . import current_plots, plots
     result = _load(args.dir)
-    folder = Path(args.plot_dir) if args.plot_dir else Path(args.dir) / "plots"
+    folder = Path(args.plot_dir) if args.plot_dir else _plots_folder(args.dir)
     written = []
     try:
         written.append(plots.save_figure(
@@ -429,7 +435,7 @@ def cmd_demo(args):
         return status
     _print_summary(result.metrics, None)
     _print_compare(result.metrics, "control", None)
-    folder = Path(result.path) / "plots"
+    folder = _plots_folder(result.path)
     p1 = plots.save_figure(plots.plot_timecourse(result), folder / "timecourse.png")
     p2 = plots.save_figure(plots.plot_histograms(result), folder / "histograms.png")
     print(f"\nresult: {result.path}\nplots: {p1}\n       {p2}")
@@ -469,6 +475,9 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:   # a full disk, no permission, a read-only file system: no traceback
+        print(f"mcsyn {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,11 +8,12 @@ from .ensemble.storage import (CONDITIONS_FILE, CONFIG_FILE, FAILURES_FILE, FORM
                                METRICS_FILE, RUNS_DIR, TABLE_FILES, TIMECOURSE_FILE, TRACES_DIR, MappedTraces,
                                MemoryTraces, ResultDir, TraceStore, load_result, now_iso, read_parquet,
                                result_tables, save_result, write_json, write_parquet)
+from .ensemble.integrity import ResultDamaged, ResultRepaired, ResultWriteError, UnsafeResultEntry
 from .serialize import dumps_toml, to_plain
 
 __all__ = [
     "CONDITIONS_FILE", "CONFIG_FILE", "FAILURES_FILE", "FORMAT_VERSION", "METADATA_FILE", "METRICS_FILE",
-    "RUNS_DIR", "TABLE_FILES", "TIMECOURSE_FILE", "TRACES_DIR", "MappedTraces", "MemoryTraces", "ResultDir",
-    "TraceStore", "dumps_toml", "load_result", "now_iso", "read_parquet", "result_tables", "save_result",
+    "RUNS_DIR", "TABLE_FILES", "TIMECOURSE_FILE", "TRACES_DIR", "MappedTraces", "MemoryTraces", "ResultDamaged",
+    "ResultDir", "ResultRepaired", "ResultWriteError", "TraceStore", "UnsafeResultEntry", "dumps_toml", "load_result", "now_iso", "read_parquet", "result_tables", "save_result",
     "to_plain", "write_json", "write_parquet",
 ]

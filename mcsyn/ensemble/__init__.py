@@ -25,6 +25,7 @@ Backends
 with no copying; measured as fast as processes or faster (``benchmarks/bench_ensemble.py``).
 ``"processes"``: a process pool (``forkserver``), each worker compiling each condition once; as
 with any multiprocessing, a script that uses it needs the ``if __name__ == "__main__":`` guard.
+Workers end with the ensemble's process, even one killed with SIGKILL.
 ``"dask"``: an existing ``dask.distributed`` cluster, given as a ``Client`` or a scheduler address;
 batches of runs are tasks, models are compiled once per worker process, and tasks lost with a worker
 are re-run by Dask, with identical results.
@@ -49,7 +50,8 @@ Layout
 of each run), :mod:`~mcsyn.ensemble.plan` (the compiled conditions and settings),
 :mod:`~mcsyn.ensemble.backends` (running batches), :mod:`~mcsyn.ensemble.accumulate` (statistics in
 run order), :mod:`~mcsyn.ensemble.results` (what an ensemble returns), :mod:`~mcsyn.ensemble.storage`
-(result directories and trace stores) and :mod:`~mcsyn.ensemble.run` (:func:`run_ensemble` itself).
+(result directories and trace stores), :mod:`~mcsyn.ensemble.integrity` (checksums and safe writes),
+:mod:`~mcsyn.ensemble.recovery` (what a resume trusts, extending an ensemble) and :mod:`~mcsyn.ensemble.run` (:func:`run_ensemble` itself).
 This module is their public face.
 """
 from __future__ import annotations
@@ -58,6 +60,7 @@ from .accumulate import FAIL_FAST_RUNS
 from .backends import BACKENDS, INT32_MAX, BatchOutput, remote_batch, run_batch
 from .conditions import (Condition, condition_seed, dose_series, format_dose, log_doses, make_conditions,
                          parse_concentration, parse_drug_option, set_parameter, treatment_name)
+from .integrity import ResultDamaged, ResultRepaired, ResultWriteError, UnsafeResultEntry
 from .observables import available_observables, default_observables, time_indices
 from .results import EnsembleInterrupted, EnsembleResult, RunFailures
 from .run import DEFAULT_QUANTILES, DEFAULT_TIME_POINTS, run_ensemble, sweep
@@ -67,6 +70,7 @@ __all__ = [
     "BACKENDS", "DEFAULT_QUANTILES", "DEFAULT_TIME_POINTS", "FAIL_FAST_RUNS", "IN_MEMORY_TRACE_LIMIT_BYTES",
     "INT32_MAX", "BatchOutput", "Condition", "EnsembleInterrupted", "EnsembleResult", "RunFailures",
     "available_observables", "condition_seed", "default_observables", "dose_series", "format_dose", "log_doses",
+    "ResultDamaged", "ResultRepaired", "ResultWriteError", "UnsafeResultEntry",
     "make_conditions", "parse_concentration", "parse_drug_option", "remote_batch", "run_batch", "run_ensemble",
     "set_parameter", "sweep", "time_indices", "treatment_name",
 ]

@@ -96,7 +96,7 @@ class Collector:
             frame = pd.DataFrame([{"condition": c.name, **c.labels, "run": r, "seed": seed, **m}
                                   for r, m in zip(batch.runs, batch.metrics)])
             if self.session.rd is not None:
-                self.session.rd.write_chunk(ci, batch.runs[0], frame)
+                self.session.rd.write_chunk(ci, batch.runs[0], frame, traces=batch.traces)
             self.rows[ci].append(frame)
         for f in batch.failures:
             self.failures.append({"_c": ci, "condition": c.name, "run": int(f["run"]), "seed": seed,

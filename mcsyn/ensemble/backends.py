@@ -3,9 +3,14 @@ cluster), a bounded window of batches in flight, and saving what finished when a
 interrupted (Ctrl-C, SIGTERM) or its machinery fails."""
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import select
 import signal
+import sys
 import threading
+import time
 import traceback
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor
@@ -21,6 +26,8 @@ from .observables import trace_scale
 
 BACKENDS = ("threads", "processes", "dask")
 INT32_MAX = np.iinfo(np.int32).max
+PARENT_WATCH_INTERVAL_S = 0.5     # how often a worker checks that the ensemble's process lives (without pidfd)
+_PR_SET_PDEATHSIG = 1
 
 
 # ======================================================================================================
@@ -88,9 +95,50 @@ def remote_batch(token, model, condition, seed, runs, observables, t_index) -> B
     return run_batch(_compiled_in_worker(token, model), condition, seed, runs, observables, t_index)
 
 
-def _process_worker_init():
+def _process_worker_init(ensemble_pid: int):
     # the parent decides when to stop; Ctrl-C in the terminal must not kill the pool mid-batch
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(ensemble_pid)
+
+
+def _die_with(ensemble_pid: int):
+    """A worker must not outlive the ensemble's process: one killed with SIGKILL cannot shut its pool
+    down. The worker's parent is the forkserver, which lives as long as any worker does, so the
+    worker watches the ensemble's process itself: through a pidfd where the system has them
+    (readable once that process has ended), else by polling every ``PARENT_WATCH_INTERVAL_S``. With
+    the spawn start method the parent is the ensemble's process and Linux also kills the worker
+    with it (PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux") and os.getppid() == ensemble_pid:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            pass
+    try:
+        pidfd = os.pidfd_open(ensemble_pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if not _alive(ensemble_pid):      # it ended before the watch began
+        os._exit(1)
+    threading.Thread(target=_watch, args=(ensemble_pid, pidfd), daemon=True, name="mcsyn-parent-watch").start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch(pid: int, pidfd):
+    if pidfd is not None:
+        select.select([pidfd], [], [])
+    else:
+        while _alive(pid):
+            time.sleep(PARENT_WATCH_INTERVAL_S)
+    os._exit(1)
 
 
 # ======================================================================================================
@@ -110,7 +158,8 @@ class _ConcurrentBackend:
             ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
             if ctx.get_start_method() == "forkserver":
                 ctx.set_forkserver_preload([__name__])
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_process_worker_init)
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_process_worker_init,
+                                            initargs=(os.getpid(),))
 
     def submit(self, c, seed, runs, observables, t_index):
         if self.kind == "threads":

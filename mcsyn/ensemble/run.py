@@ -12,7 +12,9 @@ from .backends import BACKENDS, cut_batches, execute
 from .conditions import as_conditions, dose_series, make_conditions
 from .plan import Plan, make_plan
 from .results import EnsembleInterrupted, EnsembleResult, RunFailures
-from .storage import FORMAT_VERSION, Session, TraceStore, load_result, open_session
+from .integrity import ResultWriteError
+from .recovery import recover_runs
+from .storage import FORMAT_VERSION, Session, TraceStore, open_session
 
 DEFAULT_QUANTILES = (0.05, 0.25, 0.75, 0.95)
 DEFAULT_TIME_POINTS = 501
@@ -47,8 +49,11 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
         unless ``resume`` or ``overwrite``.
     resume : bool
         Continue an interrupted ensemble in ``out``: only the missing runs are run, and the result is
-        identical to an uninterrupted one. The conditions and settings must be the same. Resuming a
-        finished result returns it. If ``out`` does not exist yet, start it.
+        identical to an uninterrupted one. The conditions and settings must be the same; ``n_runs``
+        may be larger than stored (the ensemble is extended: the result equals one run with that
+        many runs), not smaller. Runs whose files are damaged are computed again (a
+        :class:`~mcsyn.ensemble.integrity.ResultRepaired` warning says which). Resuming a finished,
+        intact result returns it. If ``out`` does not exist yet, start it.
     overwrite : bool
         Replace an existing result directory.
     observables : list of str or ``"all"``, optional
@@ -81,6 +86,10 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
         On Ctrl-C or SIGTERM, after saving the batches that finished.
     RunFailures
         With ``errors="raise"``, when some runs failed.
+    ResultWriteError
+        When ``out`` cannot be written (no space left, no permission); the runs saved stay there.
+    UnsafeResultEntry
+        When an entry of ``out`` is a symbolic link (nothing is written through one).
     """
     quantiles = tuple(float(q) for q in quantiles)
     backend = "dask" if scheduler is not None else backend
@@ -93,8 +102,9 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
     session = open_session(out, resume, overwrite, plan.config)
     if session.resumed:
         _check_resumable(session.meta, plan.settings, session.path)
-        if session.meta.get("status") == "complete":
-            return load_result(session.path)
+        finished = recover_runs(session, plan)
+        if finished is not None:
+            return finished
     n_workers = int(workers) if workers is not None else _default_workers()
     session.begin(backend, n_workers, plan.settings)
     traces = TraceStore.open(plan.trace_shapes(), session) if keep_traces else TraceStore()
@@ -104,6 +114,8 @@ def run_ensemble(conditions, n_runs: int = 100, seed: int = 0, *, workers: int |
         with collector.progress():
             interrupted = execute(backend, n_workers, scheduler, plan, batch_list, batch_size, collector,
                                   session.record)
+    except ResultWriteError as exc:
+        raise _write_failed(exc, collector, session) from None
     except BaseException:
         session.set_status("error")
         raise
@@ -156,7 +168,7 @@ def _check_settings(n_runs, seed, workers, backend, scheduler, batch_size, quant
 def _check_resumable(meta, settings, path):
     if meta.get("format") != FORMAT_VERSION:
         raise ValueError(f"cannot resume {path}: result format {meta.get('format')!r} != {FORMAT_VERSION}")
-    for key in ("n_runs", "seed", "quantiles", "time_points", "keep_traces"):
+    for key in ("seed", "quantiles", "time_points", "keep_traces"):    # more runs extend it (recover_runs)
         if meta.get(key) != settings[key]:
             raise ValueError(f"cannot resume {path}: it was run with {key} = {meta.get(key)!r}, now {settings[key]!r}")
     old = [(c["name"], c["model_sha256"], c["observables"]) for c in meta["conditions"]]
@@ -170,13 +182,29 @@ def _interrupted(exc: KeyboardInterrupt, collector: Collector, session: Session,
     traces.flush()
     session.set_status("interrupted", ended=True)
     path, n_done, n_total = session.path, collector.n_done, collector.n_total
-    if session.rd is not None:
-        # count what is on disk: the interrupt may land after a batch's chunk was written and before
-        # the collector counted it, and a resume trusts the chunks
-        n_done = sum(len(frame) for frames in session.rd.read_chunks().values() for frame in frames)
+    n_done = _saved_runs(session, n_done)
     where = f"; {n_done} of {n_total} runs are saved in {path} (resume to finish)" if path else ""
     why = str(exc) or "Ctrl-C"
     return EnsembleInterrupted(f"ensemble interrupted ({why}){where}", path=path, n_done=n_done, n_total=n_total)
+
+
+def _saved_runs(session: Session, fallback: int) -> int:
+    # count what is on disk: the interrupt may land after a batch's chunk was written and before
+    # the collector counted it, and a resume trusts the chunks
+    if session.rd is None:
+        return fallback
+    return sum(len(e["runs"]) for e in session.rd.saved_chunks().values())
+
+
+def _write_failed(exc: ResultWriteError, collector: Collector, session: Session) -> ResultWriteError:
+    """The error of a result directory that could not be written (disk full, permissions), with the
+    runs that are saved; the metadata is marked if it still can be."""
+    try:
+        session.set_status("error", ended=True)
+    except OSError:
+        pass
+    n_done = _saved_runs(session, collector.n_done)
+    return ResultWriteError(exc.errno, f"{exc.strerror} ({n_done} of {collector.n_total} runs saved)")
 
 
 def _close(plan: Plan, collector: Collector, session: Session, traces: TraceStore, errors: str) -> EnsembleResult:
