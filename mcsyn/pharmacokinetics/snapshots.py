@@ -36,6 +36,20 @@ from .regimen import Regimen, _has_number, regimen_from_dict
 FIELD = "hours_after_last_dose"
 
 
+DEFAULT_HOURS = (4, 24, 48)
+
+
+def _arguments(drug_or_regimen, regimen, hours_after_last_dose) -> tuple:
+    """(Regimen, times): ``f(regimen, times)`` reads as ``f(regimen, hours_after_last_dose=times)``,
+    ``f(drug, fields, times)`` as a drug name with its regimen fields."""
+    if isinstance(drug_or_regimen, Regimen) and regimen is not None and not isinstance(regimen, (dict, Regimen)):
+        if hours_after_last_dose is not None:
+            raise ModelError("regimen", regimen, "give either a Regimen, or a drug name and a table of regimen fields")
+        regimen, hours_after_last_dose = None, regimen
+    times = DEFAULT_HOURS if hours_after_last_dose is None else hours_after_last_dose
+    return as_regimen(drug_or_regimen, regimen), times
+
+
 def as_regimen(drug_or_regimen, regimen=None) -> Regimen:
     """A :class:`Regimen`, or a drug name with a table of the other regimen fields."""
     if isinstance(drug_or_regimen, Regimen):
@@ -85,7 +99,7 @@ def _ligands(table: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(table["drug"]))
 
 
-def snapshot_table(drug_or_regimen, regimen=None, hours_after_last_dose=(4, 24, 48), disposition=None,
+def snapshot_table(drug_or_regimen, regimen=None, hours_after_last_dose=None, disposition=None,
                    method: str = "closed_form") -> pd.DataFrame:
     """One row per snapshot: ``hours_after_last_dose``, ``time_since_first_dose_h``, then for each
     species ``<species>_plasma_total_M`` (and ``_ng_per_mL``) and ``<species>_brain_free_M``, and
@@ -94,8 +108,8 @@ def snapshot_table(drug_or_regimen, regimen=None, hours_after_last_dose=(4, 24, 
 
     ``attrs``: ``regimen``, ``species``, ``ligands`` (species that get a drug concentration in a condition),
     ``targets`` and ``metabolites_without_ki``."""
-    reg = as_regimen(drug_or_regimen, regimen)
-    after, since_first = snapshot_times(reg, hours_after_last_dose)
+    reg, times = _arguments(drug_or_regimen, regimen, hours_after_last_dose)
+    after, since_first = snapshot_times(reg, times)
     absolute = since_first + reg.start_h
     conc = concentrations(reg, absolute, method=method, disposition=disposition)
     occ = occupancy(reg, absolute, mode="equilibrium", method=method, disposition=disposition)
@@ -120,14 +134,14 @@ def _label(hours: float) -> str:
     """``"4 h after the last dose"``, ``"12 h before the last dose"``, ``"at the last dose"``."""
     if hours == 0:
         return "at the last dose"
-    return f"{abs(hours):g} h {'after' if hours > 0 else 'before'} the last dose"
+    return f"{_short_time(abs(hours))[1:]} {'after' if hours > 0 else 'before'} the last dose"
 
 
 def _short_time(hours: float) -> str:
-    """``"+4 h"``, ``"-12 h"``, ``"+5 min"`` (three significant digits)."""
+    """``"+4 h"``, ``"-12 h"``, ``"+5 min"`` (four significant digits)."""
     if hours != 0 and abs(hours) < 1.0:
-        return f"{60 * hours:+.3g} min"
-    return f"{hours:+.3g} h"
+        return f"{60 * hours:+.4g} min"
+    return f"{hours:+.4g} h"
 
 
 def _regimen_source(reg: Regimen) -> dict:
@@ -136,13 +150,14 @@ def _regimen_source(reg: Regimen) -> dict:
     return {f.name: getattr(reg, f.name) for f in dataclasses.fields(reg) if getattr(reg, f.name) is not None}
 
 
-def snapshots(drug_or_regimen, regimen=None, hours_after_last_dose=(4, 24, 48), preset="serotonergic", *,
+def snapshots(drug_or_regimen, regimen=None, hours_after_last_dose=None, preset="serotonergic", *,
               control: bool = True, mode: str | None = None, adaptation=None, disposition=None,
               table: pd.DataFrame | None = None, **overrides) -> list:
     """Ensemble conditions, one per snapshot time (after a drug-free ``"control"`` when ``control``).
 
-    ``drug_or_regimen`` is a :class:`Regimen`, or a drug name with ``regimen`` a table of the other
-    fields (``{"dose": "20 mg", "interval_h": 24, "number": 14, "body_mass_kg": 70}``). Each
+    ``drug_or_regimen`` is a :class:`Regimen` (then ``snapshots(r, [4, 24])`` works too), or a drug
+    name with ``regimen`` a table of the other fields (``{"dose": "20 mg", "interval_h": 24,
+    "number": 14, "body_mass_kg": 70}``). ``hours_after_last_dose`` defaults to 4, 24 and 48 h. Each
     condition is named ``"4 h after the last dose"``; its drugs are the free brain concentrations
     of the drug (under ``regimen.drug``, with its variant) and of each metabolite the library
     knows, from :func:`snapshot_table` (pass ``table`` to reuse one); its labels are
