@@ -310,3 +310,19 @@ def test_a_regimen_for_a_drug_without_pharmacokinetics_is_refused():
     with pytest.raises(ModelError) as e:
         pk.snapshots("fluoxetine", {"drug": "paroxetine", "dose": "10 mg", "body_mass_kg": BODY}, [4])
     assert e.value.field == "regimen.drug"
+
+
+def test_the_meyer_fluoxetine_row_counts_norfluoxetine():
+    from mcsyn.pharmacokinetics import pet
+    row = pet.meyer_ssri_sert().set_index("drug").loc["fluoxetine"]
+    assert row["ligands"] == "fluoxetine + norfluoxetine" and row["computed"]
+    reg = pk.Regimen("fluoxetine", dose="20.0 mg", number=28, body_mass_kg=BODY)
+    last_day = np.linspace(27 * 24.0, 28 * 24.0, 241)
+    occ = pk.occupancy(reg, last_day, mode="equilibrium", targets=["SERT"])
+    total = occ.groupby("time_h")["occupancy"].sum().to_numpy()
+    assert row["predicted_trough"] == pytest.approx(total.min(), rel=1e-12)
+    assert row["predicted_peak"] == pytest.approx(total.max(), rel=1e-12)
+    assert total.min() <= row["predicted_occupancy"] <= total.max()
+    parent_only = pk.steady_state(reg).average_brain_free_M
+    ki = library.drug("fluoxetine").ki_M["SERT"]
+    assert row["predicted_occupancy"] > parent_only / (parent_only + ki)    # the metabolite adds block
