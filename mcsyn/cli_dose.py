@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from .cli_options import _Formatter, _add_run_options, _message, _positive_int
 from .cli_tables import format_table, print_compare, print_summary
 from .errors import ModelError
@@ -36,7 +38,8 @@ def add_command(sub, *, check_out, execute, run_kwargs, clamp_settings):
 
     ``check_out(args)``, ``execute(conditions, kwargs)``, ``run_kwargs(args)`` and
     ``clamp_settings(args)`` are the command line's own run helpers (:mod:`mcsyn.cli`)."""
-    p = sub.add_parser("dose", formatter_class=_Formatter, help="a dose regimen: PK table, then ensembles at times after it",
+    p = sub.add_parser("dose", formatter_class=_Formatter,
+                       help="a dose regimen: PK table, then ensembles at times after it",
                        description="Concentrations and occupancy at times after the last dose of a regimen "
                                    "(one- or two-compartment pharmacokinetics from the library), then an ensemble "
                                    "of the preset at each time, with the free brain concentrations as the drug, "
@@ -71,9 +74,9 @@ def _named(exc: ModelError) -> ValueError:
     option = OPTION_OF_FIELD.get(field)
     text = f"{option}: {exc}" if option else str(exc)
     if field.startswith("pharmacokinetics.") and exc.value is None:
-        from .pharmacokinetics.data import _load
+        from .pharmacokinetics.data import variants as pk_variants    # start-up cost, as in dose_command
         base = field.split(".")[1].partition("@")[0]
-        variants = list(_load().get(base, {}).get("variants", {}))
+        variants = pk_variants(base)
         if variants:
             text += "; PK variants: " + ", ".join(f"--pk {base}@{v}" for v in variants)
     return ValueError(text)
@@ -109,7 +112,6 @@ def _fresh_folder(base: str) -> str:
 
 def pk_table_text(table) -> str:
     """The pharmacokinetic table as people read it: hours, ng/mL, nM and %."""
-    import pandas as pd
     shown = pd.DataFrame({"after last dose": [_hours_text(h) for h in table["hours_after_last_dose"]],
                           "since first dose": [_hours_text(h) for h in table["time_since_first_dose_h"]]})
     for species in table.attrs["species"]:
@@ -129,9 +131,9 @@ def _hours_text(hours: float) -> str:
 
 
 def _describe(table) -> str:
-    from .pharmacokinetics.occupancy import _describe as describe
+    from .pharmacokinetics import describe_regimen     # start-up cost, as in dose_command
     reg = table.attrs["regimen"]
-    lines = [describe(reg).replace("\n", ": "), f"pharmacokinetics: {reg.pk().label}"
+    lines = [describe_regimen(reg), f"pharmacokinetics: {reg.pk().label}"
              + (" (two compartments)" if reg.pk().two_compartment else " (one compartment)")]
     ligands = table.attrs["ligands"]
     if len(ligands) > 1:
@@ -142,6 +144,7 @@ def _describe(table) -> str:
 
 
 def dose_command(args, check_out, execute, run_kwargs, clamp_settings) -> int:
+    # imported here so that the other commands (and --help) do not load the pharmacokinetics
     from . import pharmacokinetics as pk
     try:
         table = pk.snapshot_table(args.drug, _regimen_fields(args), _times(args.at))

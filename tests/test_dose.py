@@ -182,7 +182,8 @@ def test_snapshot_figure_has_human_labels_with_units():
     assert bottom.get_xlabel() == "Time since first dose (days)"
     assert [line.get_label() for line in bottom.get_lines()] == ["fluoxetine", "norfluoxetine"]
     legend = [t.get_text() for t in top.get_legend().get_texts()]
-    assert legend[0].startswith("SERT (Ki") and top.get_legend().get_title().get_text() == "by fluoxetine + norfluoxetine"
+    assert legend[0].startswith("SERT (Ki 0.81 nM, 2.5 nM)")
+    assert top.get_legend().get_title().get_text() == "by fluoxetine + norfluoxetine"
     marks = [t.get_text() for t in top.texts if t.get_text().startswith("+")]
     assert marks == ["+4 h", "+24 h", "+48 h"]
     short = pk.snapshot_table("cocaine", {"route": "iv_bolus", "dose": "0.3 mg/kg", "body_mass_kg": BODY}, ["5 min"])
@@ -220,8 +221,9 @@ def test_dose_command_end_to_end(tmp_path, capsys):
     assert "8 runs of 4 condition(s)" in out
     assert "Against 'control'" in out and "48 h after the last dose" in out.split("Against")[1]
     saved = pd.read_csv(out_dir / "pharmacokinetics.csv")
-    expected = pk.snapshot_table("paroxetine", {"dose": "20mg", "interval_h": "24h", "number": 14, "body_mass_kg": "70 kg",
-                                                "pharmacokinetics": "paroxetine@complete_absorption"}, ["4h", "24h", "48h"])
+    fields = {"dose": "20mg", "interval_h": "24h", "number": 14, "body_mass_kg": "70 kg",
+              "pharmacokinetics": "paroxetine@complete_absorption"}
+    expected = pk.snapshot_table("paroxetine", fields, ["4h", "24h", "48h"])
     np.testing.assert_allclose(saved["paroxetine_brain_free_M"], expected["paroxetine_brain_free_M"], rtol=1e-12)
     assert (out_dir / "plots" / "occupancy.png").stat().st_size > 0
     from mcsyn import storage

@@ -23,12 +23,12 @@ from .models import (OneCompartment, SteadyState, TwoCompartment, concentrations
                      exp_difference, plasma_concentration, steady_state)
 from .occupancy import equilibrium_occupancy, kinetic_occupancy, occupancy, plot_occupancy
 from .regimen import ROUTES, Regimen, parse_amount, regimen_from_dict
-from .snapshots import as_regimen, plot_snapshots, snapshot_table, snapshot_times, snapshots
+from .snapshots import as_regimen, describe_regimen, plot_snapshots, snapshot_table, snapshot_times, snapshots
 
 __all__ = [
     "DrugPK", "Metabolite", "OneCompartment", "ROUTES", "Regimen", "SteadyState", "TwoCompartment",
     "absorption_rate_from_t_max", "audit", "concentrations", "disposition_of", "equilibrium_occupancy",
     "exp_difference", "kinetic_occupancy", "names", "occupancy", "parameters", "parse_amount",
-    "as_regimen", "plasma_concentration", "plot_occupancy", "plot_snapshots", "regimen_from_dict",
+    "as_regimen", "describe_regimen", "plasma_concentration", "plot_occupancy", "plot_snapshots", "regimen_from_dict",
     "snapshot_table", "snapshot_times", "snapshots", "steady_state",
 ]

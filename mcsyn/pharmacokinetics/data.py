@@ -41,6 +41,13 @@ def names() -> list[str]:
     return list(_load())
 
 
+def variants(name: str) -> list[str]:
+    """The variant names of the pharmacokinetics entry ``name`` (empty for an unknown drug)."""
+    lower = {k.lower(): k for k in _load()}
+    base = lower.get(str(name).partition("@")[0].strip().lower())
+    return list(_load()[base].get("variants", {})) if base else []
+
+
 def _number(path: str, key: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ModelError(f"{path}.{key}", value, "must be a finite number (the unit is in the key name)")
@@ -192,8 +199,8 @@ def parameters(name: str, field_name: str = "pharmacokinetics") -> DrugPK:
     given = [k for k in TWO_COMPARTMENT_FIELDS if k in values]
     if given and len(given) < len(TWO_COMPARTMENT_FIELDS):
         missing = next(k for k in TWO_COMPARTMENT_FIELDS if k not in values)
-        raise ModelError(f"{path}.{missing}", None, "a two-compartment disposition needs all of "
-                                                   + ", ".join(TWO_COMPARTMENT_FIELDS) + f" (given: {', '.join(given)})")
+        raise ModelError(f"{path}.{missing}", None, f"a two-compartment disposition needs all of "
+                                                   f"{', '.join(TWO_COMPARTMENT_FIELDS)} (given: {', '.join(given)})")
     metabolites = tuple(_metabolite(base, m, me) for m, me in e.get("metabolites", {}).items())
     return DrugPK(base, variant, **values, metabolites=metabolites, source=e.get("source", ""),
                   sources=e.get("sources", {}))

@@ -130,6 +130,11 @@ def snapshot_table(drug_or_regimen, regimen=None, hours_after_last_dose=None, di
     return out
 
 
+def describe_regimen(reg: Regimen) -> str:
+    """``"paroxetine: 20 mg oral every 24 h, 14 doses, 70 kg"``."""
+    return _describe(reg).replace("\n", ": ")
+
+
 def _label(hours: float) -> str:
     """``"4 h after the last dose"``, ``"12 h before the last dose"``, ``"at the last dose"``."""
     if hours == 0:
@@ -192,6 +197,11 @@ def snapshots(drug_or_regimen, regimen=None, hours_after_last_dose=None, preset=
     return out
 
 
+def _ki_text(ki_M: float) -> str:
+    """Ki as pharmacologists write it: nM below 1 µM (``"0.13 nM"``), else µM."""
+    return f"{ki_M * 1e9:.3g} nM" if ki_M < 1e-6 else f"{ki_M * 1e6:.3g} µM"
+
+
 def _time_grid(reg: Regimen, since_first: np.ndarray, n_points: int) -> np.ndarray:
     """Hours since the first dose from 0 past the last snapshot, with the snapshots and doses on it."""
     last = float(reg.dose_times_h()[-1]) - reg.start_h
@@ -204,7 +214,6 @@ def plot_snapshots(table: pd.DataFrame, n_points: int = 1200, disposition=None):
     dose, the snapshot times marked, and the free brain concentrations (nM) in a panel below."""
     from matplotlib.figure import Figure
     from ..plots import OKABE_ITO, _style
-    from ..units import format_concentration
     reg = table.attrs["regimen"]
     since_first = table["time_since_first_dose_h"].to_numpy()
     grid = _time_grid(reg, since_first, n_points)
@@ -220,8 +229,7 @@ def plot_snapshots(table: pd.DataFrame, n_points: int = 1200, disposition=None):
         for k, target in enumerate(table.attrs["targets"]):
             rows = occ[occ["target"] == target]
             total = rows.groupby("time_h", sort=True)["occupancy"].sum().to_numpy()
-            ki = ", ".join(f"{format_concentration(float(r.ki_M)).replace('uM', 'µM')}"
-                           for r in rows.drop_duplicates("drug").itertuples())
+            ki = ", ".join(_ki_text(float(r.ki_M)) for r in rows.drop_duplicates("drug").itertuples())
             top.plot(grid * scale, 100 * total, color=colours[k % 8], linestyle=LINE_STYLES[k % 4],
                      label=f"{target} (Ki {ki})")
             top.plot(since_first * scale, 100 * table[f"{target}_occupancy"], "o", color=colours[k % 8], ms=3.5)
