@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plot_command(sub)
     from . import export
     COMMANDS["export"] = export.add_command(sub)
+    from . import cli_dose
+    COMMANDS["dose"] = cli_dose.add_command(sub, check_out=_check_out, execute=_execute, run_kwargs=_run_kwargs,
+                                            clamp_settings=_clamp_settings)
 
     sub.add_parser("presets", help="list the built-in presets", description="List the built-in presets.")
     p = sub.add_parser("drugs", formatter_class=_Formatter, help="list the drugs, or show one",

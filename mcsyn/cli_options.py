@@ -104,6 +104,11 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 def _add_ensemble_options(p):
     p.add_argument("target", metavar="CONFIG|PRESET",
                    help="a preset name (see 'mcsyn presets') or a TOML configuration")
+    _add_run_options(p)
+
+
+def _add_run_options(p, out_required: bool = True):
+    """The options of an ensemble run, without the CONFIG|PRESET it runs."""
     p.add_argument("--runs", type=_positive_int, default=100, help="runs per condition")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="ensemble seed")
     p.add_argument("--workers", type=_positive_int, default=None, help="threads or processes (default: all cores)")
@@ -129,7 +134,7 @@ def _add_ensemble_options(p):
     p.add_argument("--time-points", type=_positive_int, default=501,
                    help="at most this many stored time points per run")
     p.add_argument("--no-traces", action="store_true", help="store no traces (no time-course quantiles; no resume)")
-    p.add_argument("--out", required=True, metavar="DIR", help="result directory")
+    p.add_argument("--out", required=out_required, default=None, metavar="DIR", help="result directory")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="finish an interrupted ensemble in DIR")
     g.add_argument("--overwrite", action="store_true", help="replace an existing result in DIR")

@@ -185,7 +185,15 @@ def test_occupancy_uses_the_library_ki_and_fast_kinetics_match_equilibrium():
     assert set(ssri["mode"]) == {"equilibrium"} and set(ssri["target"]) == set(library.drug("escitalopram").ki_M)
 
 
-def test_metabolites_without_a_library_ki_are_reported():
+def test_metabolites_without_a_library_ki_are_reported(monkeypatch):
+    # norfluoxetine has a library Ki since issue 14; a library without it shows the reporting
+    real = library.drug
+
+    def without_norfluoxetine(name, *args, **kw):
+        if name == "norfluoxetine":
+            raise library.UnknownNameError("drugs", name, "not in this library")
+        return real(name, *args, **kw)
+    monkeypatch.setattr(library, "drug", without_norfluoxetine)
     table = pk.occupancy(oral("fluoxetine", dose="20 mg"), [24.0])
     assert table.attrs["metabolites_without_ki"] == ["norfluoxetine"]
     assert set(table["drug"]) == {"fluoxetine"}

@@ -17,11 +17,14 @@ from ..errors import ModelError
 
 DATA_FILE = "pharmacokinetics.toml"
 FRACTIONS = ("bioavailability", "free_fraction_plasma", "fraction_formed")
+# a two-compartment disposition is given by all four (per kg of body mass) or by none
+TWO_COMPARTMENT_FIELDS = ("central_volume_L_per_kg", "peripheral_volume_L_per_kg", "clearance_L_per_h_per_kg",
+                          "intercompartmental_clearance_L_per_h_per_kg")
 POSITIVE = ("molar_mass_g_per_mol", "dose_molar_mass_g_per_mol", "absorption_rate_per_h", "t_max_h",
-            "volume_of_distribution_L_per_kg", "half_life_h", "brain_to_plasma_free_ratio")
+            "volume_of_distribution_L_per_kg", "half_life_h", "brain_to_plasma_free_ratio") + TWO_COMPARTMENT_FIELDS
 DRUG_FIELDS = ("molar_mass_g_per_mol", "dose_molar_mass_g_per_mol", "bioavailability", "absorption_rate_per_h",
                "t_max_h", "volume_of_distribution_L_per_kg", "half_life_h", "free_fraction_plasma",
-               "brain_to_plasma_free_ratio")
+               "brain_to_plasma_free_ratio") + TWO_COMPARTMENT_FIELDS
 METABOLITE_FIELDS = ("molar_mass_g_per_mol", "fraction_formed", "volume_of_distribution_L_per_kg", "half_life_h",
                      "free_fraction_plasma", "brain_to_plasma_free_ratio")
 _TEXT_KEYS = ("source", "sources", "variants", "metabolites")
@@ -36,6 +39,13 @@ def _load() -> dict:
 def names() -> list[str]:
     """Drugs with a pharmacokinetics entry."""
     return list(_load())
+
+
+def variants(name: str) -> list[str]:
+    """The variant names of the pharmacokinetics entry ``name`` (empty for an unknown drug)."""
+    lower = {k.lower(): k for k in _load()}
+    base = lower.get(str(name).partition("@")[0].strip().lower())
+    return list(_load()[base].get("variants", {})) if base else []
 
 
 def _number(path: str, key: str, value) -> float:
@@ -83,6 +93,10 @@ class DrugPK:
     half_life_h: float | None = None
     free_fraction_plasma: float | None = None
     brain_to_plasma_free_ratio: float | None = None
+    central_volume_L_per_kg: float | None = None
+    peripheral_volume_L_per_kg: float | None = None
+    clearance_L_per_h_per_kg: float | None = None
+    intercompartmental_clearance_L_per_h_per_kg: float | None = None
     metabolites: tuple = ()
     source: str = ""
     sources: dict = field(default_factory=dict, compare=False)
@@ -104,6 +118,11 @@ class DrugPK:
     @property
     def elimination_rate_per_h(self) -> float:
         return math.log(2.0) / self.require("half_life_h", "elimination")
+
+    @property
+    def two_compartment(self) -> bool:
+        """Whether the entry gives a two-compartment disposition (all of TWO_COMPARTMENT_FIELDS)."""
+        return self.central_volume_L_per_kg is not None
 
     def absorption_rate(self) -> float:
         """Oral absorption rate (/h): given, or derived from ``t_max_h`` (the root ka > ke of
@@ -177,6 +196,11 @@ def parameters(name: str, field_name: str = "pharmacokinetics") -> DrugPK:
     if "molar_mass_g_per_mol" not in values:
         raise ModelError(f"{path}.molar_mass_g_per_mol", None, "every entry needs the molar mass of the base")
     values.setdefault("dose_molar_mass_g_per_mol", values["molar_mass_g_per_mol"])
+    given = [k for k in TWO_COMPARTMENT_FIELDS if k in values]
+    if given and len(given) < len(TWO_COMPARTMENT_FIELDS):
+        missing = next(k for k in TWO_COMPARTMENT_FIELDS if k not in values)
+        raise ModelError(f"{path}.{missing}", None, f"a two-compartment disposition needs all of "
+                                                   f"{', '.join(TWO_COMPARTMENT_FIELDS)} (given: {', '.join(given)})")
     metabolites = tuple(_metabolite(base, m, me) for m, me in e.get("metabolites", {}).items())
     return DrugPK(base, variant, **values, metabolites=metabolites, source=e.get("source", ""),
                   sources=e.get("sources", {}))

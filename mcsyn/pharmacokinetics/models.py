@@ -89,9 +89,17 @@ class TwoCompartment:
         return np.array([[-(k10 + k12), k21], [k12, -k21]])
 
 
-def disposition_of(regimen: Regimen) -> OneCompartment:
-    """The one-compartment disposition the library gives for ``regimen`` (its body mass)."""
-    return OneCompartment(regimen.volume_L(), regimen.pk().elimination_rate_per_h)
+def disposition_of(regimen: Regimen):
+    """The disposition the library gives for ``regimen`` (its body mass): two compartments where
+    the entry gives them (:data:`~.data.TWO_COMPARTMENT_FIELDS`), else one."""
+    pk = regimen.pk()
+    if pk.two_compartment:
+        mass = regimen.body_mass_kg
+        if mass is None:
+            regimen.volume_L()                  # the ModelError that asks for the body mass
+        return TwoCompartment(pk.central_volume_L_per_kg * mass, pk.peripheral_volume_L_per_kg * mass,
+                              pk.clearance_L_per_h_per_kg * mass, pk.intercompartmental_clearance_L_per_h_per_kg * mass)
+    return OneCompartment(regimen.volume_L(), pk.elimination_rate_per_h)
 
 
 def _phi(x):

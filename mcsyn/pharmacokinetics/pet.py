@@ -41,6 +41,7 @@ MEYER = (
 # PK entry used for each drug (paroxetine has no sourced bioavailability; its variant assumes 1.0)
 MEYER_PK = {"paroxetine": "paroxetine@complete_absorption"}
 MEYER_TOLERANCE = 0.10
+MEYER_DOSES = 28                     # 4 weeks of daily doses, as meyer_ssri_sert reads the studies
 MEYER_2001_PLATEAU = (28e-6, 0.85)   # serum paroxetine > 28 ug/L: occupancy plateau ~85% [V]
 
 
@@ -90,7 +91,7 @@ def _meyer_row(study, drug, dose_mg, measured, measured_range) -> dict:
     row = {"study": study, "drug": drug, "target": "SERT", "dose_mg_per_day": dose_mg,
            "measured_occupancy": measured, "measured_range": measured_range, "tolerance": MEYER_TOLERANCE}
     try:
-        regimen = Regimen(drug, dose=f"{dose_mg} mg", interval_h=24.0, number=28,
+        regimen = Regimen(drug, dose=f"{dose_mg} mg", interval_h=24.0, number=MEYER_DOSES,
                           body_mass_kg=REFERENCE_BODY_MASS_KG, pharmacokinetics=MEYER_PK.get(drug))
         ss = steady_state(regimen)
         from .. import library
@@ -98,6 +99,10 @@ def _meyer_row(study, drug, dose_mg, measured, measured_range) -> dict:
         theta = {name: float(equilibrium_occupancy({"d": c}, {"d": ki})["d"])
                  for name, c in (("trough", ss.trough_brain_free_M), ("average", ss.average_brain_free_M),
                                  ("peak", ss.peak_brain_free_M))}
+        with_metabolites = _last_interval_with_metabolites(regimen)
+        if with_metabolites is not None:
+            theta, ligands = with_metabolites
+            row["ligands"] = ligands
     except ModelError as exc:
         return {**row, "predicted_occupancy": np.nan, "computed": False, "passed": False,
                 "note": f"not computed: {exc.field} has no sourced value ({exc.valid.split(';')[0]})"}
@@ -108,9 +113,32 @@ def _meyer_row(study, drug, dose_mg, measured, measured_range) -> dict:
                               "occupancy plateaus near 80-85% and is not predictable from affinity alone "
                               "(Meyer 2007 [V])" if theta["average"] > high else
                               "under-predicted: see the module notes")
+    if "ligands" in row:
+        note = (note + "; " if note else "") + (f"by {row['ligands']} (competitive) over the "
+                                                f"{MEYER_DOSES}th day: trough {theta['trough']:.0%}, peak "
+                                                f"{theta['peak']:.0%}")
     return {**row, "predicted_trough": theta["trough"], "predicted_occupancy": theta["average"],
             "predicted_peak": theta["peak"], "brain_free_average_nM": 1e9 * ss.average_brain_free_M,
             "pharmacokinetics": regimen.pk().label, "computed": True, "passed": bool(passed), "note": note}
+
+
+def _last_interval_with_metabolites(regimen: Regimen, n_points: int = 241):
+    """({trough, average, peak} SERT occupancy by the drug and its metabolites with a library Ki
+    over the last dosing interval, ligand names), or None for a drug without such metabolites.
+
+    A metabolite with a half-life of days (norfluoxetine: 11 d) is not at steady state after 4
+    weeks, so this uses the 28th interval itself, not the infinite-dosing steady state."""
+    from .. import library
+    if not any(m.name in library.names("drugs") for m in regimen.pk().metabolites):
+        return None
+    last = float(regimen.dose_times_h()[-1])
+    times = np.linspace(last, last + regimen.interval_h, n_points)
+    table = occupancy(regimen, times, mode="equilibrium", targets=["SERT"])
+    total = table.groupby("time_h", sort=True)["occupancy"].sum().to_numpy()
+    # trapezoidal time average over the interval
+    average = float(np.sum(0.5 * (total[1:] + total[:-1])) / (n_points - 1))
+    return ({"trough": float(total.min()), "average": average, "peak": float(total.max())},
+            " + ".join(dict.fromkeys(table["drug"])))
 
 
 def meyer_ssri_sert() -> pd.DataFrame:
@@ -118,7 +146,9 @@ def meyer_ssri_sert() -> pd.DataFrame:
     2004), predicted at steady state (the scan time within the dosing interval is not in the
     abstracts, so the prediction spans trough to peak: a study value inside [trough - tol,
     peak + tol] passes). Meyer 2004 gives 76-85% for the minimum therapeutic doses of its five
-    drugs; ``computed`` is False where the library lacks a value (the row then fails, with the
+    drugs; a drug with an active metabolite in the library (fluoxetine: norfluoxetine) is
+    predicted over the 28th dosing interval with both competing (``ligands``); ``computed`` is
+    False where the library lacks a value (the row then fails, with the
     missing field in ``note``). The doses used here (citalopram 20, fluoxetine 20, sertraline 50, paroxetine 20 mg/day)
     are the labels' minimum doses, not read in that paper [U]."""
     rows = [_meyer_row(*entry) for entry in MEYER]
