@@ -11,6 +11,7 @@
     mcsyn plot DIR [--format png|svg|pdf] [--observable OBS ...] [--metric M ...] [--bands quantiles|ci]
     mcsyn presets
     mcsyn drugs [NAME [--occupancy PERCENT ...]]
+    mcsyn dose DRUG DOSE --preset PRESET|CONFIG [--route R] [--every T] [--doses N] [--at T1,T2,...] [--plot]
     mcsyn demo [--runs N] [--out DIR]
     mcsyn validate [--quick] [--out DIR] [--workers K]
     mcsyn bench [--repeats N] [--workers K]
