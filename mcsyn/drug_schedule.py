@@ -161,7 +161,7 @@ def _from_table(table: dict, name: str, field: str, duration_s: float) -> DrugSc
         if key not in TABLE_KEYS:
             library.suggest(key, TABLE_KEYS, "schedule key", f"{field}.{key}")
     if "regimen" in table:
-        from .pharmacokinetics import regimen_from_dict      # pandas and scipy: only for a regimen
+        from .pharmacokinetics.regimen import regimen_from_dict      # pandas and scipy: only for a regimen
         extra = [k for k in table if k not in ("regimen", "step_s")]
         if extra or "step_s" not in table:
             raise ModelError(f"{field}.step_s" if not extra else f"{field}.{extra[0]}", table.get("step_s"),
