@@ -52,6 +52,27 @@ PARAMETER_LABELS = {"release_uM": "[DA]p, release per pulse (µM)", "vmax_uM_per
                     "km_uM": "Km (µM)"}
 
 
+# Calibrations of the evoked-trace generator (``mcsyn electrode simulate --preset NAME``): the
+# field's uptake in the well-mixed limit. Release per pulse is ASSUMED everywhere: no source read
+# here gives [DA]p for these set-ups; 0.1 µM per pulse gives traces of 1-2 µM for a 20-pulse train,
+# the range the Km of ~0.2 µM needs to be seen at all.
+EVOKED_CALIBRATIONS = {
+    "dorsal-striatum": {
+        "vmax_uM_per_s": 4.5, "km_uM": 0.21, "release_uM": 0.1,
+        "source": "Vmax DS 4.5 µM/s and Km 0.21 µM: Ejdrup et al., GitHub Ejdrup/striatal-dopamine-modelling [V2]; "
+                  "Km 'near 0.2 µM': Michael et al. 2005, J Neurochem 94:1202 (abs.) [V]; release_uM ASSUMED"},
+    "ventral-striatum": {
+        "vmax_uM_per_s": 1.55, "km_uM": 0.21, "release_uM": 0.1,
+        "source": "Vmax VS 1.55 µM/s and Km 0.21 µM: Ejdrup et al., GitHub Ejdrup/striatal-dopamine-modelling "
+                  "[V2]; release_uM ASSUMED"},
+    "serotonergic": {
+        "vmax_uM_per_s": 0.39, "km_uM": 0.17, "release_uM": 0.02,
+        "source": "SERT Km 0.17 µM attributed to Bunin & Wightman 1998, J Neurosci 18:4854, and Vmax 1400 µM/h "
+                  "= 0.39 µM/s, both read in the Best, Nijhout & Reed model code (GitHub cparker-uc/VeVaPy, "
+                  "VUP2.m) [V2]; release_uM ASSUMED"},
+}
+
+
 def stimulus_times_s(n_pulses=1, frequency_hz=60.0, start_s=0.0):
     """Pulse times of a train: ``n_pulses`` at ``frequency_hz`` from ``start_s``."""
     n = require_count("n_pulses", n_pulses, low=1, high=10_000)
@@ -182,7 +203,8 @@ class MMFit:
     data_uM: np.ndarray
     fitted_uM: np.ndarray
     fine_times_s: np.ndarray = field(repr=False, default=None)
-    fine_uM: np.ndarray = field(repr=False, default=None)
+    fine_uM: np.ndarray = field(repr=False, default=None)          # the fitted curve through the electrode
+    fine_model_uM: np.ndarray = field(repr=False, default=None)    # the fitted concentration itself
 
     def table(self) -> str:
         rows = [f"{'parameter':32s} {'estimate':>10s}   {int(round(self.level * 100))}% CI ({self.ci_method})"]
@@ -314,4 +336,6 @@ def fit_evoked_trace(times_s, concentration_uM, stim_times_s, electrode="fscv", 
     return MMFit(estimates=best, intervals=intervals, level=level, ci_method=ci,
                  residual_sd_uM=math.sqrt(rss / dof), n_samples=int(t.size), baseline_uM=baseline, fixed=fixed,
                  stim_times_s=stims, electrode=method, times_s=t, data_uM=c, fitted_uM=problem.predict(best) + baseline,
-                 fine_times_s=problem.grid, fine_uM=problem.curve(best) + baseline)
+                 fine_times_s=problem.grid, fine_uM=problem.curve(best) + baseline,
+                 fine_model_uM=wightman_model_uM(problem.grid, stims, best["release_uM"], best["vmax_uM_per_s"],
+                                                 best["km_uM"]) + baseline)
