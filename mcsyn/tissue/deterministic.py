@@ -266,14 +266,16 @@ def _summaries(column, masks):
 
 
 def point_source_periodic_uM(n_molecules, source_um, box_um, n_cells, transport: FieldTransport, t_s,
-                             n_images=3) -> np.ndarray:
+                             n_images=None) -> np.ndarray:
     """Closed form: the cell averages (µM, an ``n³`` array) of one instantaneous point release at
     ``source_um`` after ``t_s`` in a periodic box with first-order removal (no MM uptake): the 3-D
     Gaussian of variance ``2 D* t`` per axis, summed over ``2 n_images + 1`` images per axis,
-    times ``exp(-k t)``."""
+    times ``exp(-k t)``. By default enough images are summed to hold the Gaussian to 8 σ."""
     t = require_positive("t_s", t_s)
     h = box_um / n_cells
     sigma = math.sqrt(2.0 * transport.effective_diffusion_um2_per_s * t)
+    if n_images is None:
+        n_images = int(math.ceil(8.0 * sigma / box_um)) + 1
     edges = np.arange(n_cells + 1) * h
     factors = []
     for x0 in np.asarray(source_um, dtype=float):

@@ -42,10 +42,10 @@ from scipy.optimize import brentq, least_squares
 from scipy.special import lambertw
 from scipy.stats import chi2
 
-from ..errors import ModelError, require_choice, require_count, require_nonnegative, require_positive
+from ..errors import ModelError, require_choice, require_count, require_nonnegative, require_positive, require_real
 from .deterministic import competitive_km_uM, steady_state_uM
-from .electrode import (ElectrodeMethod, check_series, electrode_method, fine_grid, first_order_response,
-                        sample_times_for, windowed_samples)
+from .electrode import (ElectrodeMethod, check_series, electrode_method, fine_grid, pulse_grid,
+                        sample_times_for, segment_response, windowed_samples)
 
 PARAMETERS = ("release_uM", "vmax_uM_per_s", "km_uM")
 PARAMETER_LABELS = {"release_uM": "[DA]p, release per pulse (µM)", "vmax_uM_per_s": "Vmax (µM/s)",
@@ -161,29 +161,26 @@ def simulate_evoked_trace(stim_times_s, release_uM, vmax_uM_per_s, km_uM, durati
     duration = require_positive("duration_s", duration_s)
     if stims.size == 0 or stims[0] < 0 or stims[-1] >= duration:
         raise ModelError("stim_times_s", stim_times_s, f"must be one or more times in [0, {duration:g}) s")
-    grid = np.linspace(0.0, duration, int(round(duration / require_positive("fine_step_s", fine_step_s))) + 1)
-    conc = np.full_like(grid, baseline)
+    grid = pulse_grid(0.0, duration, stims, require_positive("fine_step_s", fine_step_s))
+    conc = np.full(grid.times_s.size, baseline)
 
     def rhs(_t, c):
         return efflux - vmax * c / (km_app + c) - k * c
 
     state = baseline
-    for i, t_i in enumerate(stims):
+    for (i, j) in grid.bounds[1:]:
         state += require_positive("release_uM", release_uM)
-        t_end = stims[i + 1] if i + 1 < stims.size else duration
-        seg = (grid >= t_i) & (grid < t_end)
-        sol = solve_ivp(rhs, (t_i, t_end), [state], t_eval=np.append(grid[seg], t_end), rtol=1e-10, atol=1e-12,
-                        method="LSODA")
-        conc[seg] = sol.y[0, :-1]
+        sol = solve_ivp(rhs, (grid.times_s[i], grid.times_s[j]), [state], t_eval=grid.times_s[i:j + 1],
+                        rtol=1e-10, atol=1e-12, method="LSODA")
+        conc[i:j + 1] = sol.y[0]
         state = float(sol.y[0, -1])
-    conc[-1] = state
-    signal = first_order_response(conc, grid[1] - grid[0], method.tau_s)
+    signal = segment_response(grid, conc, method.tau_s)
     samples = sample_times_for(0.0, duration, method)
-    values = windowed_samples(grid, signal, samples, method.window_s)
+    values = windowed_samples(grid.times_s, signal, samples, method.window_s)
     if noise_sd_uM:
         values = values + np.random.default_rng(seed).normal(0.0, require_positive("noise_sd_uM", noise_sd_uM),
                                                              values.size)
-    return EvokedTrace(grid, conc, samples, values, stims, baseline)
+    return EvokedTrace(grid.times_s, conc, samples, values, stims, baseline)
 
 
 @dataclass
@@ -215,74 +212,114 @@ class MMFit:
             lo, hi = self.intervals[name]
             rows.append(f"{PARAMETER_LABELS[name]:32s} {self.estimates[name]:10.4g}   [{lo:.4g}, {hi:.4g}]")
         rows.append(f"residual SD {self.residual_sd_uM * 1e3:.3g} nM over {self.n_samples} samples; "
-                    f"baseline {self.baseline_uM:.4g} µM subtracted; electrode {self.electrode.name} "
+                    f"baseline {self.baseline_uM:.4g} µM ({'held' if 'baseline_uM' in self.fixed else 'fitted'}); electrode {self.electrode.name} "
                     f"(tau_e {self.electrode.tau_s:g} s, {self.electrode.sample_rate_hz:g} Hz, "
                     f"window {self.electrode.window_s * 1e3:g} ms)")
         return "\n".join(rows)
 
 
 class _Problem:
-    """The data, the electrode and the fine grid shared by every evaluation of one fit."""
+    """The data, the electrode and the fine grid shared by every evaluation of one fit. The rate
+    parameters are fitted in log space (they are positive); the baseline, when fitted, linearly."""
 
     def __init__(self, times, data, stims, method, fixed):
         self.times, self.data, self.stims, self.method, self.fixed = times, data, stims, method, fixed
         start = min(stims[0], times[0] - method.window_s) - max(method.tau_s * 5.0, 1e-3)
         step = float(np.min(np.diff(times)))
-        self.grid = fine_grid(start, times[-1], method, data_step_s=step)
-        self.free = [p for p in PARAMETERS if p not in fixed]
+        draft = fine_grid(start, times[-1], method, data_step_s=step)
+        self.pulse_grid = pulse_grid(start, times[-1], stims, draft[1] - draft[0])
+        self.grid = self.pulse_grid.times_s
+        # each node's pulse and the time since it (nodes before the first pulse: index -1)
+        self.segment = np.concatenate([np.full(j - i + 1, k - 1) for k, (i, j) in enumerate(self.pulse_grid.bounds)])
+        self.elapsed = self.grid - np.where(self.segment >= 0, stims[np.maximum(self.segment, 0)], 0.0)
+        self.free = [p for p in PARAMETERS + ("baseline_uM",) if p not in fixed]
+
+    def concentration(self, params):
+        """The standard model on the pulse grid, exact at every node (before and after each jump)."""
+        release, vmax, km = params["release_uM"], params["vmax_uM_per_s"], params["km_uM"]
+        y_start = np.empty(self.stims.size)
+        c_start = 0.0
+        for i in range(self.stims.size):
+            if i:
+                c_start = km * _w_of_exp_scalar(y_start[i - 1] - vmax * (self.stims[i] - self.stims[i - 1]) / km)
+            c_start += release
+            y_start[i] = math.log(c_start / km) + c_start / km
+        out = np.zeros_like(self.grid)
+        after = self.segment >= 0
+        out[after] = km * _w_of_exp(y_start[self.segment[after]] - vmax * self.elapsed[after] / km)
+        return out
 
     def curve(self, params):
-        c = wightman_model_uM(self.grid, self.stims, params["release_uM"], params["vmax_uM_per_s"], params["km_uM"])
-        return first_order_response(c, self.grid[1] - self.grid[0], self.method.tau_s, initial=0.0)
+        return segment_response(self.pulse_grid, self.concentration(params), self.method.tau_s, initial=0.0)
 
     def predict(self, params):
-        return windowed_samples(self.grid, self.curve(params), self.times, self.method.window_s)
+        return windowed_samples(self.grid, self.curve(params), self.times, self.method.window_s) + params["baseline_uM"]
 
-    def params(self, log_free, held=None):
+    def params(self, x, held=None):
         out = dict(self.fixed)
         out.update(held or {})
         names = [p for p in self.free if p not in (held or {})]
-        out.update({p: math.exp(v) for p, v in zip(names, log_free)})
+        out.update({p: (v if p == "baseline_uM" else math.exp(v)) for p, v in zip(names, x)})
         return out
 
     def fit(self, start, held=None, data=None):
         names = [p for p in self.free if p not in (held or {})]
         target = self.data if data is None else data
-        x0 = np.log([start[p] for p in names])
+        x0 = np.array([start[p] if p == "baseline_uM" else math.log(start[p]) for p in names])
         res = least_squares(lambda x: self.predict(self.params(x, held)) - target, x0, method="lm",
-                            x_scale=1.0, xtol=1e-10, ftol=1e-10)
+                            x_scale=1.0, xtol=1e-8, ftol=1e-8)
         best = self.params(res.x, held)
         return best, float(np.sum(res.fun ** 2))
 
 
-def _initial_guess(problem):
-    peak = max(float(np.max(problem.data)), 1e-6)
+def _initial_guess(problem, baseline):
+    above = problem.data - baseline
+    peak = max(float(np.max(above)), 1e-6)
     km = problem.fixed.get("km_uM", 0.2)
     # decay from the peak to half: for C >> Km the slope is ~Vmax, for C << Km it is Vmax/Km C
-    i = int(np.argmax(problem.data))
-    below = np.flatnonzero(problem.data[i:] <= peak / 2.0)
+    i = int(np.argmax(above))
+    below = np.flatnonzero(above[i:] <= peak / 2.0)
     t_half = problem.times[i + below[0]] - problem.times[i] if below.size else 1.0
     vmax = max((peak / 2.0 + km * math.log(2.0)) / max(t_half, 1e-3), 1e-3)
-    return {"release_uM": peak / len(problem.stims), "vmax_uM_per_s": vmax, "km_uM": km}
+    return {"release_uM": peak / len(problem.stims), "vmax_uM_per_s": vmax, "km_uM": km, "baseline_uM": baseline}
 
 
-def _profile_interval(problem, best, rss_min, name, threshold):
+def _log_standard_errors(problem, best, rss):
+    """Curvature (Gauss-Newton) standard errors of the log rate parameters at the optimum: only
+    the profile search's first bracket, not an interval that is reported."""
+    names = [p for p in problem.free]
+    x = np.array([best[p] if p == "baseline_uM" else math.log(best[p]) for p in names])
+    res = least_squares(lambda v: problem.predict(problem.params(v)) - problem.data, x, method="lm", max_nfev=1)
+    jtj = res.jac.T @ res.jac
+    try:
+        cov = np.linalg.inv(jtj) * rss / max(problem.data.size - len(names), 1)
+    except np.linalg.LinAlgError:
+        return {p: 0.1 for p in names}
+    return {p: float(math.sqrt(max(cov[i, i], 1e-12))) for i, p in enumerate(names)}
+
+
+def _profile_interval(problem, best, rss_min, name, threshold, se_log):
+    """Where ``n ln(RSS_profile / RSS_min)`` crosses the χ² threshold on each side, searched outwards
+    from the curvature estimate (each profile fit starts from the last one)."""
     n = problem.data.size
     x_hat = math.log(best[name])
+    warm = {"start": best}
 
     def excess(x):
-        _, rss = problem.fit(best, held={name: math.exp(x)})
+        fitted, rss = problem.fit(warm["start"], held={name: math.exp(x)})
+        warm["start"] = fitted
         return n * math.log(max(rss, 1e-300) / rss_min) - threshold
 
     bounds = []
     for direction in (-1.0, 1.0):
-        step, inner, found = 0.05, x_hat, None
-        for _ in range(14):
+        warm["start"] = best
+        step, inner, found = max(min(math.sqrt(threshold) * se_log, 2.0), 1e-3), x_hat, None
+        for _ in range(20):
             outer = x_hat + direction * step
             if excess(outer) > 0.0:
                 found = brentq(excess, min(inner, outer), max(inner, outer), xtol=1e-3)
                 break
-            inner, step = outer, step * 2.0
+            inner, step = outer, step * 1.5
         bounds.append(math.exp(found) if found is not None else (0.0 if direction < 0 else math.inf))
     return tuple(bounds)
 
@@ -291,51 +328,57 @@ def _bootstrap_intervals(problem, best, level, n_boot, seed):
     fitted = problem.predict(best)
     resid = problem.data - fitted
     rng = np.random.default_rng(seed)
-    draws = {p: [] for p in problem.free}
+    rates = [p for p in problem.free if p in PARAMETERS]
+    draws = {p: [] for p in rates}
     for _ in range(n_boot):
         est, _ = problem.fit(best, data=fitted + rng.choice(resid, resid.size, replace=True))
-        for p in problem.free:
+        for p in rates:
             draws[p].append(est[p])
     tail = (1.0 - level) / 2.0
     return {p: tuple(np.quantile(v, [tail, 1.0 - tail])) for p, v in draws.items()}
 
 
 def fit_evoked_trace(times_s, concentration_uM, stim_times_s, electrode="fscv", fix_km_uM=None,
-                     subtract_baseline=True, ci="profile", level=0.95, n_boot=200, seed=0,
-                     **electrode_overrides) -> MMFit:
+                     baseline="fit", ci="profile", level=0.95, n_boot=200, seed=0, **electrode_overrides) -> MMFit:
     """Fit ``[DA]p``, ``Vmax`` and ``Km`` (or ``Km`` fixed) of the standard model to a trace.
 
     ``times_s`` are the electrode's sample times (strictly increasing), ``concentration_uM`` its
-    readings; the model is passed through the same electrode response before it is compared. With
-    ``subtract_baseline`` the mean of the samples before the first pulse is taken off first (FSCV
-    is background-subtracted; a raised baseline is reported, not fitted). ``ci`` is ``"profile"``
-    or ``"bootstrap"`` (module docstring).
+    readings; the model is passed through the same electrode response before it is compared.
+    ``baseline="fit"`` fits a constant offset with the rest (a background-subtracted trace has
+    it near 0; a raised tonic level, e.g. under efflux, is reported, and its uncertainty is carried
+    into the intervals); ``baseline=0.0`` or any number holds it. ``ci`` is ``"profile"`` or
+    ``"bootstrap"`` (module docstring).
     """
     t, c = check_series(times_s, concentration_uM, "time_s", "concentration_uM")
     stims = np.sort(np.asarray(stim_times_s, dtype=float).ravel())
-    if stims.size == 0 or not np.all(np.isfinite(stims)) or stims[0] < t[0] - 10.0 or stims[-1] >= t[-1]:
+    if stims.size == 0 or not np.all(np.isfinite(stims)) or stims[-1] >= t[-1]:
         raise ModelError("stim_times_s", stim_times_s, f"must be one or more times before the trace ends ({t[-1]:g} s)")
     method = electrode if isinstance(electrode, ElectrodeMethod) else electrode_method(electrode,
                                                                                          **electrode_overrides)
     require_choice("ci", ci, ("profile", "bootstrap"))
     if not 0.5 <= level < 1.0:
         raise ModelError("level", level, "must be a confidence level in [0.5, 1)")
-    before = c[t < stims[0]]
-    baseline = float(before.mean()) if subtract_baseline and before.size >= 2 else 0.0
     fixed = {} if fix_km_uM is None else {"km_uM": require_positive("fix_km_uM", fix_km_uM)}
-    problem = _Problem(t, c - baseline, stims, method, fixed)
+    if baseline == "fit":
+        before = c[t < stims[0]]
+        start_baseline = float(before.mean()) if before.size else 0.0
+    else:
+        fixed["baseline_uM"] = start_baseline = require_real("baseline", baseline)
+    problem = _Problem(t, c, stims, method, fixed)
     if t.size <= len(problem.free) + 1:
         raise ModelError("concentration_uM", t.size, f"must have more than {len(problem.free) + 1} samples to fit")
-    best, rss = problem.fit(_initial_guess(problem))
-    threshold = float(chi2.ppf(level, 1))
+    best, rss = problem.fit(_initial_guess(problem, start_baseline))
+    rates = [p for p in problem.free if p in PARAMETERS]
     if ci == "profile":
-        intervals = {p: _profile_interval(problem, best, rss, p, threshold) for p in problem.free}
+        threshold = float(chi2.ppf(level, 1))
+        se_log = _log_standard_errors(problem, best, rss)
+        intervals = {p: _profile_interval(problem, best, rss, p, threshold, se_log[p]) for p in rates}
     else:
         intervals = _bootstrap_intervals(problem, best, level, require_count("n_boot", n_boot, low=10), seed)
-    dof = max(t.size - len(problem.free), 1)
+    curve = problem.curve(best)
     return MMFit(estimates=best, intervals=intervals, level=level, ci_method=ci,
-                 residual_sd_uM=math.sqrt(rss / dof), n_samples=int(t.size), baseline_uM=baseline, fixed=fixed,
-                 stim_times_s=stims, electrode=method, times_s=t, data_uM=c, fitted_uM=problem.predict(best) + baseline,
-                 fine_times_s=problem.grid, fine_uM=problem.curve(best) + baseline,
-                 fine_model_uM=wightman_model_uM(problem.grid, stims, best["release_uM"], best["vmax_uM_per_s"],
-                                                 best["km_uM"]) + baseline)
+                 residual_sd_uM=math.sqrt(rss / max(t.size - len(problem.free), 1)), n_samples=int(t.size),
+                 baseline_uM=best["baseline_uM"], fixed=fixed, stim_times_s=stims, electrode=method, times_s=t,
+                 data_uM=c, fitted_uM=problem.predict(best), fine_times_s=problem.grid,
+                 fine_uM=curve + best["baseline_uM"],
+                 fine_model_uM=problem.concentration(best) + best["baseline_uM"])
