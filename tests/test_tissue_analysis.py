@@ -87,6 +87,35 @@ def test_releases_are_conserved_without_removal_and_detectors_see_the_mean():
     assert sol.detector_uM["probe"][-1] == pytest.approx(sol.box_mean_uM[-1], rel=1e-3)
 
 
+def test_tonic_level_of_steady_sources_with_linear_removal():
+    """With first-order removal only, the box mean obeys dC/dt = R - k C whatever the sources'
+    positions: the tonic level is R / k (the case where the particle picture's mean is exact)."""
+    rng = np.random.default_rng(0)
+    positions = rng.uniform(0.0, 10.0, (40, 3))
+    rates = np.full(40, 0.06 * 4.0 * 3000.0)          # p × f × q per varicosity (Dreyer et al. 2010 via Kaya 2018)
+    transport = det.FieldTransport(**DA, k_removal_per_s=10.0)
+    sources = det.FieldSources(steady_positions_um=positions, steady_molecules_per_s=rates)
+    sol = det.solve_field(10.0, 5, transport, sources, np.linspace(0.0, 1.5, 31))
+    expected = det.molecules_to_uM(rates.sum(), 1000.0, DA["volume_fraction"]) / 10.0
+    assert det.tonic_level_uM(sol, after_s=1.0) == pytest.approx(expected, rel=1e-4)     # e^-10 left
+
+
+def test_evoked_clearance_in_the_linear_regime_and_stimulated_sites():
+    sites = np.array([[1.0, 1.0, 1.0], [9.5, 1.0, 1.0], [5.0, 5.0, 5.0]])
+    src = det.stimulated_releases(sites, 10.0, (0.5, 1.0, 1.0), 2.0, [0.1, 0.2], 3000.0, release_probability=0.5)
+    assert src.release_molecules.tolist() == [1500.0] * 4            # two sites (one across the boundary) × 2 pulses
+    with pytest.raises(ModelError, match="stim_radius_um"):
+        det.stimulated_releases(sites, 10.0, (0.5, 1.0, 1.0), 6.0, [0.1], 3000.0)
+    # a small uniform release far below Km: t½ = ln 2 / (Vmax/Km + k)
+    transport = det.FieldTransport(**DA, vmax_uM_per_s=4.0, km_uM=0.2, k_removal_per_s=0.0)
+    grid = (np.indices((4, 4, 4)).reshape(3, -1).T + 0.5) * 2.5
+    tiny = det.FieldSources(release_times_s=np.full(64, 0.05), release_positions_um=grid,
+                            release_molecules=np.full(64, 0.1))       # C ~ 5e-5 µM << Km
+    t = np.arange(0.0, 0.3, 5e-4)
+    sol = det.solve_field(10.0, 4, transport, tiny, t)
+    assert det.clearance_half_time_s(t, sol.box_mean_uM, 0.05) == pytest.approx(math.log(2) / 20.0, rel=2e-3)
+
+
 def test_field_input_errors_name_the_field():
     transport = det.FieldTransport(**DA)
     with pytest.raises(ModelError, match=r"detectors\['e'\].center_um"):

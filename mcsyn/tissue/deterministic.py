@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 from scipy.special import erf
 
-from ..errors import ModelError, require_choice, require_count, require_nonnegative, require_positive
+from ..errors import ModelError, require_choice, require_count, require_nonnegative, require_positive, require_real
 
 AVOGADRO_PER_MOL = 6.02214076e23
 UM3_IN_LITRES = 1e-15
@@ -263,6 +263,54 @@ def solve_field(box_um, n_cells, transport: FieldTransport, sources: FieldSource
 
 def _summaries(column, masks):
     return [column.mean()] + [column[m].mean() for m in masks.values()]
+
+
+def stimulated_releases(site_positions_um, box_um, stim_center_um, stim_radius_um, pulse_times_s,
+                        molecules_per_release, release_probability=1.0):
+    """The mean-field releases of an electrical train: every site within ``stim_radius_um`` of the
+    stimulating electrode (periodic distance) releases ``p × q`` molecules at every pulse, the
+    expectation of a release with probability ``p`` of ``q`` molecules."""
+    sites = np.asarray(site_positions_um, dtype=float).reshape(-1, 3)
+    center = np.asarray(stim_center_um, dtype=float)
+    if center.shape != (3,) or np.any(center < 0.0) or np.any(center >= box_um):
+        raise ModelError("stim_center_um", stim_center_um, f"must be a point inside the box [0, {box_um:g}) µm")
+    radius = require_positive("stim_radius_um", stim_radius_um, high=box_um / 2.0)
+    d = np.abs(sites - center)
+    recruited = sites[np.sum(np.minimum(d, box_um - d) ** 2, axis=1) <= radius ** 2]
+    pulses = np.asarray(pulse_times_s, dtype=float).ravel()
+    amount = require_nonnegative("molecules_per_release", molecules_per_release) * \
+        require_real("release_probability", release_probability, 0.0, 1.0, "a probability in [0, 1]")
+    return FieldSources(release_times_s=np.repeat(pulses, recruited.shape[0]),
+                        release_positions_um=np.tile(recruited, (pulses.size, 1)),
+                        release_molecules=np.full(pulses.size * recruited.shape[0], amount))
+
+
+def tonic_level_uM(solution: FieldSolution, after_s, detector=None) -> float:
+    """The time mean of the box (or a detector's) mean concentration over output times >= ``after_s``
+    (once the start-up transient has passed)."""
+    series = solution.box_mean_uM if detector is None else solution.detector_uM[detector]
+    keep = solution.times_s >= after_s
+    if keep.sum() < 2:
+        raise ModelError("after_s", after_s, f"must leave at least two output times (the last is {solution.times_s[-1]:g} s)")
+    return float(np.trapezoid(series[keep], solution.times_s[keep]) / np.ptp(solution.times_s[keep]))
+
+
+def clearance_half_time_s(times_s, series_uM, release_time_s) -> float:
+    """Time from the peak after ``release_time_s`` until the excess over the pre-release level falls
+    to half (linear interpolation; NaN when the series ends first)."""
+    t, y = np.asarray(times_s, dtype=float), np.asarray(series_uM, dtype=float)
+    before = y[t < release_time_s]
+    base = float(before[-1]) if before.size else 0.0
+    after = np.flatnonzero(t >= release_time_s)
+    if after.size < 2:
+        raise ModelError("release_time_s", release_time_s, "must leave at least two output times after it")
+    i = int(after[np.argmax(y[after])])
+    half = base + 0.5 * (y[i] - base)
+    below = np.flatnonzero(y[i:] <= half)
+    if below.size == 0:
+        return math.nan
+    j = i + int(below[0])
+    return float(t[j - 1] + (y[j - 1] - half) / (y[j - 1] - y[j]) * (t[j] - t[j - 1]) - t[i])
 
 
 def point_source_periodic_uM(n_molecules, source_um, box_um, n_cells, transport: FieldTransport, t_s,
