@@ -9,6 +9,8 @@
                     [--pulses N] [--frequency HZ] [--start S] [--duration S] [--blocker-uM C --ki-uM K]
                     [--efflux-uM-per-s E] [--noise-nM SD] [--seed S] [--method ...] [--figure PATH]
     mcsyn electrode clearance TRACE.csv --ejection-time S
+    mcsyn electrode bolus --amount-pmol P --volume-nl V --distance-um R --out TRACE.csv
+                    [--blocker-uM C --ki-uM K] [--duration S] [--method chronoamperometry|...]
 
 ``fit`` fits the Michaelis-Menten model of evoked release (release per pulse, Vmax, Km) with
 confidence intervals and draws the trace with the fitted curve (:mod:`mcsyn.tissue.mm_fit`).
@@ -16,7 +18,10 @@ confidence intervals and draws the trace with the fitted curve (:mod:`mcsyn.tiss
 (the particle tissue field will replace it as the source of simulated traces; the generator is the
 field's well-mixed limit, so a fit of its trace must give back the preset's Vmax and Km).
 ``clearance`` reads a chronoamperometric bolus trace: amplitude, rise time, T20/T60/T80 and the
-clearance rate (:func:`mcsyn.tissue.electrode.clearance_metrics`).
+clearance rate (:func:`mcsyn.tissue.electrode.clearance_metrics`). ``bolus`` simulates that
+experiment: 5-HT ejected at a distance from the electrode, spreading with D/λ² (D of the library's
+serotonin entry, α and λ of Nicholson & Syková 1998) and cleared by SERT with the ``serotonergic``
+calibration (:func:`mcsyn.tissue.deterministic.pressure_ejected_bolus`), seen by the electrode.
 """
 from __future__ import annotations
 
@@ -40,8 +45,8 @@ def _times(text):
     return values
 
 
-def _electrode_options(p):
-    p.add_argument("--method", choices=tuple(_electrode.ELECTRODE_METHODS), default="fscv",
+def _electrode_options(p, default="fscv"):
+    p.add_argument("--method", choices=tuple(_electrode.ELECTRODE_METHODS), default=default,
                    help="recording method (its response time, sampling rate and window are the defaults)")
     p.add_argument("--tau-e", dest="tau_s", type=float, default=None, metavar="S",
                    help="electrode response time constant τ_e in s (adsorption)")
@@ -96,6 +101,20 @@ def add_command(sub):
                                        "of a trace after a pressure-ejected bolus.")
     c.add_argument("trace", metavar="TRACE.csv")
     c.add_argument("--ejection-time", dest="ejection_time_s", type=float, required=True, metavar="S")
+    b = actions.add_parser("bolus", help="simulate a pressure-ejected 5-HT bolus and read its clearance",
+                           description="5-HT ejected at a distance from the electrode (chronoamperometry of the "
+                                       "serotonin clearance studies): the trace, T20/T60/T80 and the clearance rate.")
+    b.add_argument("--amount-pmol", dest="amount_pmol", type=float, required=True, metavar="P")
+    b.add_argument("--volume-nl", dest="volume_nl", type=float, required=True, metavar="V",
+                   help="ejected volume (nL); the pipette concentration is P/V")
+    b.add_argument("--distance-um", dest="distance_um", type=float, required=True, metavar="R",
+                   help="pipette-electrode spacing (µm)")
+    b.add_argument("--blocker-uM", dest="inhibitor_uM", type=float, default=0.0, metavar="C",
+                   help="competitive SERT blocker (an SSRI), µM; Km_app = Km (1 + C/Ki)")
+    b.add_argument("--ki-uM", dest="ki_uM", type=float, default=1.0, metavar="K")
+    b.add_argument("--duration", type=float, default=30.0, metavar="S")
+    _electrode_options(b, default="chronoamperometry")
+    b.add_argument("--out", required=True, metavar="TRACE.csv")
     return command
 
 
@@ -110,7 +129,7 @@ def _overrides(args):
 
 
 def command(args):
-    return {"fit": _fit, "simulate": _simulate, "clearance": _clearance}[args.action](args)
+    return {"fit": _fit, "simulate": _simulate, "clearance": _clearance, "bolus": _bolus}[args.action](args)
 
 
 def _fit(args):
@@ -145,15 +164,40 @@ def _simulate(args):
 
 def _clearance(args):
     times, conc = _traces.read_trace_csv(args.trace)
-    m = _electrode.clearance_metrics(times, conc, args.ejection_time_s)
     print(f"mcsyn electrode clearance: {args.trace}, ejection at {args.ejection_time_s:g} s")
+    _print_clearance(_electrode.clearance_metrics(times, conc, args.ejection_time_s))
+    return 0
+
+
+def _bolus(args):
+    from . import library
+    from .tissue import deterministic as _det
+    cal = _mm.EVOKED_CALIBRATIONS["serotonergic"]
+    transport = _det.FieldTransport(
+        diffusion_um2_per_s=library.raw("transmitters")["serotonin"]["diffusion_um2_per_ms"] * 1e3,
+        tortuosity=1.6, volume_fraction=0.2, vmax_uM_per_s=cal["vmax_uM_per_s"],
+        km_uM=_det.competitive_km_uM(cal["km_uM"], args.inhibitor_uM, args.ki_uM))
+    duration = _electrode.require_positive("duration", args.duration, high=3600.0)
+    fine = np.linspace(0.0, duration, int(duration * 200) + 1)
+    bolus = _det.pressure_ejected_bolus(args.amount_pmol, args.volume_nl, args.distance_um, transport, fine)
+    seen = _electrode.electrode_response(fine, bolus.at_electrode_uM, units="uM", method=args.method,
+                                         **_overrides(args))
+    note = (f"mcsyn electrode bolus: {args.amount_pmol:g} pmol 5-HT in {args.volume_nl:g} nL at "
+            f"{args.distance_um:g} um, SERT Vmax {transport.vmax_uM_per_s:g} uM/s, Km {transport.km_uM:.4g} uM "
+            f"(blocker {args.inhibitor_uM:g} uM, Ki {args.ki_uM:g} uM); electrode {args.method}; ejection at 0 s")
+    out = _traces.write_trace_csv(args.out, seen.times_s, seen.concentration_uM, comment=note)
+    print(f"{note}\ntrace: {out}")
+    _print_clearance(_electrode.clearance_metrics(seen.times_s, seen.concentration_uM, 0.0))
+    return 0
+
+
+def _print_clearance(m):
     for label, value, unit in (("baseline", m.baseline_uM, "µM"), ("amplitude", m.amplitude_uM, "µM"),
                                ("rise time (ejection to peak)", m.time_to_peak_s, "s"),
                                ("T20 (peak to 20% decline)", m.t20_s, "s"), ("T60", m.t60_s, "s"),
                                ("T80 (peak to 80% decline)", m.t80_s, "s"),
                                ("clearance rate (T20-T60)", m.clearance_rate_uM_per_s, "µM/s")):
         print(f"  {label:30s} {value:10.4g} {unit}")
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +231,7 @@ def figure_of_fit(fit: _mm.MMFit, title=""):
         else:
             lo, hi = fit.intervals[name]
             lines.append(f"{label} = {fit.estimates[name]:.3g} {unit} [{lo:.3g}, {hi:.3g}]")
-    lines.append(f"{int(round(fit.level * 100))}% CI, {fit.ci_method}")
+    lines.append(f"{fit.level * 100:g}% CI, {fit.ci_method}")
     ax.text(0.98, 0.96, "\n".join(lines), transform=ax.transAxes, ha="right", va="top", fontsize=7.5,
             bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#bbbbbb"})
     ax.set_xlabel("Time (s)")

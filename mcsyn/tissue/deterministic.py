@@ -291,7 +291,8 @@ def tonic_level_uM(solution: FieldSolution, after_s, detector=None) -> float:
     series = solution.box_mean_uM if detector is None else solution.detector_uM[detector]
     keep = solution.times_s >= after_s
     if keep.sum() < 2:
-        raise ModelError("after_s", after_s, f"must leave at least two output times (the last is {solution.times_s[-1]:g} s)")
+        raise ModelError("after_s", after_s,
+                         f"must leave at least two output times (the last is {solution.times_s[-1]:g} s)")
     return float(np.trapezoid(series[keep], solution.times_s[keep]) / np.ptp(solution.times_s[keep]))
 
 
@@ -373,7 +374,8 @@ def pressure_ejected_bolus(amount_pmol, ejection_volume_nl, distance_um, transpo
     r0 = (3.0 * volume_nl * UM3_PER_NL / (4.0 * math.pi * transport.volume_fraction)) ** (1.0 / 3.0)
     outer = outer_radius_um or (max(distance, r0) + 6.0 * math.sqrt(2.0 * d_eff * max(t_eval[-1], 1e-6)))
     if require_positive("outer_radius_um", outer) <= max(distance, r0):
-        raise ModelError("outer_radius_um", outer, f"must exceed the distance and the bolus radius ({max(distance, r0):g} µm)")
+        raise ModelError("outer_radius_um", outer,
+                         f"must exceed the distance and the bolus radius ({max(distance, r0):g} µm)")
     n = require_count("n_shells", n_shells, low=20, high=100_000)
     edges = np.linspace(0.0, outer, n + 1)
     volumes = 4.0 / 3.0 * math.pi * np.diff(edges ** 3)

@@ -9,9 +9,10 @@ al. 2001, J Neurosci Methods 112:119 [U]):
 
 with ``[DA]p`` the concentration released per pulse, ``Vmax`` (µM/s) and ``Km`` (µM). Between
 pulses it has a closed form through the Lambert W function, ``C(t) = Km W((C0/Km) exp((C0 -
-Vmax t)/Km))`` (Schnell & Mendoza 1997, J Theor Biol 187:207 [U]), which :func:`wightman_model_uM`
-evaluates exactly on a fine grid; the fit passes it through the electrode response
-(:mod:`mcsyn.tissue.electrode`) and compares it with the samples. Km is often poorly determined by a
+Vmax t)/Km))`` (Schnell & Mendoza 1997, J Theor Biol 187:207 [U]), which the fit evaluates
+exactly on a :class:`~mcsyn.tissue.electrode.PulseGrid` (each release time a node before and a
+node after the jump), passes through the electrode response (:mod:`mcsyn.tissue.electrode`) and
+compares with the samples, with a constant baseline fitted alongside. Km is often poorly determined by a
 single trace (the lab practice is to fix it near 0.2 µM; Michael et al. 2005, J Neurochem 94:1202,
 abs. [V]): ``fix_km_uM`` does that.
 
@@ -39,7 +40,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, least_squares
-from scipy.special import lambertw
 from scipy.stats import chi2
 
 from ..errors import ModelError, require_choice, require_count, require_nonnegative, require_positive, require_real
@@ -54,8 +54,8 @@ PARAMETER_LABELS = {"release_uM": "[DA]p, release per pulse (µM)", "vmax_uM_per
 
 # Calibrations of the evoked-trace generator (``mcsyn electrode simulate --preset NAME``): the
 # field's uptake in the well-mixed limit. Release per pulse is ASSUMED everywhere: no source read
-# here gives [DA]p for these set-ups; 0.1 µM per pulse gives traces of 1-2 µM for a 20-pulse train,
-# the range the Km of ~0.2 µM needs to be seen at all.
+# here gives [DA]p for these set-ups; 0.1 µM per pulse peaks near 0.9 µM after 20 pulses at 50 Hz in
+# the dorsal striatum, well above a Km of ~0.2 µM, which a trace must reach for Km to be seen at all.
 EVOKED_CALIBRATIONS = {
     "dorsal-striatum": {
         "vmax_uM_per_s": 4.5, "km_uM": 0.21, "release_uM": 0.1,
@@ -160,7 +160,7 @@ def simulate_evoked_trace(stim_times_s, release_uM, vmax_uM_per_s, km_uM, durati
     stims = np.sort(np.asarray(stim_times_s, dtype=float))
     duration = require_positive("duration_s", duration_s)
     if stims.size == 0 or stims[0] < 0 or stims[-1] >= duration:
-        raise ModelError("stim_times_s", stim_times_s, f"must be one or more times in [0, {duration:g}) s")
+        raise ModelError("stim_times_s", stims.tolist(), f"must be one or more times in [0, {duration:g}) s")
     grid = pulse_grid(0.0, duration, stims, require_positive("fine_step_s", fine_step_s))
     conc = np.full(grid.times_s.size, baseline)
 
@@ -204,7 +204,7 @@ class MMFit:
     fine_model_uM: np.ndarray = field(repr=False, default=None)    # the fitted concentration itself
 
     def table(self) -> str:
-        rows = [f"{'parameter':32s} {'estimate':>10s}   {int(round(self.level * 100))}% CI ({self.ci_method})"]
+        rows = [f"{'parameter':32s} {'estimate':>10s}   {self.level * 100:g}% CI ({self.ci_method})"]
         for name in PARAMETERS:
             if name in self.fixed:
                 rows.append(f"{PARAMETER_LABELS[name]:32s} {self.fixed[name]:10.4g}   (fixed)")
@@ -212,7 +212,8 @@ class MMFit:
             lo, hi = self.intervals[name]
             rows.append(f"{PARAMETER_LABELS[name]:32s} {self.estimates[name]:10.4g}   [{lo:.4g}, {hi:.4g}]")
         rows.append(f"residual SD {self.residual_sd_uM * 1e3:.3g} nM over {self.n_samples} samples; "
-                    f"baseline {self.baseline_uM:.4g} µM ({'held' if 'baseline_uM' in self.fixed else 'fitted'}); electrode {self.electrode.name} "
+                    f"baseline {self.baseline_uM:.4g} µM ({'held' if 'baseline_uM' in self.fixed else 'fitted'}); "
+                    f"electrode {self.electrode.name} "
                     f"(tau_e {self.electrode.tau_s:g} s, {self.electrode.sample_rate_hz:g} Hz, "
                     f"window {self.electrode.window_s * 1e3:g} ms)")
         return "\n".join(rows)
@@ -259,7 +260,7 @@ class _Problem:
         out = dict(self.fixed)
         out.update(held or {})
         names = [p for p in self.free if p not in (held or {})]
-        out.update({p: (v if p == "baseline_uM" else math.exp(v)) for p, v in zip(names, x)})
+        out.update({p: float(v) if p == "baseline_uM" else math.exp(v) for p, v in zip(names, x)})
         return out
 
     def fit(self, start, held=None, data=None):
@@ -352,7 +353,8 @@ def fit_evoked_trace(times_s, concentration_uM, stim_times_s, electrode="fscv", 
     t, c = check_series(times_s, concentration_uM, "time_s", "concentration_uM")
     stims = np.sort(np.asarray(stim_times_s, dtype=float).ravel())
     if stims.size == 0 or not np.all(np.isfinite(stims)) or stims[-1] >= t[-1]:
-        raise ModelError("stim_times_s", stim_times_s, f"must be one or more times before the trace ends ({t[-1]:g} s)")
+        raise ModelError("stim_times_s", stims.tolist(),
+                         f"must be one or more times before the trace ends ({t[-1]:g} s)")
     method = electrode if isinstance(electrode, ElectrodeMethod) else electrode_method(electrode,
                                                                                          **electrode_overrides)
     require_choice("ci", ci, ("profile", "bootstrap"))
