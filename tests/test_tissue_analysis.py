@@ -92,9 +92,9 @@ def test_tonic_level_of_steady_sources_with_linear_removal():
     positions: the tonic level is R / k (the case where the particle picture's mean is exact)."""
     rng = np.random.default_rng(0)
     positions = rng.uniform(0.0, 10.0, (40, 3))
-    rates = np.full(40, 0.06 * 4.0 * 3000.0)          # p × f × q per varicosity (Dreyer et al. 2010 via Kaya 2018)
+    sources = det.tonic_sources(positions, 4.0, 0.06, 3000.0)
+    rates = sources.steady_molecules_per_s
     transport = det.FieldTransport(**DA, k_removal_per_s=10.0)
-    sources = det.FieldSources(steady_positions_um=positions, steady_molecules_per_s=rates)
     sol = det.solve_field(10.0, 5, transport, sources, np.linspace(0.0, 1.5, 31))
     expected = det.molecules_to_uM(rates.sum(), 1000.0, DA["volume_fraction"]) / 10.0
     assert det.tonic_level_uM(sol, after_s=1.0) == pytest.approx(expected, rel=1e-4)     # e^-10 left

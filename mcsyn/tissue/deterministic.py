@@ -17,6 +17,12 @@ Where the particle picture's mean field is exact (first-order removal, or concen
 Km), the ensemble mean of the stochastic field must agree with this solution within statistical
 error; with Michaelis-Menten uptake near saturation the mean field is an approximation.
 
+The mean field of a release-site field: :func:`tonic_sources` turns tonically firing varicosities
+into steady sources (``f p q`` molecules per second each), :func:`stimulated_releases` an
+electrical train into releases of ``p q`` at every site within a radius of the stimulating
+electrode; :func:`tonic_level_uM` and :func:`clearance_half_time_s` read the tonic level and the
+evoked clearance off a solution, for the comparison with the ensemble mean of the particle field.
+
 Closed forms used to check the solver (``tests/test_tissue_analysis.py``):
 
 * one instantaneous point source in a periodic box with first-order removal: the Gaussian image
@@ -263,6 +269,16 @@ def solve_field(box_um, n_cells, transport: FieldTransport, sources: FieldSource
 
 def _summaries(column, masks):
     return [column.mean()] + [column[m].mean() for m in masks.values()]
+
+
+def tonic_sources(site_positions_um, firing_rate_hz, release_probability, molecules_per_release) -> FieldSources:
+    """The mean field of tonic Poisson firing: each site a steady source of ``f × p × q``
+    molecules per second (e.g. 4 Hz, p = 0.06, q = 3000: Dreyer et al. 2010 via Kaya et al. 2018)."""
+    sites = np.asarray(site_positions_um, dtype=float).reshape(-1, 3)
+    rate = (require_nonnegative("firing_rate_hz", firing_rate_hz)
+            * require_real("release_probability", release_probability, 0.0, 1.0, "a probability in [0, 1]")
+            * require_nonnegative("molecules_per_release", molecules_per_release))
+    return FieldSources(steady_positions_um=sites, steady_molecules_per_s=np.full(sites.shape[0], rate))
 
 
 def stimulated_releases(site_positions_um, box_um, stim_center_um, stim_radius_um, pulse_times_s,
