@@ -37,7 +37,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.integrate import cumulative_trapezoid
-from scipy.signal import lfilter
 
 from ..errors import ModelError, require_choice, require_nonnegative, require_positive, require_real
 
@@ -120,6 +119,7 @@ def first_order_response(values, step_s, tau_s, initial=None):
     """The response ``a`` of ``da/dt = (C - a) / τ`` to ``C`` sampled on a uniform grid, exact for
     ``C`` linear between samples (``τ = 0`` returns ``C``). ``a`` starts at ``initial`` (default:
     in equilibrium with the first value)."""
+    from scipy.signal import lfilter      # start-up cost: `mcsyn --help` loads this module, not the filter
     c = np.asarray(values, dtype=float)
     if tau_s == 0.0:
         return c.copy()

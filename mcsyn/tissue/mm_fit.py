@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq, least_squares
-from scipy.stats import chi2
+from scipy.special import erfinv
 
 from ..errors import ModelError, require_choice, require_count, require_nonnegative, require_positive, require_real
 from .deterministic import competitive_km_uM, steady_state_uM
@@ -372,7 +372,7 @@ def fit_evoked_trace(times_s, concentration_uM, stim_times_s, electrode="fscv", 
     best, rss = problem.fit(_initial_guess(problem, start_baseline))
     rates = [p for p in problem.free if p in PARAMETERS]
     if ci == "profile":
-        threshold = float(chi2.ppf(level, 1))
+        threshold = 2.0 * float(erfinv(level)) ** 2       # χ²₁ quantile = (normal quantile of (1+level)/2)²
         se_log = _log_standard_errors(problem, best, rss)
         intervals = {p: _profile_interval(problem, best, rss, p, threshold, se_log[p]) for p in rates}
     else:
