@@ -15,6 +15,7 @@
     mcsyn demo [--runs N] [--out DIR]
     mcsyn validate [--quick] [--out DIR] [--workers K]
     mcsyn bench [--repeats N] [--workers K]
+    mcsyn electrode fit|simulate|clearance ...   (see mcsyn.cli_electrode)
 
 Concentrations carry their unit: ``25nM``, ``"25 nM"``, ``2.5e-8M`` or an occupancy ``80%SERT``
 (a bare number such as ``2.5e-8`` is refused: 25 meant as nM would be 25 M). Exit status: 0
@@ -82,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_dose
     COMMANDS["dose"] = cli_dose.add_command(sub, check_out=_check_out, execute=_execute, run_kwargs=_run_kwargs,
                                             clamp_settings=_clamp_settings)
+    from . import cli_electrode
+    COMMANDS["electrode"] = cli_electrode.add_command(sub)
 
     sub.add_parser("presets", help="list the built-in presets", description="List the built-in presets.")
     p = sub.add_parser("drugs", formatter_class=_Formatter, help="list the drugs, or show one",
