@@ -197,7 +197,10 @@ class CompiledModel:
             type_volume_index=_i32(rows.type_volume_index), type_ground=_i32(rows.type_ground),
             voxel_weight=_f64(voxels.weight), snapshot_every=snapshot_every, **_probe_arrays(model),
         )
+        # a detector's count over its extracellular volume (α × region volume), in nM
         self.detector_names = [d.name for d in model.detector_regions()]
+        self.detector_nM_per_molecule = [1e9 * float(molar(1, g.volume_fraction * d.volume_um3()))
+                                         for d in model.detector_regions()]
         self.sample_times_ms = np.arange(self.kernel.n_samples) * t.sample_interval_us * 1e-3
         self._tile_candidates = {}
         self._check_site_room()

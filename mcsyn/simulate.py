@@ -61,8 +61,10 @@ def series_columns(cm: CompiledModel, out) -> dict:
         data[f"{grp.label}:occupied"] = block[:, lig > 0].sum(axis=1)
         if grp.scheme.open_states:
             data[f"{grp.label}:open"] = block[:, cm.state_open[first:first + len(names)]].sum(axis=1)
-    for j, name in enumerate(getattr(cm, "detector_names", ())):
-        data[f"{name}:molecules"] = out["probes"][:, j]
+    probes = out.get("probes")
+    for j, (name, nM) in enumerate(zip(cm.detector_names, cm.detector_nM_per_molecule)):
+        data[f"{name}:molecules"] = probes[:, j] if probes is not None else np.zeros(len(out["series"]), dtype=np.int64)
+        data[f"{name}:concentration_nM"] = data[f"{name}:molecules"] * nM
     if cm.model.clamp is not None:
         data.update(electrophysiology.current_columns(cm, data, cm.model.clamp, channel_list=cm.channels))
     return data
