@@ -99,6 +99,10 @@ def mouth_shell(model, sigma_fine, steps_per_coarse, n_quantiles):
                          f"the molecules that leave the cleft in one volume step; {fix}, or set "
                          f"geometry.volume_enters_cleft = false")
     if r_mouth > 0.5 * (ri + r_domain):
+        if geometry.periodic(g):
+            raise ModelError("geometry.box_side_um", g.box_side_um,
+                             f"must be at least {2 * (2 * r_mouth - ri):.3g} µm so that the cleft's mouth region "
+                             f"(out to {r_mouth:.3g} µm) fills at most half of the way to the box's faces")
         raise ModelError("geometry.domain_radius_um", g.domain_radius_um,
                          f"must be at least {2 * r_mouth - ri:.3g} µm so that the cleft's mouth region "
                          f"(out to {r_mouth:.3g} µm) fills at most half of the extracellular shell")
