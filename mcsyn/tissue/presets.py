@@ -55,9 +55,10 @@ def entry(name: str, variant: str | None = None) -> dict:
 
 
 def tissue_model(base: SynapseModel, tissue_field: TissueField, duration_ms: float,
-                 sample_interval_us: float = 1000.0) -> TissueModel:
+                 sample_interval_us: float = 1000.0, dt_volume_us: float | None = None) -> TissueModel:
     """``base``'s species, volume sites and degradation in a periodic box with ``tissue_field``'s
-    release sites. ``base`` must keep its sites in the volume (a tissue box has no cleft to use)."""
+    release sites, stepped at ``dt_volume_us`` (default: ``base``'s). ``base`` must keep its
+    sites in the volume (a tissue box has no cleft to use)."""
     for grp in base.sites:
         if grp.location != "volume":
             raise ModelError(f"sites[{grp.label!r}].location", grp.location,
@@ -67,7 +68,8 @@ def tissue_model(base: SynapseModel, tissue_field: TissueField, duration_ms: flo
                    varicosity_radius_um=CENTRE_SPHERE_RADIUS_UM, volume_fraction=g.volume_fraction,
                    tortuosity=g.tortuosity, volume_enters_cleft=False)
     t = base.timing
-    timing = Timing(duration_ms=duration_ms, dt_fine_us=t.dt_fine_us, dt_volume_us=t.dt_volume_us,
+    timing = Timing(duration_ms=duration_ms, dt_fine_us=t.dt_fine_us,
+                    dt_volume_us=t.dt_volume_us if dt_volume_us is None else dt_volume_us,
                     sample_interval_us=sample_interval_us)
     model = TissueModel(species=list(base.species), geometry=box, sites=list(base.sites), releases=[],
                         trains=[], degradation=list(base.degradation), timing=timing, tile_um=base.tile_um,
@@ -106,4 +108,4 @@ def build(name: str, /, variant: str | None = None, drugs: dict | None = None, *
                                layout_seed=layout_seed)
     geometry.require_length("field.box_side_um", tissue_field.box_side_um)
     return tissue_model(base, tissue_field, duration_ms if duration_ms is not None else data["duration_ms"],
-                        data["sample_interval_us"])
+                        data["sample_interval_us"], data.get("dt_volume_us"))
