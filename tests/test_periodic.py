@@ -78,6 +78,11 @@ class Region:
     radius_um: float
     length_um: float = 0.0
 
+    def volume_um3(self):
+        if self.shape == "sphere":
+            return 4 / 3 * math.pi * self.radius_um ** 3
+        return math.pi * self.radius_um ** 2 * self.length_um
+
 
 class ProbedBox(mcsyn.SynapseModel):
     """A box model that asks the kernel for region counts and voxel snapshots."""
