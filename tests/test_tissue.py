@@ -13,7 +13,7 @@ import pytest
 
 import mcsyn
 from mcsyn import tissue
-from mcsyn.ensemble import condition_seed, run_ensemble
+from mcsyn.ensemble import condition_seed, make_conditions, run_ensemble
 from mcsyn.tissue import Detector, Firing, Stimulation, TissueField
 
 Z = 5.0
@@ -183,3 +183,13 @@ def test_a_preset_refuses_a_detector_outside_its_box():
         tissue.build_field("dorsal_striatal_dopamine", detectors=[Detector("far", centre_um=(20.0, 0.0, 0.0))])
     with pytest.raises(mcsyn.ModelError, match=r"field\.stimulation\.radius_um"):
         tissue.build_field("dorsal_striatal_dopamine", stimulation=Stimulation(radius_um=40.0))
+
+
+def test_drug_conditions_of_a_field_run_as_an_ensemble():
+    # drugs act on a field preset through a build function, as on any preset
+    conds = make_conditions(lambda drugs, **kw: tissue.build_field("dorsal_striatal_dopamine", drugs=drugs,
+                                                                   box_side_um=10.0, duration_ms=20.0),
+                            treatments=[{}, {"cocaine": "60%DAT"}])
+    res = run_ensemble(conds, n_runs=2, seed=309, workers=2, observables=["free_volume", "centre:concentration_nM"],
+                       progress=False)
+    assert res.conditions["n_ok"].tolist() == [2, 2]
