@@ -43,7 +43,7 @@ mcsyn_ziggurat_init()
 # module's own scope); tests/test_kernel_api.py checks that every name there is here.
 globals().update(
     OUTSIDE_CLOSED=OUTSIDE_CLOSED, OUTSIDE_OPEN=OUTSIDE_OPEN, OUTSIDE_BAND=OUTSIDE_BAND,
-    OUTSIDE_VOLUME=OUTSIDE_VOLUME,
+    OUTSIDE_VOLUME=OUTSIDE_VOLUME, PROBE_SPHERE=PROBE_SPHERE, PROBE_CYLINDER=PROBE_CYLINDER,
     EXIT_PLAIN=EXIT_PLAIN, EXIT_UNBIND=EXIT_UNBIND, EXIT_UPTAKE=EXIT_UPTAKE, EXIT_DEGRADE=EXIT_DEGRADE,
     EXIT_EFFLUX=EXIT_EFFLUX,
     PLANE_POST=PLANE_POST, PLANE_PRE=PLANE_PRE, PLANE_VOLUME=PLANE_VOLUME, PLANE_AGGREGATE=PLANE_AGGREGATE,
@@ -148,6 +148,10 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     fenwick = np.zeros(p.n_volume_types * (p.nv + 1) if p.ground_exits else 1, dtype=np.int64)
     free_total = np.zeros(max(p.n_volume_types, 1), dtype=np.int64)
     vox_hazard0 = np.zeros(p.nv if p.n_volume_types else 1, dtype=np.float64)
+    probe_series = np.zeros((p.n_samples, max(p.n_probes, 1)), dtype=np.int64)
+    snapshots = np.zeros((max(p.n_snapshots, 1), p.nv if p.n_snapshots else 1), dtype=np.int32)
+    s.probe_series = <int64_t*> _ptr(probe_series)
+    s.snapshots = <int32_t*> _ptr(snapshots)
     s.series = <int64_t*> _ptr(series)
     s.states_series = <int64_t*> _ptr(states)
     s.state_count = <int64_t*> _ptr(state_count)
@@ -188,6 +192,10 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         out = {"series": series, "states": states[:, :p.n_states]}
         if feedback:
             out.update(feedback_activation=feedback[5], feedback_vesicles=feedback[6])
+        if p.n_probes:
+            out["probes"] = probe_series
+        if p.n_snapshots:
+            out["voxel_snapshots"] = snapshots
         if keep_positions:
             out.update(_positions(&s))
         return out
@@ -208,6 +216,14 @@ cdef void _wire_model(Sim *s, PreparedModel p):
     s.outside = p.outside
     s.outer_absorbing = p.outer_absorbing
     s.domain_reflects = p.domain_reflects
+    s.domain_periodic = p.domain_periodic
+    s.n_probes = p.n_probes
+    s.probe_shape = <const int32_t*> p.table("probe_shape")
+    s.probe_centre = <const double*> p.table("probe_centre")
+    s.probe_radius = <const double*> p.table("probe_radius")
+    s.probe_half_length = <const double*> p.table("probe_half_length")
+    s.snapshot_every = p.snapshot_every
+    s.n_snapshots = p.n_snapshots
     s.r_mouth = p.r_mouth
     s.mouth_cos = p.mouth_cos
     s.rim = s.r_outer if s.outside == OUTSIDE_BAND else s.r_cleft
@@ -375,6 +391,9 @@ cdef dict _positions(Sim *s):
         "volume_positions": np.array([[s.vol.x[i], s.vol.y[i], s.vol.z[i]] for i in range(s.vol.n)],
                                      dtype=np.float64).reshape(-1, 3),
         "slab_species": np.array([s.slab.species[i] for i in range(s.slab.n)], dtype=np.int32),
+        # periodic images each volume molecule crossed (x, y, z): its unwrapped position is
+        # volume_positions + volume_images * box side (all 0 outside a periodic box)
+        "volume_images": np.array([s.vol.image[j] for j in range(3 * s.vol.n)], dtype=np.int64).reshape(-1, 3),
     }
 
 

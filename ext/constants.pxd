@@ -10,6 +10,10 @@ cpdef enum:
     OUTSIDE_VOLUME = 3      # homogenised extracellular volume beyond the rim
 
 cpdef enum:
+    PROBE_SPHERE = 0        # a detector region: the ball |x - c| < radius
+    PROBE_CYLINDER = 1      # a detector region: |(x, y) - c| < radius, |z - c_z| < half length
+
+cpdef enum:
     EXIT_PLAIN = 0          # first-order change of state, nothing else happens
     EXIT_UNBIND = 1         # a bound molecule is released next to the site
     EXIT_UPTAKE = 2         # the bound molecule is translocated: counted as taken up

@@ -2,7 +2,7 @@
 # _engine.pyx), so defining them here keeps them inlined into step_slab and step_volume; helpers
 # that are not inline (reflect_at_sphere, sort_slab_by_cell) stay in the .pxi parts, where GCC
 # decides their inlining as before.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, int32_t
 from libc.math cimport sqrt, fabs, exp
 
 
@@ -107,3 +107,21 @@ cdef inline int64_t voxel_index(int64_t n, double inv_voxel, double r_domain,
     iy = 0 if iy < 0 else (n - 1 if iy >= n else iy)
     iz = 0 if iz < 0 else (n - 1 if iz >= n else iz)
     return (ix * n + iy) * n + iz
+
+
+cdef inline double wrap_into_box(double x, double half, int32_t *image) noexcept nogil:
+    # A periodic box |x| < half: a coordinate that left one face re-enters at the other, and the
+    # crossing is counted in *image. A volume step is at most a few σ <= (half - R_var)/10 (compile
+    # checks), so one wrap suffices.
+    if x >= half:
+        image[0] += 1
+        return x - 2.0 * half
+    if x < -half:
+        image[0] -= 1
+        return x + 2.0 * half
+    return x
+
+
+cdef inline double nearest_image(double d, double box) noexcept nogil:
+    # the periodic image of a separation d closest to zero (|result| <= box / 2)
+    return d - box * round_to_integer(d / box)

@@ -25,6 +25,39 @@ cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
     row[SERIES_BINDING_EVENTS] = s.binding_events
     for g in range(s.n_states):
         s.states_series[k * s.n_states + g] = s.state_count[g]
+    if s.n_probes:
+        count_in_probes(s, s.probe_series + k * s.n_probes)
+    if s.snapshot_every and k % s.snapshot_every == 0 and k // s.snapshot_every < s.n_snapshots:
+        count_in_voxels(s, s.snapshots + (k // s.snapshot_every) * s.n_vox * s.n_vox * s.n_vox)
+
+cdef void count_in_probes(Sim *s, int64_t *row) noexcept nogil:
+    # free volume molecules inside each detector region (molecules waiting to enter the cleft are
+    # not counted); separations to a centre are taken to its nearest periodic image in a box
+    cdef Py_ssize_t i, d
+    cdef double dx, dy, dz, box = 2.0 * s.r_domain, r2
+    for d in range(s.n_probes):
+        row[d] = 0
+    for i in range(s.vol.n):
+        for d in range(s.n_probes):
+            dx = s.vol.x[i] - s.probe_centre[3 * d]
+            dy = s.vol.y[i] - s.probe_centre[3 * d + 1]
+            dz = s.vol.z[i] - s.probe_centre[3 * d + 2]
+            if s.domain_periodic:
+                dx = nearest_image(dx, box)
+                dy = nearest_image(dy, box)
+                dz = nearest_image(dz, box)
+            r2 = s.probe_radius[d] * s.probe_radius[d]
+            if s.probe_shape[d] == PROBE_SPHERE:
+                if dx * dx + dy * dy + dz * dz < r2:
+                    row[d] += 1
+            elif dx * dx + dy * dy < r2 and fabs(dz) < s.probe_half_length[d]:
+                row[d] += 1
+
+cdef void count_in_voxels(Sim *s, int32_t *grid) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double inv_voxel = 1.0 / s.voxel
+    for i in range(s.vol.n):
+        grid[voxel_index(s.n_vox, inv_voxel, s.r_domain, s.vol.x[i], s.vol.y[i], s.vol.z[i])] += 1
 
 cdef int inject_due(Sim *s, double t) noexcept nogil:
     cdef Py_ssize_t j

@@ -13,6 +13,8 @@ cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, d
         y += sig * mcsyn_normal(&s.rng)
         z += sig * mcsyn_normal(&s.rng)
         r2 = x * x + y * y + z * z
+        if s.domain_periodic:
+            return add_wrapped_volume_molecule(s, x, y, z, sp, x0, y0, z0)
         if r2 >= s.r_domain * s.r_domain:
             if not s.domain_reflects:
                 s.escaped += 1
@@ -21,6 +23,26 @@ cdef int add_volume_molecule(Sim *s, double x, double y, double z, int32_t sp, d
         elif r2 < s.r_inner * s.r_inner:
             reflect_at_sphere(x0, y0, z0, &x, &y, &z, s.r_inner, True)
     return pool_add(s, &s.vol, x, y, z, sp)
+
+cdef int add_wrapped_volume_molecule(Sim *s, double x, double y, double z, int32_t sp,
+                                     double x0, double y0, double z0) noexcept nogil:
+    # add_volume_molecule's advance in a periodic box: the varicosity reflection, then the wrap,
+    # whose image counts the new molecule keeps
+    cdef int32_t image[3]
+    image[0] = 0
+    image[1] = 0
+    image[2] = 0
+    if x * x + y * y + z * z < s.r_inner * s.r_inner:
+        reflect_at_sphere(x0, y0, z0, &x, &y, &z, s.r_inner, True)
+    x = wrap_into_box(x, s.r_domain, image)
+    y = wrap_into_box(y, s.r_domain, image + 1)
+    z = wrap_into_box(z, s.r_domain, image + 2)
+    if pool_add(s, &s.vol, x, y, z, sp) != STATUS_OK:
+        return STATUS_NO_MEMORY
+    s.vol.image[3 * (s.vol.n - 1)] = image[0]
+    s.vol.image[3 * (s.vol.n - 1) + 1] = image[1]
+    s.vol.image[3 * (s.vol.n - 1) + 2] = image[2]
+    return STATUS_OK
 
 cdef int add_to_mouth(Sim *s, mcsyn_rng *rng, double ux, double uy, int32_t sp) noexcept nogil:
     # a molecule that left the slab rim in the direction (ux, uy): uniform in the mouth shell at
@@ -122,7 +144,7 @@ cdef int release_from_volume_record(Sim *s, int32_t site, int32_t sp, double t) 
         y = -s.r_domain + (iy + mcsyn_uniform(&s.rng)) * s.voxel
         z = -s.r_domain + (iz + mcsyn_uniform(&s.rng)) * s.voxel
         r2 = x * x + y * y + z * z
-        if r2 >= s.r_inner * s.r_inner and r2 < s.r_domain * s.r_domain:
+        if r2 >= s.r_inner * s.r_inner and (r2 < s.r_domain * s.r_domain or s.domain_periodic):
             return pool_add(s, &s.vol, x, y, z, sp)
     r = sqrt(r2)
     scale = (0.5 * (s.r_inner + s.r_domain)) / r if r > 0.0 else 0.0

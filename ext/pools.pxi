@@ -11,13 +11,14 @@ cdef int pool_init(Pool *p, Py_ssize_t capacity) noexcept nogil:
     p.z = <double*> malloc(capacity * sizeof(double))
     p.clock = <double*> malloc(capacity * sizeof(double))
     p.species = <int32_t*> malloc(capacity * sizeof(int32_t))
-    if p.x == NULL or p.y == NULL or p.z == NULL or p.clock == NULL or p.species == NULL:
+    p.image = <int32_t*> malloc(3 * capacity * sizeof(int32_t))
+    if p.x == NULL or p.y == NULL or p.z == NULL or p.clock == NULL or p.species == NULL or p.image == NULL:
         return STATUS_NO_MEMORY
     return STATUS_OK
 
 cdef void pool_free(Pool *p) noexcept nogil:
-    free(p.x); free(p.y); free(p.z); free(p.clock); free(p.species)
-    p.x = NULL; p.y = NULL; p.z = NULL; p.clock = NULL; p.species = NULL
+    free(p.x); free(p.y); free(p.z); free(p.clock); free(p.species); free(p.image)
+    p.x = NULL; p.y = NULL; p.z = NULL; p.clock = NULL; p.species = NULL; p.image = NULL
 
 cdef int pool_grow(Pool *p) noexcept nogil:
     cdef Py_ssize_t cap = p.capacity * 2
@@ -36,6 +37,9 @@ cdef int pool_grow(Pool *p) noexcept nogil:
     cdef int32_t *ns = <int32_t*> realloc(p.species, cap * sizeof(int32_t))
     if ns == NULL: return STATUS_NO_MEMORY
     p.species = ns
+    ns = <int32_t*> realloc(p.image, 3 * cap * sizeof(int32_t))
+    if ns == NULL: return STATUS_NO_MEMORY
+    p.image = ns
     p.capacity = cap
     return STATUS_OK
 
@@ -47,6 +51,9 @@ cdef inline int pool_add(Sim *s, Pool *p, double x, double y, double z, int32_t 
     p.y[p.n] = y
     p.z[p.n] = z
     p.species[p.n] = sp
+    p.image[3 * p.n] = 0
+    p.image[3 * p.n + 1] = 0
+    p.image[3 * p.n + 2] = 0
     p.clock[p.n] = mcsyn_exponential(&s.rng)
     p.n += 1
     return STATUS_OK
@@ -59,4 +66,7 @@ cdef inline void pool_remove(Pool *p, Py_ssize_t i) noexcept nogil:
     p.z[i] = p.z[last]
     p.clock[i] = p.clock[last]
     p.species[i] = p.species[last]
+    p.image[3 * i] = p.image[3 * last]
+    p.image[3 * i + 1] = p.image[3 * last + 1]
+    p.image[3 * i + 2] = p.image[3 * last + 2]
     p.n = last

@@ -30,7 +30,10 @@ cdef class PreparedModel:
     cdef dict arrays            # name -> read-only array: everything the pointers below point into
     # geometry, µm
     cdef double h, r_cleft, r_outer, r_inner, r_domain, r_mouth, mouth_cos
-    cdef int outside, outer_absorbing, domain_reflects, volume_enters_slab
+    cdef int outside, outer_absorbing, domain_reflects, volume_enters_slab, domain_periodic
+    # detector regions and voxel snapshots (outputs only: they never change a run's draws)
+    cdef Py_ssize_t n_probes
+    cdef int64_t snapshot_every, n_snapshots
     # time, µs
     cdef double dt_fine
     cdef int64_t steps_per_coarse, n_coarse, sample_every, n_samples
@@ -80,6 +83,7 @@ def prepare(object model):
     _prepare_tables(p, model)
     _prepare_changes(p, model)
     _prepare_feedback(p, model)
+    _prepare_probes(p, model)
     return p
 
 
@@ -92,6 +96,9 @@ cdef _prepare_scalars(PreparedModel p, object model):
     p.outside = model.outside
     p.outer_absorbing = model.outer_absorbing
     p.domain_reflects = model.domain_reflects
+    p.domain_periodic = model.domain_periodic
+    if p.domain_periodic and (p.outside != OUTSIDE_VOLUME or p.domain_reflects):
+        raise ValueError("kernel model: a periodic domain needs outside = OUTSIDE_VOLUME and domain_reflects = 0")
     p.r_mouth = model.r_mouth_um
     p.mouth_cos = model.mouth_cos
     p.dt_fine = model.dt_fine_us
@@ -119,6 +126,25 @@ cdef _prepare_scalars(PreparedModel p, object model):
     if p.n_species < 1 or p.n_states < 0 or p.n_types < 0:
         raise ValueError("kernel model needs at least one species")
     p.nv = p.n_vox * p.n_vox * p.n_vox
+    p.snapshot_every = model.snapshot_every
+    p.n_snapshots = (p.n_samples - 1) // p.snapshot_every + 1 if p.snapshot_every > 0 else 0
+    if p.snapshot_every < 0 or (p.n_snapshots and p.n_vox * p.voxel < 2.0 * p.r_domain * (1.0 - 1e-9)):
+        raise ValueError("kernel model: voxel snapshots need snapshot_every >= 0 and a voxel grid covering the domain")
+
+
+cdef _prepare_probes(PreparedModel p, object model):
+    cdef dict a = p.arrays
+    a["probe_shape"] = _frozen(_array(model, "probe_shape", np.int32, -1))
+    p.n_probes = a["probe_shape"].shape[0]
+    a["probe_centre"] = _frozen(_array(model, "probe_centre_um", np.float64, 3 * p.n_probes))
+    a["probe_radius"] = _frozen(_array(model, "probe_radius_um", np.float64, p.n_probes))
+    a["probe_half_length"] = _frozen(_array(model, "probe_half_length_um", np.float64, p.n_probes))
+    if p.n_probes and (a["probe_shape"].min() < PROBE_SPHERE or a["probe_shape"].max() > PROBE_CYLINDER
+                       or np.any(a["probe_radius"] <= 0) or np.any(a["probe_half_length"] < 0)):
+        raise ValueError("kernel input 'probe_*': unknown shape or a non-positive size")
+    for name in ("probe_shape", "probe_centre", "probe_radius", "probe_half_length"):
+        if a[name].size == 0:      # a pointer into an empty array is never read, but must exist
+            a[name] = _frozen(np.zeros(1, dtype=a[name].dtype))
 
 
 cdef _prepare_schemes(PreparedModel p, object model):

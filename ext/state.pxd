@@ -11,6 +11,8 @@ ctypedef struct Pool:
     double *z                       # µm (0 <= z <= h in the slab)
     double *clock                   # remaining integrated hazard before a volume reaction or degradation
     int32_t *species                # species index of each molecule
+    int32_t *image                  # [3 per molecule] periodic images crossed along x, y, z (unwrapped
+                                    # position = position + image * box side); 0 outside a periodic box
     Py_ssize_t n                    # molecules in the pool
     Py_ssize_t capacity             # allocated length of each array
 
@@ -27,6 +29,8 @@ ctypedef struct Sim:
     int outside                     # OUTSIDE_* kind
     int outer_absorbing             # 1: the band's outer edge absorbs; 0: reflects
     int domain_reflects             # 1: the sphere R_domain reflects (a closed cell of tissue); 0: absorbs
+    int domain_periodic             # 1: the volume is the periodic cube |x|, |y|, |z| < r_domain instead
+                                    # of the sphere (a tissue box: leaving one face is entering the other)
     # Exchange between the cleft rim and the volume. A molecule leaving the rim lands uniformly in
     # the mouth shell R_inner < |x| < r_mouth, |z| < mouth_cos |x|, at the azimuth where it left; a
     # volume molecule in that shell enters the slab with enter_probability[sp] per coarse step
@@ -140,6 +144,17 @@ ctypedef struct Sim:
     int64_t *state_count            # per state: sites in it now
     # output
     int64_t *series                 # [n_samples, N_SERIES] output
+    # detector regions: free volume molecules inside each region, counted at every sample
+    Py_ssize_t n_probes
+    const int32_t *probe_shape      # per region: PROBE_SPHERE or PROBE_CYLINDER (axis along z)
+    const double *probe_centre      # [3 per region], µm
+    const double *probe_radius      # per region, µm
+    const double *probe_half_length # per region (cylinders), µm
+    int64_t *probe_series           # [n_samples, n_probes] output
+    # voxel snapshots: free volume molecules per voxel at every snapshot_every-th sample
+    int64_t snapshot_every          # 0: no snapshots
+    int64_t n_snapshots
+    int32_t *snapshots              # [n_snapshots, n_vox^3] output
     int64_t *states_series          # [n_samples, n_states] output
     # injections: groups of inj_count molecules entering together at one time and place
     Py_ssize_t n_inject             # injection groups

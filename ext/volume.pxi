@@ -41,7 +41,9 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
     cdef double r_domain = s.r_domain
     cdef double rm2 = s.r_mouth * s.r_mouth
     cdef double mc2 = s.mouth_cos * s.mouth_cos
-    cdef int absorbing = not s.domain_reflects
+    cdef int periodic = s.domain_periodic
+    cdef int absorbing = not s.domain_reflects and not periodic
+    cdef int32_t *pimage = p.image
     cdef double rd2 = r_domain * r_domain
     cdef double ri2 = s.r_inner * s.r_inner
     cdef double inv_voxel = 1.0 / s.voxel
@@ -95,7 +97,13 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
         z = z0 + sig * normals[used + 2]
         used += 3
         r2 = x * x + y * y + z * z
-        if r2 >= rd2:
+        if periodic:
+            # the varicosity at the centre lies well inside the box (compile checks), so a step
+            # that wraps cannot also reach it: wrapping first leaves the test below unchanged
+            x = wrap_into_box(x, r_domain, pimage + 3 * i)
+            y = wrap_into_box(y, r_domain, pimage + 3 * i + 1)
+            z = wrap_into_box(z, r_domain, pimage + 3 * i + 2)
+        elif r2 >= rd2:
             if absorbing:
                 s.escaped += 1
                 pool_remove(p, i)

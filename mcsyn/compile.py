@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,6 +35,7 @@ UM3_PER_L = 1e15
 
 OUTSIDE_CODES = {"closed": _engine.OUTSIDE_CLOSED, "open": _engine.OUTSIDE_OPEN, "band": _engine.OUTSIDE_BAND,
                  "volume": _engine.OUTSIDE_VOLUME}
+PROBE_CODES = {"sphere": _engine.PROBE_SPHERE, "cylinder": _engine.PROBE_CYLINDER}
 EXIT_CODES = {"first_order": _engine.EXIT_PLAIN, "unbind": _engine.EXIT_UNBIND, "uptake": _engine.EXIT_UPTAKE,
               "degrade": _engine.EXIT_DEGRADE, "efflux": _engine.EXIT_EFFLUX}
 PLANE_POST, PLANE_PRE, PLANE_VOLUME = _engine.PLANE_POST, _engine.PLANE_PRE, _engine.PLANE_VOLUME
@@ -89,6 +90,10 @@ class KernelModel:
     * ``Geometry.outside`` → ``outside`` (``OUTSIDE_CODES``) → ``s.outside``
     * ``Geometry.band_outer_boundary`` → ``outer_absorbing`` → ``s.outer_absorbing``
     * ``Geometry.domain_boundary`` → ``domain_reflects`` → ``s.domain_reflects``
+    * ``Geometry.outside == "periodic"`` → ``domain_periodic`` → ``s.domain_periodic`` (and
+      ``r_domain_um`` is then half of ``Geometry.box_side_um``)
+    * ``SynapseModel.detector_regions()`` → ``probe_*`` → ``s.probe_*`` (counts at every sample)
+    * ``SynapseModel.voxel_snapshot_every(...)`` → ``snapshot_every`` → ``s.snapshot_every``
     * ``exchange.mouth_shell(...)`` → ``r_mouth_um``, ``mouth_cos``, ``enter_probability``,
       ``entry_depth_um`` → ``s.r_mouth``, ``s.mouth_cos``, ...
     * ``Timing.dt_fine_us`` → ``dt_fine_us`` → ``s.dt_fine``; ``s.dt_coarse`` is
@@ -156,6 +161,12 @@ class KernelModel:
     feedback_gain: float = 0.0
     feedback_decay: float = 0.0                             # exp(-dt_fine/tau) per fine step
     feedback_inv_sites: float = 0.0
+    domain_periodic: int = 0
+    probe_shape: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    probe_centre_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    probe_radius_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    probe_half_length_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    snapshot_every: int = 0
 
 
 class CompiledModel:
@@ -173,7 +184,8 @@ class CompiledModel:
         hazard = _degradation_hazards(model, self.species_index, t.dt_fine_us, steps.dt_coarse_us)
         rows = _scheme_rows(model, self.species_index)
         n_tile, self.grid_half_um = _tile_grid(model)
-        voxels = _voxel_grid(model, rows.n_volume_types)
+        snapshot_every = model.voxel_snapshot_every(t.sample_interval_us)
+        voxels = _voxel_grid(model, rows.n_volume_types or snapshot_every)
         voxel_litres = model.voxel_um ** 3 / UM3_PER_L if rows.n_volume_types else 1.0
         tables = _transition_tables(rows, steps.dt_coarse_us, g.volume_fraction, voxel_litres)
         self.group_states = rows.group_states       # per group: (first global index, scheme states)
@@ -187,8 +199,9 @@ class CompiledModel:
         self.kernel = KernelModel(
             h_um=g.cleft_height_um, r_cleft_um=g.cleft_radius_um, r_outer_um=geometry.rim_radius_um(g),
             r_inner_um=r_inner, r_domain_um=r_domain,
-            outside=OUTSIDE_CODES[g.outside], outer_absorbing=int(g.band_outer_boundary == "absorbing"),
-            domain_reflects=int(geometry.has_volume(g) and g.domain_boundary == "reflecting"),
+            # a periodic box is the kernel's volume with domain_periodic set
+            outside=OUTSIDE_CODES["volume" if geometry.periodic(g) else g.outside], outer_absorbing=int(g.band_outer_boundary == "absorbing"),
+            domain_reflects=int(geometry.domain_reflects(g)), domain_periodic=int(geometry.periodic(g)),
             r_mouth_um=r_mouth, mouth_cos=mouth_cos, enter_probability=_f64(enter_probability),
             entry_depth_um=_f64(entry_depth).ravel(),
             dt_fine_us=t.dt_fine_us, steps_per_coarse=steps.per_coarse, n_coarse=steps.n_coarse,
@@ -202,7 +215,12 @@ class CompiledModel:
             type_volume_index=_i32(rows.type_volume_index), type_ground=_i32(rows.type_ground),
             voxel_weight=_f64(voxels.weight), **self._feedback_tables(),
             **rate_schedule.kernel_rate_changes(model, rows.group_states, tables, _engine.EXIT_PLAIN),
+            snapshot_every=snapshot_every, **_probe_arrays(model),
         )
+        # a detector's count over its extracellular volume (α × region volume), in nM
+        self.detector_names = [d.name for d in model.detector_regions()]
+        self.detector_nM_per_molecule = [1e9 * float(molar(1, g.volume_fraction * d.volume_um3()))
+                                         for d in model.detector_regions()]
         self.sample_times_ms = np.arange(self.kernel.n_samples) * t.sample_interval_us * 1e-3
         self._tile_candidates = {}
         self._check_site_room()
@@ -330,7 +348,8 @@ def _species_steps(model, dt_coarse):
         return sigma_fine, np.zeros(len(model.species))
     d_star = d / g.tortuosity ** 2
     sigma_volume = np.sqrt(2.0 * d_star * dt_coarse * 1e-3)
-    shell = g.domain_radius_um - g.varicosity_radius_um
+    r_inner, r_domain = geometry.volume_radii_um(g)
+    shell = r_domain - r_inner
     for s, sig, ds in zip(model.species, sigma_volume, d_star):
         if sig > shell / 10.0:
             dt_max = (shell / 10.0) ** 2 / (2.0 * ds * 1e-3)
@@ -448,12 +467,23 @@ def _voxel_grid(model, n_volume_types) -> geometry.VoxelGrid:
     if n_vox ** 3 > MAX_VOXELS or n_vox ** 3 * n_volume_types > 2 ** 31 - 2:
         raise ModelError("voxel_um", model.voxel_um,
                          f"gives {n_vox ** 3} voxels (limit {MAX_VOXELS}); use voxel_um >= "
-                         f"{2 * g.domain_radius_um / MAX_VOXELS ** (1 / 3):.3g}")
+                         f"{2 * geometry.volume_radii_um(g)[1] / MAX_VOXELS ** (1 / 3):.3g}")
     grid = geometry.voxel_grid(g, model.voxel_um, n_vox)
     if not len(grid.support):
         raise ModelError("voxel_um", model.voxel_um, f"is too coarse for the extracellular shell "
                          f"{g.varicosity_radius_um}-{g.domain_radius_um} µm (no voxel samples it); use a smaller voxel_um")
     return grid
+
+
+def _probe_arrays(model) -> dict:
+    """The kernel's detector-region arrays from ``model.detector_regions()`` (objects with
+    ``shape`` "sphere" or "cylinder", ``centre_um``, ``radius_um`` and ``length_um``; a
+    cylinder's axis is z)."""
+    regions = model.detector_regions()
+    return dict(probe_shape=_i32([PROBE_CODES[d.shape] for d in regions]),
+                probe_centre_um=_f64([c for d in regions for c in d.centre_um]),
+                probe_radius_um=_f64([d.radius_um for d in regions]),
+                probe_half_length_um=_f64([0.5 * d.length_um if d.shape == "cylinder" else 0.0 for d in regions]))
 
 
 def _transition_tables(rows: _SchemeRows, dt_coarse, volume_fraction, voxel_litres) -> dict:

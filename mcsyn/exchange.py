@@ -78,7 +78,7 @@ def mouth_shell(model, sigma_fine, steps_per_coarse, n_quantiles):
     leave_per_conc = steps_per_coarse * g.cleft_height_um * 2 * math.pi * rim \
         * sigma_fine * math.sqrt(2 / math.pi) * curvature / g.volume_fraction     # µm³ of tissue
     need = float(leave_per_conc.max()) / MOUTH_ENTER_PROBABILITY
-    ri = g.varicosity_radius_um
+    ri, r_domain = geometry.volume_radii_um(g)      # r_domain: the half side of a periodic box
 
     def shell_volume(s):
         return 4.0 / 3.0 * math.pi * ri ** 3 * ((1.0 + s) ** 3 - 1.0) * s
@@ -87,7 +87,7 @@ def mouth_shell(model, sigma_fine, steps_per_coarse, n_quantiles):
     s = 1.0 if shell_volume(1.0) <= need else brentq(lambda x: shell_volume(x) - need, 1e-9, 1.0)
     r_mouth = ri * (1.0 + s)
     if not model.volume_enters_cleft:
-        return min(r_mouth, 0.5 * (ri + g.domain_radius_um)), s, np.zeros(len(sigma_fine)), entry_depth
+        return min(r_mouth, 0.5 * (ri + r_domain)), s, np.zeros(len(sigma_fine)), entry_depth
     if shell_volume(1.0) < need:
         t = model.timing
         k_max = math.floor(steps_per_coarse * shell_volume(1.0) / need)     # need grows with K
@@ -98,7 +98,11 @@ def mouth_shell(model, sigma_fine, steps_per_coarse, n_quantiles):
                          f"varicosity (radius {ri} µm) has too little room beside the cleft's mouth for "
                          f"the molecules that leave the cleft in one volume step; {fix}, or set "
                          f"geometry.volume_enters_cleft = false")
-    if r_mouth > 0.5 * (ri + g.domain_radius_um):
+    if r_mouth > 0.5 * (ri + r_domain):
+        if geometry.periodic(g):
+            raise ModelError("geometry.box_side_um", g.box_side_um,
+                             f"must be at least {2 * (2 * r_mouth - ri):.3g} µm so that the cleft's mouth region "
+                             f"(out to {r_mouth:.3g} µm) fills at most half of the way to the box's faces")
         raise ModelError("geometry.domain_radius_um", g.domain_radius_um,
                          f"must be at least {2 * r_mouth - ri:.3g} µm so that the cleft's mouth region "
                          f"(out to {r_mouth:.3g} µm) fills at most half of the extracellular shell")

@@ -16,6 +16,13 @@ The **cleft** has membranes at z = 0 (postsynaptic) and z = h (presynaptic) over
   (None) that holds when the model uses the cleft (releases into it or has sites on its
   membranes); a volume-transmission varicosity without either has no cleft to enter. Release may
   also go straight into the volume (volume transmission).
+* ``"periodic"``: the same homogenised extracellular space around the same varicosity, but its
+  domain is a cube of side ``box_side_um`` (L) centred on the varicosity with periodic
+  boundaries: a molecule leaving one face enters at the opposite one, so nothing escapes and the
+  box stands for one cell of an unbounded tissue (:mod:`mcsyn.tissue` builds release-site fields
+  on it). Everything else (the cleft, its exchange with the volume, volume sites) is as with
+  ``"volume"``; the kernel keeps each molecule's count of crossed images, so that unwrapped
+  displacements can be measured (``keep_positions`` returns them as ``volume_images``).
 
 Each kind is one row of behaviours (:class:`OutsideKind`). The rest of the package asks these
 functions (``rim_radius_um``, ``rim_action``, ``compartments``, ``escapes``, region areas and tile
@@ -38,7 +45,8 @@ from .errors import ModelError, require_choice, require_positive
 # more image planes than a run can afford, or the grids overflow
 MIN_LENGTH_UM, MAX_LENGTH_UM = 1e-4, 1e4
 
-OUTSIDE_KINDS = ("closed", "open", "band", "volume")
+OUTSIDE_KINDS = ("closed", "open", "band", "volume", "periodic")
+DOMAIN_SHAPES = ("sphere", "periodic_box")   # the volume's outer edge: a sphere R_domain, or a periodic cube
 SITE_LOCATIONS = ("postsynaptic", "presynaptic", "band_postsynaptic", "band_presynaptic", "volume")
 COMPARTMENTS = ("cleft", "band", "volume")
 RIM_ACTIONS = ("reflect", "absorb", "volume")    # what the slab's rim does to a molecule reaching it
@@ -62,13 +70,15 @@ class OutsideKind:
     ``compartments`` are the well-mixed regions that exist (the cleft always); ``beyond_cleft``
     is the compartment a molecule enters when it leaves the cleft (None: it is reflected or
     escapes there); ``rim`` is what the slab's rim does (one of RIM_ACTIONS), None where a
-    geometry field decides it (``rim_field``, read through BOUNDARY_ACTION)."""
+    geometry field decides it (``rim_field``, read through BOUNDARY_ACTION); ``domain`` is the
+    volume's outer edge (one of DOMAIN_SHAPES; meaningful only where the volume exists)."""
 
     name: str
     compartments: tuple
     beyond_cleft: str | None
     rim: str | None
     rim_field: str | None = None
+    domain: str = "sphere"
 
 
 OUTSIDE = {
@@ -76,6 +86,7 @@ OUTSIDE = {
     "open": OutsideKind("open", ("cleft",), None, "absorb"),
     "band": OutsideKind("band", ("cleft", "band"), "band", None, rim_field="band_outer_boundary"),
     "volume": OutsideKind("volume", ("cleft", "volume"), "volume", "volume"),
+    "periodic": OutsideKind("periodic", ("cleft", "volume"), "volume", "volume", domain="periodic_box"),
 }
 assert tuple(OUTSIDE) == OUTSIDE_KINDS
 
@@ -104,6 +115,7 @@ class Geometry:
     tortuosity: float = 1.54
     domain_boundary: str = "absorbing"
     volume_enters_cleft: bool | None = None
+    box_side_um: float = 20.0
 
     def validate(self):
         require_length("geometry.cleft_height_um", self.cleft_height_um)
@@ -127,15 +139,22 @@ class Geometry:
 
     def _validate_volume(self):
         require_length("geometry.varicosity_radius_um", self.varicosity_radius_um)
-        require_length("geometry.domain_radius_um", self.domain_radius_um)
-        if self.domain_radius_um <= self.varicosity_radius_um:
-            raise ModelError("geometry.domain_radius_um", self.domain_radius_um,
-                             f"must be > geometry.varicosity_radius_um = {self.varicosity_radius_um}")
+        if periodic(self):
+            require_length("geometry.box_side_um", self.box_side_um)
+            if self.box_side_um <= 2.0 * self.varicosity_radius_um:
+                raise ModelError("geometry.box_side_um", self.box_side_um,
+                                 f"must be > 2 × geometry.varicosity_radius_um = {2 * self.varicosity_radius_um}")
+        else:
+            require_length("geometry.domain_radius_um", self.domain_radius_um)
+            if self.domain_radius_um <= self.varicosity_radius_um:
+                raise ModelError("geometry.domain_radius_um", self.domain_radius_um,
+                                 f"must be > geometry.varicosity_radius_um = {self.varicosity_radius_um}")
         require_positive("geometry.volume_fraction", self.volume_fraction)
         if self.volume_fraction > 1:
             raise ModelError("geometry.volume_fraction", self.volume_fraction, "must be in (0, 1]")
         require_positive("geometry.tortuosity", self.tortuosity)
-        require_choice("geometry.domain_boundary", self.domain_boundary, tuple(BOUNDARY_ACTION))
+        if not periodic(self):
+            require_choice("geometry.domain_boundary", self.domain_boundary, tuple(BOUNDARY_ACTION))
         if self.volume_enters_cleft is not None and not isinstance(self.volume_enters_cleft, (bool, np.bool_)):
             raise ModelError("geometry.volume_enters_cleft", self.volume_enters_cleft,
                              "must be true, false or None (true when the model uses the cleft)")
@@ -185,8 +204,17 @@ def rim_action(g: Geometry) -> str:
     return k.rim if k.rim is not None else BOUNDARY_ACTION[getattr(g, k.rim_field)]
 
 
+def periodic(g: Geometry) -> bool:
+    """Whether the volume is a periodic box (nothing leaves it; see the module docstring)."""
+    return has_volume(g) and kind(g).domain == "periodic_box"
+
+
 def domain_absorbs(g: Geometry) -> bool:
-    return has_volume(g) and g.domain_boundary == "absorbing"
+    return has_volume(g) and not periodic(g) and g.domain_boundary == "absorbing"
+
+
+def domain_reflects(g: Geometry) -> bool:
+    return has_volume(g) and not periodic(g) and g.domain_boundary == "reflecting"
 
 
 def escapes(g: Geometry) -> bool:
@@ -195,8 +223,21 @@ def escapes(g: Geometry) -> bool:
 
 
 def volume_radii_um(g: Geometry) -> tuple:
-    """(R_var, R_domain) of the extracellular shell, (0, 0) without a volume."""
-    return (g.varicosity_radius_um, g.domain_radius_um) if has_volume(g) else (0.0, 0.0)
+    """(R_var, R_domain) of the extracellular shell, (0, 0) without a volume; in a periodic box
+    R_domain is the half side L/2 (the kernel's domain is then the cube |x|, |y|, |z| < L/2)."""
+    if not has_volume(g):
+        return (0.0, 0.0)
+    return (g.varicosity_radius_um, 0.5 * g.box_side_um if periodic(g) else g.domain_radius_um)
+
+
+def in_volume(g: Geometry, xyz) -> bool:
+    """Whether the point ``xyz`` (µm) lies in the extracellular volume: outside the varicosity and
+    inside the domain (the sphere, or the periodic box |x|, |y|, |z| < L/2)."""
+    xyz = np.asarray(xyz, dtype=float)
+    r_var, r_out = volume_radii_um(g)
+    if np.linalg.norm(xyz) < r_var:
+        return False
+    return bool(np.all(np.abs(xyz) < r_out)) if periodic(g) else bool(np.linalg.norm(xyz) < r_out)
 
 
 def site_locations(g: Geometry) -> tuple:
@@ -232,8 +273,9 @@ _MEMBRANE_ANNULUS_UM = {
 _COMPARTMENT_VOLUME_UM3 = {
     "cleft": lambda g: math.pi * g.cleft_radius_um ** 2 * g.cleft_height_um,
     "band": lambda g: math.pi * (g.band_outer_radius_um ** 2 - g.cleft_radius_um ** 2) * g.cleft_height_um,
-    "volume": lambda g: g.volume_fraction * 4.0 / 3.0 * math.pi * (g.domain_radius_um ** 3
-                                                                   - g.varicosity_radius_um ** 3),
+    "volume": lambda g: (g.volume_fraction * shell_volume_um3(g) if periodic(g) else
+                         g.volume_fraction * 4.0 / 3.0 * math.pi * (g.domain_radius_um ** 3
+                                                                    - g.varicosity_radius_um ** 3)),
 }
 
 
@@ -254,7 +296,10 @@ def region_area_um2(g: Geometry, location: str) -> float:
 
 
 def shell_volume_um3(g: Geometry) -> float:
-    """Tissue volume of the extracellular shell R_var <= r < R_domain (volume sites are per µm³ of it)."""
+    """Tissue volume of the extracellular shell R_var <= r < R_domain, or of the periodic box less
+    the varicosity (volume sites are per µm³ of it)."""
+    if periodic(g):
+        return g.box_side_um ** 3 - 4.0 / 3.0 * math.pi * g.varicosity_radius_um ** 3
     return 4.0 / 3.0 * math.pi * (g.domain_radius_um ** 3 - g.varicosity_radius_um ** 3)
 
 
@@ -289,6 +334,14 @@ def candidate_tiles(g: Geometry, location: str, n_tile: int, tile_um: float, gri
 
 
 def voxels_per_side(g: Geometry, voxel_um: float) -> int:
+    """Voxels across the domain's bounding cube; a periodic box must be a whole number of voxels
+    wide (a partial voxel at one face would be glued to a whole one at the other)."""
+    if periodic(g):
+        n = round(g.box_side_um / voxel_um)
+        if n < 1 or abs(n * voxel_um - g.box_side_um) > 1e-9 * g.box_side_um:
+            raise ModelError("voxel_um", voxel_um, f"must divide geometry.box_side_um = {g.box_side_um} "
+                             f"into a whole number of voxels (e.g. {g.box_side_um / max(n, 1):.6g})")
+        return int(n)
     return int(math.ceil(2.0 * g.domain_radius_um / voxel_um))
 
 
@@ -325,8 +378,27 @@ def no_voxels() -> VoxelGrid:
     return VoxelGrid(n_vox=1, weight=np.ones(1), support=np.zeros(1, dtype=np.int64), probability=np.ones(1))
 
 
+def voxel_box_fractions(n_vox, voxel, r_in):
+    """Fraction of each voxel of a periodic box of n_vox voxels a side outside the varicosity
+    r < r_in at its centre (sub-voxel sampling near it, 1 elsewhere)."""
+    half = 0.5 * n_vox * voxel
+    reach = int(math.ceil(r_in / voxel)) + 1          # voxels around the centre the varicosity can touch
+    lo, hi = max(n_vox // 2 - reach, 0), min(n_vox // 2 + reach, n_vox)
+    frac = np.ones((n_vox, n_vox, n_vox))
+    sub = VOXEL_SUBSAMPLES
+    axis = -half + (np.arange(lo * sub, hi * sub) + 0.5) * (voxel / sub)
+    r2 = axis[:, None, None] ** 2 + axis[None, :, None] ** 2 + axis[None, None, :] ** 2
+    m = hi - lo
+    outside = (r2 >= r_in ** 2).reshape(m, sub, m, sub, m, sub).sum(axis=(1, 3, 5))
+    frac[lo:hi, lo:hi, lo:hi] = outside / sub ** 3
+    return frac.ravel()
+
+
 def voxel_grid(g: Geometry, voxel_um: float, n_vox: int) -> VoxelGrid:
-    shell_fraction = voxel_shell_fractions(n_vox, voxel_um, g.varicosity_radius_um, g.domain_radius_um)
+    if periodic(g):
+        shell_fraction = voxel_box_fractions(n_vox, voxel_um, g.varicosity_radius_um)
+    else:
+        shell_fraction = voxel_shell_fractions(n_vox, voxel_um, g.varicosity_radius_um, g.domain_radius_um)
     # a voxel that holds any shell holds at least half a sub-sample of it
     floor = 0.5 / VOXEL_SUBSAMPLES ** 3
     weight = np.where(shell_fraction > 0, 1.0 / np.maximum(shell_fraction, floor), 0.0)

@@ -218,8 +218,7 @@ class Release:
                     raise ModelError(f"{label}.position_um", self.position_um,
                                      f"must be (x, y) inside the cleft (r < {geometry.cleft_radius_um} µm)")
             else:
-                r = np.linalg.norm(pos) if pos.shape == (3,) else -1
-                if not (geometry.varicosity_radius_um <= r < geometry.domain_radius_um):
+                if pos.shape != (3,) or not geo.in_volume(geometry, pos):
                     raise ModelError(f"{label}.position_um", self.position_um,
                                      "must be (x, y, z) in the volume, between the varicosity and domain radii")
 
@@ -479,6 +478,26 @@ class SynapseModel:
         parts = [getattr(self, f.name) for f in dataclasses.fields(self)]
         return hashlib.sha256(pickle.dumps(parts, protocol=4)).hexdigest()
 
+    # Hooks for models that draw their own releases per run and ask the kernel for more outputs
+    # (mcsyn.tissue.TissueModel); a plain synapse has none of them.
+    def detector_regions(self) -> list:
+        """Regions whose free volume molecules the kernel counts at every sample (objects with
+        ``name``, ``shape`` "sphere"/"cylinder", ``centre_um``, ``radius_um``, ``length_um``)."""
+        return []
+
+    def voxel_snapshot_every(self, sample_interval_us: float) -> int:
+        """Samples between snapshots of the free volume molecules per voxel (0: none)."""
+        return 0
+
+    def draw_injections(self, cm, rng):
+        """Extra injection groups of one run, drawn from its placement generator after every other
+        draw, as columns (time µs, count, x, y, z, species, into-volume), or None."""
+        return None
+
+    def draws_injections(self) -> bool:
+        """Whether :meth:`draw_injections` can release molecules (the model then needs no Release)."""
+        return False
+
     @property
     def species_names(self):
         return [s.name for s in self.species]
@@ -533,7 +552,7 @@ class SynapseModel:
             raise ModelError("sites", labels, "site groups need distinct labels (set SiteGroup.name)")
         for g in self.sites:
             g.validate(self.geometry, names)
-        if not self.releases and not self.trains and not any(
+        if not self.releases and not self.trains and not self.draws_injections() and not any(
                 t.kind == "efflux" for g in self.sites for t in g.scheme.transitions):
             raise ModelError("releases", self.releases, "the model releases no molecules (add a Release or a train)")
         for i, r in enumerate(self.releases):

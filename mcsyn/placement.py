@@ -72,6 +72,9 @@ def draw_run(cm: CompiledModel, seed_sequence: np.random.SeedSequence) -> Kernel
     rng = placement_generator(seed_sequence)
     membrane, volume = _draw_sites(cm, rng)
     inject = _draw_releases(cm, rng)
+    extra = cm.model.draw_injections(cm, rng)      # last of all: other models draw what they drew before
+    if extra is not None:
+        inject = _merged_injections(inject, extra)
     i32, f64 = int32_array, float64_array
     return KernelRun(n_sites=len(membrane[0]), site_type=i32(membrane[0]), site_state=i32(membrane[1]),
                      site_plane=np.ascontiguousarray(membrane[2], dtype=np.int8), site_x_um=f64(membrane[3]),
@@ -82,6 +85,13 @@ def draw_run(cm: CompiledModel, seed_sequence: np.random.SeedSequence) -> Kernel
                      inject_y_um=f64(inject[3]), inject_z_um=f64(inject[4]), inject_species=i32(inject[5]),
                      inject_volume=np.ascontiguousarray(inject[6], dtype=np.int8),
                      inject_gate=i32(inject[7]), inject_slot=i32(inject[8]))
+
+
+def _merged_injections(a, b):
+    """Two injection schedules (column lists) as one, sorted by time (stable: ``a`` first)."""
+    columns = [np.concatenate([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) for x, y in zip(a, b)]
+    order = np.argsort(columns[0], kind="stable")
+    return [c[order] for c in columns]
 
 
 def _draw_sites(cm: CompiledModel, rng):

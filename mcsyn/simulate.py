@@ -61,6 +61,10 @@ def series_columns(cm: CompiledModel, out) -> dict:
         data[f"{grp.label}:occupied"] = block[:, lig > 0].sum(axis=1)
         if grp.scheme.open_states:
             data[f"{grp.label}:open"] = block[:, cm.state_open[first:first + len(names)]].sum(axis=1)
+    probes = out.get("probes")
+    for j, (name, nM) in enumerate(zip(cm.detector_names, cm.detector_nM_per_molecule)):
+        data[f"{name}:molecules"] = probes[:, j] if probes is not None else np.zeros(len(out["series"]), dtype=np.int64)
+        data[f"{name}:concentration_nM"] = data[f"{name}:molecules"] * nM
     if cm.model.clamp is not None:
         data.update(electrophysiology.current_columns(cm, data, cm.model.clamp, channel_list=cm.channels))
     return data
@@ -194,7 +198,7 @@ def run_one(model, seed: int = 0, run_index: int = 0, keep_positions: bool = Fal
     series = pd.DataFrame(columns, index=pd.Index(cm.sample_times_ms, name="time_ms"))
     positions = None
     if keep_positions:
-        positions = {k: out[k] for k in ("slab_positions", "volume_positions", "slab_species")}
+        positions = {k: out[k] for k in ("slab_positions", "volume_positions", "slab_species", "volume_images")}
     return RunResult(series, run_metrics(cm, columns), seed, run_index, positions)
 
 

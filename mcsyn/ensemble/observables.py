@@ -80,6 +80,8 @@ def trace_scale(observable: str) -> float:
     """Stored traces are int32: counts exactly; a current (``…current_pA``) in whole femtoamperes
     (a stored value is ``round(I × 1000)``: 1e-3 pA resolution, ±2.1 µA range), since cutting pA
     to whole numbers would lose a single NMDA channel's 0.16 pA under the Mg²⁺ block."""
+    if observable.endswith("_nM"):      # a concentration (a tissue detector's) in whole pM
+        return 1000.0
     return 1000.0 if observable.endswith("current_pA") else 1.0
 
 
