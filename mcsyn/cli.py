@@ -40,6 +40,15 @@ DEMO_DRUG = "escitalopram"
 DEMO_OCCUPANCY = "80%SERT"
 
 
+def _add_module_commands(sub):
+    """The commands that live in modules of their own: ``export``, ``dose``, ``electrode``."""
+    from . import cli_dose, cli_electrode, export
+    COMMANDS["export"] = export.add_command(sub)
+    COMMANDS["dose"] = cli_dose.add_command(sub, check_out=_check_out, execute=_execute, run_kwargs=_run_kwargs,
+                                            clamp_settings=_clamp_settings)
+    COMMANDS["electrode"] = cli_electrode.add_command(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     parser = argparse.ArgumentParser(prog="mcsyn", formatter_class=_Formatter,
@@ -78,13 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_options(p)
 
     _add_plot_command(sub)
-    from . import export
-    COMMANDS["export"] = export.add_command(sub)
-    from . import cli_dose
-    COMMANDS["dose"] = cli_dose.add_command(sub, check_out=_check_out, execute=_execute, run_kwargs=_run_kwargs,
-                                            clamp_settings=_clamp_settings)
-    from . import cli_electrode
-    COMMANDS["electrode"] = cli_electrode.add_command(sub)
+    _add_module_commands(sub)
 
     sub.add_parser("presets", help="list the built-in presets", description="List the built-in presets.")
     p = sub.add_parser("drugs", formatter_class=_Formatter, help="list the drugs, or show one",

@@ -88,8 +88,13 @@ def draw_run(cm: CompiledModel, seed_sequence: np.random.SeedSequence) -> Kernel
 
 
 def _merged_injections(a, b):
-    """Two injection schedules (column lists) as one, sorted by time (stable: ``a`` first)."""
-    columns = [np.concatenate([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) for x, y in zip(a, b)]
+    """Two injection schedules (column lists) as one, sorted by time (stable: ``a`` first). A
+    schedule without the feedback gate and slot columns is ungated (gate -1, slot 0)."""
+    b = list(b)
+    if len(b) < len(a):
+        n = len(b[0])
+        b += [np.full(n, -1), np.zeros(n)][len(b) - 7:len(a) - 7]
+    columns = [np.concatenate([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) for x, y in zip(a, b, strict=True)]
     order = np.argsort(columns[0], kind="stable")
     return [c[order] for c in columns]
 
