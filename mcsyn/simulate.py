@@ -7,6 +7,7 @@ are split across workers, and any run can be reproduced alone with :func:`run_on
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,21 @@ def kernel_runs_stopped():
         yield
     finally:
         _engine.release_runs()
+
+
+def stop_thread_pool(pool) -> None:
+    """Shut ``pool`` (a ThreadPoolExecutor) down now: queued tasks are cancelled and the kernel
+    runs of its threads stopped (:func:`kernel_runs_stopped`) until every one of its threads has
+    ended. The threads are found by the pool's name prefix as well as in its own list: an
+    interrupt that lands while ``submit`` starts a thread leaves that thread out of the list,
+    running a task, and a join must not miss it."""
+    with kernel_runs_stopped():
+        pool.shutdown(wait=True, cancel_futures=True)
+        prefix = getattr(pool, "_thread_name_prefix", None)     # CPython names them f"{prefix}_{i}"
+        if prefix:
+            for thread in threading.enumerate():
+                if thread.name.startswith(prefix + "_") and thread is not threading.current_thread():
+                    thread.join()
 
 
 def run_seed_sequence(seed: int, run_index: int) -> np.random.SeedSequence:
@@ -278,8 +294,7 @@ def run(model, n_runs: int = 1, seed: int = 0, workers: int | None = None,
             try:
                 results = list(pool.map(one, range(n_runs)))
             except BaseException:   # Ctrl-C: the runs in the other threads end now, not when they finish
-                with kernel_runs_stopped():
-                    pool.shutdown(wait=True, cancel_futures=True)
+                stop_thread_pool(pool)
                 raise
     names = list(results[0][0])
     series = np.stack([np.column_stack([cols[c] for c in names]) for cols, _ in results])
