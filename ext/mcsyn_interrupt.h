@@ -54,9 +54,12 @@ static int mcsyn_catch_signal(int signum)
     return 1;
 }
 
+/* Put the previous handler back, unless a Python handler run during the pause (PyErr_CheckSignals) set
+   another one for this signal: that one stays. */
 static void mcsyn_release_signal(int signum)
 {
-    PyOS_setsig(signum, signum == SIGINT ? mcsyn_previous_sigint : mcsyn_previous_sigterm);
+    if (PyOS_getsig(signum) == mcsyn_on_signal)
+        PyOS_setsig(signum, signum == SIGINT ? mcsyn_previous_sigint : mcsyn_previous_sigterm);
 }
 
 static int mcsyn_caught_signal(void) { return mcsyn_signal_caught; }

@@ -456,8 +456,12 @@ class SynapseModel:
     clamp: VoltageClamp | None = None
 
     def __post_init__(self):
+        self._name_shared_site_groups()
+
+    def _name_shared_site_groups(self):
         # an unnamed site group whose scheme name another group shares is named scheme@location
-        # (site_labels); a copy is named, so a group given to several models is never changed
+        # (site_labels), at construction and again at validation (sites set or appended later); a
+        # copy is named, so a group given to several models is never changed
         if isinstance(self.sites, list):
             for i, (g, label) in enumerate(zip(self.sites, site_labels(self.sites))):
                 if label is not None and label != g.label:
@@ -532,6 +536,7 @@ class SynapseModel:
         if self.tile_um > self.geometry.psd_radius_um / 2:
             raise ModelError("tile_um", self.tile_um,
                              f"must be <= half the PSD radius ({self.geometry.psd_radius_um / 2} µm)")
+        self._name_shared_site_groups()
         labels = [g.label for g in self.sites]
         if len(set(labels)) != len(labels):
             raise ModelError("sites", labels, "site groups need distinct labels: set SiteGroup.name (an unnamed "

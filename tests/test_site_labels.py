@@ -39,7 +39,11 @@ def test_the_location_is_added_only_where_two_groups_would_share_a_label():
         ["AMPA", "AMPA@band_postsynaptic"]
     assert site_labels([ampa("postsynaptic", name="fast"), ampa("band_postsynaptic")]) == ["fast", "AMPA"]
     # the same group alone in another model keeps the plain label
-    assert [g.label for g in model(post).sites] == ["AMPA"]
+    alone = model(post)
+    assert [g.label for g in alone.sites] == ["AMPA"]
+    # groups set or appended after construction are labelled by the same rule when the model is checked
+    alone.sites.append(band)
+    assert [g.label for g in alone.validate().sites] == ["AMPA@postsynaptic", "AMPA@band_postsynaptic"]
 
 
 def test_labels_that_still_coincide_are_refused():
