@@ -25,6 +25,10 @@ from libc.stdint cimport uint64_t, uint32_t, int64_t, int32_t, int8_t, uint8_t
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.math cimport sqrt, floor, exp, log, fabs, ceil, cbrt
 from libc.string cimport memset
+from libc.signal cimport SIGINT, SIGTERM
+from cpython.exc cimport PyErr_CheckSignals
+
+import threading
 
 import numpy as np
 cimport numpy as cnp
@@ -36,6 +40,8 @@ from random cimport (mcsyn_rng, mcsyn_ziggurat_init, mcsyn_rng_seed, mcsyn_unifo
 from constants cimport *
 from state cimport Pool, Sim
 from geometry cimport *
+from interrupt cimport (mcsyn_catch_signal, mcsyn_release_signal, mcsyn_clear_signal, mcsyn_stop_hold_count,
+                       mcsyn_add_stop_holds, mcsyn_stop_requested)
 
 mcsyn_ziggurat_init()
 
@@ -48,6 +54,7 @@ globals().update(
     EXIT_EFFLUX=EXIT_EFFLUX,
     PLANE_POST=PLANE_POST, PLANE_PRE=PLANE_PRE, PLANE_VOLUME=PLANE_VOLUME, PLANE_AGGREGATE=PLANE_AGGREGATE,
     STATUS_OK=STATUS_OK, STATUS_NO_MEMORY=STATUS_NO_MEMORY, STATUS_SHARED_TILE=STATUS_SHARED_TILE,
+    STATUS_INTERRUPTED=STATUS_INTERRUPTED,
     SERIES_RELEASED=SERIES_RELEASED, SERIES_FREE_CLEFT=SERIES_FREE_CLEFT, SERIES_FREE_BAND=SERIES_FREE_BAND,
     SERIES_FREE_VOLUME=SERIES_FREE_VOLUME, SERIES_BOUND=SERIES_BOUND, SERIES_TAKEN_UP=SERIES_TAKEN_UP,
     SERIES_ESCAPED=SERIES_ESCAPED, SERIES_DEGRADED=SERIES_DEGRADED, SERIES_EFFLUXED=SERIES_EFFLUXED,
@@ -118,6 +125,15 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     (int64, [n_samples, n_states]), with closed-loop feedback ``feedback_activation`` (float64,
     a(t_k - delay) per stimulus) and ``feedback_vesicles`` (int64, vesicles released per
     stimulus), and, when asked, ``slab_positions`` and ``volume_positions``.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        In the main thread, on Ctrl-C (SIGINT) during the run: it stops within one fine step.
+        Generally, a SIGINT or SIGTERM with a Python handler runs that handler within one fine
+        step, and what it raises ends the run (a handler that returns lets the run go on).
+    RunStopped
+        In any thread, while :func:`stop_runs` is in force.
     """
     cdef PreparedModel p = model if isinstance(model, PreparedModel) else prepare(model)
     cdef Sim s
@@ -182,9 +198,9 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
             status = pool_init(&s.entering, 64)
         if status == STATUS_OK:
             status = build_sites(&s, n_volume_rows, row_type, row_state, row_voxel, row_count)
-        if status == STATUS_OK:
-            status = run_loop(&s)
     try:
+        if status == STATUS_OK:
+            status = _run_stoppably(&s)
         if status == STATUS_SHARED_TILE:
             raise ValueError("kernel input 'site_x_um'/'site_y_um': two membrane sites share one tile")
         if status != STATUS_OK:
@@ -204,6 +220,70 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
         pool_free(&s.vol)
         pool_free(&s.entering)
         free_sites(&s)
+
+
+class RunStopped(KeyboardInterrupt):
+    """A kernel run ended early because :func:`stop_runs` was in force (an ensemble's worker thread
+    after Ctrl-C or SIGTERM in the main thread, for example)."""
+
+
+def stop_runs():
+    """Stop every kernel run in this process, in any thread, at its next fine step, with
+    :class:`RunStopped`; runs started before :func:`release_runs` stop before their first step.
+    Calls nest: each needs its own :func:`release_runs`."""
+    mcsyn_add_stop_holds(1)
+
+
+def release_runs():
+    """Undo one :func:`stop_runs`."""
+    if mcsyn_stop_hold_count() <= 0:
+        raise RuntimeError("release_runs() without a stop_runs() to undo")
+    mcsyn_add_stop_holds(-1)
+
+
+cdef int _runs_in_progress = 0     # changed with the GIL held
+
+
+def runs_in_progress():
+    """Kernel runs of this process in their main loop now, all threads together (from the moment a
+    run in the main thread catches signals): for tests, which must signal a run that has started."""
+    return _runs_in_progress
+
+
+cdef int _run_stoppably(Sim *s) except? -1:
+    # run_loop until it ends. A run in the main thread catches SIGINT and SIGTERM while it runs
+    # (where Python handles them; see mcsyn_interrupt.h): when the loop pauses for one, Python's
+    # handler runs here, and its exception (KeyboardInterrupt for SIGINT) ends the run; a handler
+    # that returns lets the run go on. A stop hold ends the run with RunStopped. Between pauses
+    # the loop keeps its place, so a run that paused and went on gives the same bits.
+    cdef int status = STATUS_INTERRUPTED
+    cdef bint main = threading.current_thread() is threading.main_thread()
+    cdef bint caught_int = False, caught_term = False
+    if main:
+        mcsyn_clear_signal()
+        caught_int = mcsyn_catch_signal(SIGINT)
+        caught_term = mcsyn_catch_signal(SIGTERM)
+    s.watch_signals = caught_int or caught_term
+    global _runs_in_progress
+    _runs_in_progress += 1
+    try:
+        while status == STATUS_INTERRUPTED:
+            if main:
+                mcsyn_clear_signal()
+                PyErr_CheckSignals()    # a signal that came before the hook, or paused the loop
+            if mcsyn_stop_hold_count() > 0:
+                raise RunStopped("kernel run stopped by mcsyn._engine.stop_runs()")
+            with nogil:
+                status = run_loop(s)
+    finally:
+        _runs_in_progress -= 1
+        if caught_int:
+            mcsyn_release_signal(SIGINT)
+        if caught_term:
+            mcsyn_release_signal(SIGTERM)
+        if main:
+            mcsyn_clear_signal()
+    return status
 
 
 cdef void _wire_model(Sim *s, PreparedModel p):

@@ -31,6 +31,7 @@ cpdef enum:
     STATUS_OK = 0
     STATUS_NO_MEMORY = -1   # an allocation failed: the entry point raises MemoryError
     STATUS_SHARED_TILE = -2 # build_sites: two membrane sites on one tile
+    STATUS_INTERRUPTED = -3 # run_loop: a stop was requested (mcsyn_interrupt.h); calling it again resumes
 
 cpdef enum:
     # columns of the time series, in this order (mcsyn._engine.SERIES_COLUMNS names them)

@@ -81,12 +81,23 @@ cdef int inject_due(Sim *s, double t) noexcept nogil:
     return STATUS_OK
 
 cdef int run_loop(Sim *s) noexcept nogil:
-    cdef int64_t c, j, fine = 0, k = 0
+    # Resumable: before every fine step it checks for a stop request (mcsyn_interrupt.h) and, if
+    # there is one, saves where it is in s and returns STATUS_INTERRUPTED; called again, it goes on
+    # from that step, so a paused and resumed run gives the same bits as one that never paused.
+    cdef int64_t c, j, fine = s.fine_done, k = s.samples_done
     cdef double t0, t
-    s.volume_clock = 0.0
-    for c in range(s.n_coarse):
+    cdef int watch_signals = s.watch_signals
+    if fine == 0:
+        s.volume_clock = 0.0
+    c = fine // s.steps_per_coarse
+    j = fine - c * s.steps_per_coarse
+    while c < s.n_coarse:
         t0 = c * s.dt_coarse
-        for j in range(s.steps_per_coarse):
+        while j < s.steps_per_coarse:
+            if mcsyn_stop_requested(watch_signals):
+                s.fine_done = fine
+                s.samples_done = k
+                return STATUS_INTERRUPTED
             t = t0 + j * s.dt_fine
             if inject_due(s, t) != STATUS_OK:
                 return STATUS_NO_MEMORY
@@ -104,6 +115,11 @@ cdef int run_loop(Sim *s) noexcept nogil:
             if s.entering.n > 0 and enter_due(s, j + 1) != STATUS_OK:
                 return STATUS_NO_MEMORY
             fine += 1
+            j += 1
+        j = 0
+        c += 1
+    s.fine_done = fine
+    s.samples_done = k
     t = s.n_coarse * s.dt_coarse
     if inject_due(s, t) != STATUS_OK:
         return STATUS_NO_MEMORY

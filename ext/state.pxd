@@ -133,6 +133,10 @@ ctypedef struct Sim:
     int64_t sort_countdown          # fine steps until the slab molecules are next sorted by cell
     int any_membrane_binding        # 1 if some species binds some membrane site
     double volume_clock             # time volume molecules have been advanced to
+    # the main loop stops between fine steps when asked (mcsyn_interrupt.h) and resumes from here
+    int watch_signals               # 1: this run is the main thread's and stops for a signal it catches
+    int64_t fine_done               # fine steps done
+    int64_t samples_done            # rows of the series written
     # counters
     int64_t released                # molecules released (injected or effluxed) so far
     int64_t taken_up                # molecules taken up

@@ -20,6 +20,7 @@ PLANE_AGGREGATE: Final[int]
 STATUS_OK: Final[int]
 STATUS_NO_MEMORY: Final[int]
 STATUS_SHARED_TILE: Final[int]
+STATUS_INTERRUPTED: Final[int]
 SERIES_RELEASED: Final[int]
 SERIES_FREE_CLEFT: Final[int]
 SERIES_FREE_BAND: Final[int]
@@ -53,5 +54,11 @@ def simulate(
     seed_words: npt.ArrayLike,
     keep_positions: bool = False,
 ) -> dict[str, np.ndarray]: ...
+class RunStopped(KeyboardInterrupt):
+    """A kernel run ended early because :func:`stop_runs` was in force."""
+
+def stop_runs() -> None: ...
+def release_runs() -> None: ...
+def runs_in_progress() -> int: ...
 def standard_normals(seed_words: npt.ArrayLike, n: int, bulk: bool = True) -> npt.NDArray[np.float64]: ...
 def uniforms(seed_words: npt.ArrayLike, n: int) -> npt.NDArray[np.float64]: ...

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -467,10 +469,20 @@ COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "compare": cmd_compare, "summary
             "bench": cmd_bench}
 
 
+def _honour_sigint():
+    """A job a shell starts in the background (``mcsyn run … &`` in a script) inherits SIGINT
+    ignored; Ctrl-C or ``kill -INT`` must still stop it the way it stops a foreground job (finished
+    runs saved, exit status 130). Returns the handler to put back, or None."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return signal.signal(signal.SIGINT, signal.default_int_handler)
+    return None
+
+
 def main(argv=None) -> int:
     """Entry point of the ``mcsyn`` command. Returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(_join_signed_values(sys.argv[1:] if argv is None else list(argv)))
+    ignored_sigint = _honour_sigint()
     try:
         return COMMANDS[args.command](args)
     except (_UsageError, ValueError, FileExistsError, FileNotFoundError) as exc:
@@ -488,6 +500,9 @@ def main(argv=None) -> int:
     except OSError as exc:   # a full disk, no permission, a read-only file system: no traceback
         print(f"mcsyn {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if ignored_sigint is not None:
+            signal.signal(signal.SIGINT, ignored_sigint)
 
 
 if __name__ == "__main__":  # pragma: no cover

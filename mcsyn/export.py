@@ -154,9 +154,13 @@ def _model_view(model) -> SimpleNamespace:
     (config.toml holds the model as plain tables): site groups (label, scheme name, open states),
     clamp, releases and trains."""
     sites = []
-    for grp in _field(model, "sites", []):
+    groups = list(_field(model, "sites", []))
+    plain = [_field(grp, "name") or _field(_field(grp, "scheme"), "name") for grp in groups]
+    for grp in groups:
         scheme = _field(grp, "scheme")
-        label = _field(grp, "name") or f"{_field(scheme, 'name')}@{_field(grp, 'location')}"   # as SiteGroup.label
+        # as mcsyn.model.site_labels: the name, else the scheme's name, with @location where shared
+        label = _field(grp, "name") or (_field(scheme, "name") if plain.count(_field(scheme, "name")) == 1
+                                        else f"{_field(scheme, 'name')}@{_field(grp, 'location')}")
         sites.append(SimpleNamespace(label=label, scheme=SimpleNamespace(
             name=_field(scheme, "name"), open_states=list(_field(scheme, "open_states", [])),
             state_efficacy=dict(_field(scheme, "state_efficacy", None) or {}))))

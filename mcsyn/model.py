@@ -94,7 +94,10 @@ class SiteGroup:
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.scheme.name}@{self.location}"
+        """The group's name in metrics and columns (``AMPA:bound:peak``): ``name`` if given, else
+        the scheme's name. A model names an unnamed group ``scheme@location`` where two of its
+        groups would share a label (:func:`site_labels`)."""
+        return self.name or getattr(self.scheme, "name", None)
 
     def validate(self, geometry: Geometry, species_names):
         lab = f"sites[{self.label!r}]"
@@ -440,6 +443,27 @@ class Timing:
                              f"must be a whole multiple of timing.dt_fine_us = {self.dt_fine_us}")
 
 
+def site_labels(sites) -> list:
+    """The labels of a model's site groups, by one rule: a group's ``name`` if given; else its
+    scheme's name, as presets name theirs (``AMPA``), unless another group of the model would carry
+    that label too, then ``scheme@location`` (``AMPA@postsynaptic``, ``AMPA@band_postsynaptic``).
+    Labels that still coincide are refused by :meth:`SynapseModel.validate`. Items that are not
+    site groups get None (validation reports them)."""
+    def plain(g):
+        return g.name or g.scheme.name
+    def labelled(g):
+        return (isinstance(g, SiteGroup) and isinstance(g.scheme, KineticScheme) and isinstance(g.scheme.name, str)
+                and (g.name is None or isinstance(g.name, str)))
+    groups = [g if labelled(g) else None for g in sites]
+    count = {}
+    for g in groups:
+        if g is not None:
+            count[plain(g)] = count.get(plain(g), 0) + 1
+    return [None if g is None else g.name or (g.scheme.name if count[g.scheme.name] == 1
+                                               else f"{g.scheme.name}@{g.location}")
+            for g in groups]
+
+
 @dataclass
 class SynapseModel:
     """Everything one run needs. Build it in Python or from a configuration (``mcsyn.config``)."""
@@ -457,6 +481,18 @@ class SynapseModel:
     clamp: VoltageClamp | None = None
     rate_schedules: list = field(default_factory=list)     # RateSchedule: first-order rates that change in the run
     feedback: ClosedLoopFeedback | None = None
+
+    def __post_init__(self):
+        self._name_shared_site_groups()
+
+    def _name_shared_site_groups(self):
+        # an unnamed site group whose scheme name another group shares is named scheme@location
+        # (site_labels), at construction and again at validation (sites set or appended later); a
+        # copy is named, so a group given to several models is never changed
+        if isinstance(self.sites, list):
+            for i, (g, label) in enumerate(zip(self.sites, site_labels(self.sites))):
+                if label is not None and label != g.label:
+                    self.sites[i] = dataclasses.replace(g, name=label)
 
     @property
     def config(self):
@@ -547,9 +583,11 @@ class SynapseModel:
         if self.tile_um > self.geometry.psd_radius_um / 2:
             raise ModelError("tile_um", self.tile_um,
                              f"must be <= half the PSD radius ({self.geometry.psd_radius_um / 2} µm)")
+        self._name_shared_site_groups()
         labels = [g.label for g in self.sites]
         if len(set(labels)) != len(labels):
-            raise ModelError("sites", labels, "site groups need distinct labels (set SiteGroup.name)")
+            raise ModelError("sites", labels, "site groups need distinct labels: set SiteGroup.name (an unnamed "
+                             "group is labelled by its scheme, or scheme@location where that is shared)")
         for g in self.sites:
             g.validate(self.geometry, names)
         if not self.releases and not self.trains and not self.draws_injections() and not any(

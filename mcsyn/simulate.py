@@ -7,7 +7,9 @@ are split across workers, and any run can be reproduced alone with :func:`run_on
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,39 @@ from .compile import CompiledModel, compile_model, molar
 from .model import SynapseModel
 
 SERIES_COLUMNS = tuple(_engine.SERIES_COLUMNS)
+
+# raised by a kernel run that kernel_runs_stopped() ended (a KeyboardInterrupt)
+RunStopped = _engine.RunStopped
+
+
+@contextmanager
+def kernel_runs_stopped():
+    """While inside, every kernel run of this process, in any thread, stops within one fine step
+    and raises :class:`RunStopped` (a KeyboardInterrupt); runs started inside stop before their
+    first step. For a driver that must end its worker threads' runs after Ctrl-C or SIGTERM (the
+    thread backend of an ensemble, :func:`run`): a kernel run gives up the GIL, and Python
+    cannot otherwise interrupt a thread. (Ctrl-C during a run in the main thread needs nothing:
+    the run raises KeyboardInterrupt itself.)"""
+    _engine.stop_runs()
+    try:
+        yield
+    finally:
+        _engine.release_runs()
+
+
+def stop_thread_pool(pool) -> None:
+    """Shut ``pool`` (a ThreadPoolExecutor) down now: queued tasks are cancelled and the kernel
+    runs of its threads stopped (:func:`kernel_runs_stopped`) until every one of its threads has
+    ended. The threads are found by the pool's name prefix as well as in its own list: an
+    interrupt that lands while ``submit`` starts a thread leaves that thread out of the list,
+    running a task, and a join must not miss it."""
+    with kernel_runs_stopped():
+        pool.shutdown(wait=True, cancel_futures=True)
+        prefix = getattr(pool, "_thread_name_prefix", None)     # CPython names them f"{prefix}_{i}"
+        if prefix:
+            for thread in threading.enumerate():
+                if thread.name.startswith(prefix + "_") and thread is not threading.current_thread():
+                    thread.join()
 
 
 def run_seed_sequence(seed: int, run_index: int) -> np.random.SeedSequence:
@@ -260,7 +295,11 @@ def run(model, n_runs: int = 1, seed: int = 0, workers: int | None = None,
         results = [one(i) for i in range(n_runs)]
     else:
         with ThreadPoolExecutor(max_workers=int(workers)) as pool:
-            results = list(pool.map(one, range(n_runs)))
+            try:
+                results = list(pool.map(one, range(n_runs)))
+            except BaseException:   # Ctrl-C: the runs in the other threads end now, not when they finish
+                stop_thread_pool(pool)
+                raise
     names = list(results[0][0])
     series = np.stack([np.column_stack([cols[c] for c in names]) for cols, _ in results])
     rows = [{"run": i, "seed": seed, **m} for i, (_, m) in enumerate(results)]

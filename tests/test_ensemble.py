@@ -383,11 +383,22 @@ def test_existing_output_is_not_overwritten_unless_asked(tmp_path):
 
 
 SIGTERM_SCRIPT = textwrap.dedent("""
-    import sys
+    import sys, time
     import mcsyn
     from mcsyn import ensemble as E
+    from mcsyn.ensemble import backends
     sys.path.insert(0, {tests!r})
     from test_ensemble import two_conditions
+    real = backends._simulate_run
+
+    def slow_after_3_batches(cm, seed, run):
+        # from run 12 on a run takes 0.2 s (~60 s for the rest), so the SIGTERM the test sends after
+        # 3 saved batches lands mid-ensemble however loaded the machine; before, the child could
+        # finish all 300 runs (~2 s) first
+        if run >= 12:
+            time.sleep(0.2)
+        return real(cm, seed, run)
+    backends._simulate_run = slow_after_3_batches
     try:
         E.run_ensemble(two_conditions(), n_runs=150, seed=11, workers=1, batch_size=4, out={out!r})
     except E.EnsembleInterrupted as exc:

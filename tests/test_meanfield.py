@@ -31,7 +31,7 @@ def test_monte_carlo_mean_matches_mean_field_in_well_mixed_regime():
     mf = mean_field(model)
     assert np.allclose(mf.index.to_numpy(), ens.times_ms)
     checked = 0
-    for name in ("bound", "taken_up", "free", "R@postsynaptic:AR", "T@presynaptic:Ti"):
+    for name in ("bound", "taken_up", "free", "R:AR", "T:Ti"):
         j = ens.columns.index(name)
         for k in range(10, len(ens.times_ms), 20):       # from 0.5 ms on, every ms
             mc = ens.series[:, k, j]

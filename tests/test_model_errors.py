@@ -102,7 +102,7 @@ def test_outside_and_location_choices():
 def test_too_many_sites_for_the_region():
     m = base()
     m.sites = [mcsyn.SiteGroup(mcsyn.ampa_jonas1993(), "postsynaptic", count=10**6)]
-    expect_error(m, "sites['AMPA@postsynaptic']", "do not fit")
+    expect_error(m, "sites['AMPA']", "do not fit")
 
 
 def test_duration_must_be_a_whole_number_of_steps():

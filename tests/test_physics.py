@@ -107,7 +107,7 @@ def test_binding_rate_matches_kon_times_concentration(dt_us):
     t = window.index.to_numpy()
     volume = m.geometry.cleft_volume_um3
     rate = kon_um3_per_s(kon) * 1e-3 / volume  # per molecule per site per ms
-    expected = np.trapezoid(rate * window["free"].to_numpy() * window["R@postsynaptic:R"].to_numpy(), t)
+    expected = np.trapezoid(rate * window["free"].to_numpy() * window["R:R"].to_numpy(), t)
     observed = window["binding_events"].iloc[-1] - window["binding_events"].iloc[0]
     assert abs(observed - expected) < Z * math.sqrt(expected), (observed, expected)
 
@@ -188,7 +188,7 @@ def test_transporters_saturate():
                                           "presynaptic", count=50)])
     s = mcsyn.run_one(m, seed=19).series
     assert s["taken_up"].iloc[-1] == 50
-    assert s["T@presynaptic:Ti"].iloc[-1] == 50
+    assert s["T:Ti"].iloc[-1] == 50
 
 
 def test_long_volume_steps_agree_with_short_ones():
@@ -252,9 +252,9 @@ def test_volume_ground_state_exits_follow_first_order_kinetics():
     for t_ms in (5.0, 20.0, 60.0, 100.0):
         p = theta * (1 - math.exp(-(kb + ku) * t_ms * 1e-3))
         # the sites' states are independent two-state chains started at ground: binomial spread
-        observed = s.loc[t_ms, "T@volume:blocked"]
+        observed = s.loc[t_ms, "T:blocked"]
         assert abs(observed - n_sites * p) < Z * math.sqrt(n_sites * p * (1 - p)), (t_ms, observed, n_sites * p)
-    total = s[[f"T@volume:{x}" for x in ("T", "TS", "Ti", "blocked")]].sum(axis=1)
+    total = s[[f"T:{x}" for x in ("T", "TS", "Ti", "blocked")]].sum(axis=1)
     assert (total == n_sites).all()
 
 

@@ -371,7 +371,7 @@ def test_kernel_transporter_cycle_matches_reference():
     ens, col, refs = scheme_on_coordinates_runs(scheme, n_mol, n_sites, 3, duration, n_runs, seed=27)
     assert_series_means_agree(ens, refs, ("bound", "taken_up", "binding_events", "free"), (0.02, 0.1, 0.4))
     # inward-facing carriers (Ti) at the end
-    k_ti = ens.series[:, -1, col["EAAT@postsynaptic:Ti"]]
+    k_ti = ens.series[:, -1, col["EAAT:Ti"]]
     r_ti = np.array([np.sum(res.site_state == 2) for res in refs])
     z = z_of_means(k_ti, r_ti)
     assert abs(z) < Z_MAX, f"Ti at the end: kernel {k_ti.mean():.2f}, reference {r_ti.mean():.2f}"
@@ -387,8 +387,8 @@ def test_kernel_ampa_scheme_matches_reference():
     for t in (0.02, 0.1, 0.4):
         i = int(np.argmin(np.abs(ens.times_ms - t)))
         for name, k, r in [
-            ("open", ens.series[:, i, col["AMPA@postsynaptic:open"]], [res.series["state:O"][i] for res in refs]),
-            ("desensitised", sum(ens.series[:, i, col[f"AMPA@postsynaptic:{s}"]] for s in desens),
+            ("open", ens.series[:, i, col["AMPA:open"]], [res.series["state:O"][i] for res in refs]),
+            ("desensitised", sum(ens.series[:, i, col[f"AMPA:{s}"]] for s in desens),
              [sum(res.series[f"state:{s}"][i] for s in desens) for res in refs]),
             ("bound", ens.series[:, i, col["bound"]], [res.series["bound"][i] for res in refs]),
             ("binding_events", ens.series[:, i, col["binding_events"]], [res.series["binding_events"][i] for res in refs]),

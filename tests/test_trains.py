@@ -254,7 +254,7 @@ def _validate(stp):
 
 
 @given(n=st.integers(min_value=1, max_value=10_000), rec=st.floats(0.0, 1e6), fac=st.floats(0.0, 1e6))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 def test_valid_plasticity_is_accepted_and_its_expectation_is_a_probability(n, rec, fac):
     stp = ShortTermPlasticity(n, rec, fac)
     _validate(stp)
@@ -268,7 +268,7 @@ def test_valid_plasticity_is_accepted_and_its_expectation_is_a_probability(n, re
     st.tuples(st.sampled_from(["tau_recovery_ms", "tau_facilitation_ms"]),
               st.one_of(st.floats(max_value=-1e-300), st.just(float("nan")), st.just(float("inf")),
                         st.text(max_size=3), st.none()))))
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, derandomize=True, database=None)
 def test_invalid_plasticity_is_refused_naming_the_field(bad):
     name, value = bad
     kw = {"n_sites": 2, "tau_recovery_ms": 100.0, "tau_facilitation_ms": 0.0, name: value}

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..compile import CompiledModel, compile_model
 from ..model import SynapseModel
-from ..simulate import run_metrics, simulate_columns
+from ..simulate import RunStopped, run_metrics, simulate_columns, stop_thread_pool
 from .observables import trace_scale
 
 BACKENDS = ("threads", "processes", "dask")
@@ -64,6 +64,11 @@ def run_batch(cm: CompiledModel, condition: int, seed: int, runs, observables, t
                 if v.size and (v.max() > INT32_MAX or v.min() < -INT32_MAX):
                     raise OverflowError(f"observable {name!r} exceeds the int32 range of stored traces")
                 traces[k, j] = v
+        except RunStopped as exc:
+            # the ensemble is stopping (_salvage): the batch ends with the runs that finished; the
+            # others are reported, never silently missing (a stop reaches every run in the process)
+            failures += [{"run": r, "error": f"{type(exc).__name__}: {exc}", "traceback": ""} for r in runs[k:]]
+            break
         except Exception as exc:  # a failing run must not take the others with it
             failures.append({"run": run, "error": f"{type(exc).__name__}: {exc}",
                              "traceback": traceback.format_exc()})
@@ -318,11 +323,14 @@ def _batch_result(fut, ci, runs) -> BatchOutput:
 def _salvage(backend, in_flight, take):
     """After an interruption: drop queued batches, save the ones that finished or were running.
 
-    Threads cannot be stopped, so running thread batches are waited for (one batch at most per
-    worker) and saved; process pools are shut down the same way; Dask futures not yet finished are
-    cancelled."""
+    Running thread batches end at their kernels' next step (simulate.stop_thread_pool) and are
+    saved with the runs they finished; process pools are waited for (one batch at most per worker); Dask
+    futures not yet finished are cancelled."""
     if isinstance(backend, _ConcurrentBackend):
-        backend.pool.shutdown(wait=True, cancel_futures=True)
+        if backend.kind == "threads":
+            stop_thread_pool(backend.pool)
+        else:
+            backend.pool.shutdown(wait=True, cancel_futures=True)
     for fut, (ci, runs) in list(in_flight.items()):
         if fut.done() and not fut.cancelled():
             out = _batch_result(fut, ci, runs)

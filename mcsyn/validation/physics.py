@@ -177,7 +177,7 @@ def _binding_rate_rows(name, m, seed, location, t_start, n_runs, workers, note):
     rate = kon_um3_per_s(kon) * 1e-3 / volume       # per molecule per site per ms
     cols = ens.columns
     free = ens.series[:, w, cols.index("free")]
-    sites = ens.series[:, w, cols.index(f"R@{location}:R")]
+    sites = ens.series[:, w, cols.index(f"{m.sites[0].label}:R")]
     events = ens.series[:, w, cols.index("binding_events")]
     expected = float(sum(np.trapezoid(rate * free[i] * sites[i], t[w]) for i in range(n_runs)))
     observed = float((events[:, -1] - events[:, 0]).sum())
