@@ -1,7 +1,7 @@
 """Autoreceptor feedback (5-HT1A/1B, D2, α2) on release probabilities: open loop (computed before
 a run) or closed loop (drawn by the kernel from the activation realised in the run).
 
-Closed loop (:class:`mcsyn.model.ClosedLoopFeedback`, ``SynapseModel.feedback``)
+Closed loop (:class:`ClosedLoopFeedback`, ``SynapseModel.feedback``)
 ---------------------------------------------------------------------------------
 The autoreceptor is a site group of the model (e.g. the D2 sites of a dopaminergic preset); its
 active fraction is f(t) = Σ_s w_s n_s(t)/N over its N sites, with the weights of
@@ -46,9 +46,40 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from . import library
-from .errors import ModelError
-from .model import SynapseModel
+from .errors import ModelError, require_fraction, require_nonnegative
+
+if TYPE_CHECKING:                     # annotations only; model imports this module
+    from .model import SynapseModel
+
+
+
+@dataclass
+class ClosedLoopFeedback:
+    """Closed-loop autoreceptor feedback on every train of the model (single releases keep their
+    probability): the release probability of each stimulus follows the activation of the site
+    group ``group`` realised in the run (:mod:`mcsyn.autoreceptor` has the transfer and its
+    sources). ``gain`` g is in [0, 1]; ``tau_ms`` (the second-messenger filter, 0: none) and
+    ``delay_ms`` are >= 0. No source gives g, τ or the delay for one varicosity: ASSUMED, stated by
+    the user; gain 0 is the model without feedback."""
+
+    group: str
+    gain: float
+    tau_ms: float
+    delay_ms: float = 0.0
+
+    def validate(self, model, label="feedback"):
+        require_fraction(f"{label}.gain", self.gain)
+        require_nonnegative(f"{label}.tau_ms", self.tau_ms)
+        require_nonnegative(f"{label}.delay_ms", self.delay_ms)
+        labels = [g.label for g in model.sites]
+        if self.group not in labels:
+            raise ModelError(f"{label}.group", self.group, f"must name the autoreceptor's site group; the model has {labels}")
+        if not model.trains:
+            raise ModelError(label, self.group, "acts on the release of trains; the model has none")
 
 
 def activation_weights(scheme) -> dict[str, float]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import geometry as geo
+from .autoreceptor import ClosedLoopFeedback  # noqa: F401  (re-exported)
 from .electrophysiology import VoltageClamp, channels
 from .errors import (MAX_DURATION_MS, MIN_STEP_US, ModelError, require_choice, require_count, require_fraction,
                      require_nonnegative, require_positive)
@@ -367,31 +368,6 @@ class StimulusTrain:
                        into=v.into, pore_tau_ms=v.pore_tau_ms, quantal_cv=v.quantal_cv,
                        molecule_distribution=v.molecule_distribution, probability=probability,
                        random_position_radius_um=v.random_position_radius_um)
-
-
-@dataclass
-class ClosedLoopFeedback:
-    """Closed-loop autoreceptor feedback on every train of the model (single releases keep their
-    probability): the release probability of each stimulus follows the activation of the site
-    group ``group`` realised in the run (:mod:`mcsyn.autoreceptor` has the transfer and its
-    sources). ``gain`` g is in [0, 1]; ``tau_ms`` (the second-messenger filter, 0: none) and
-    ``delay_ms`` are >= 0. No source gives g, τ or the delay for one varicosity: ASSUMED, stated by
-    the user; gain 0 is the model without feedback."""
-
-    group: str
-    gain: float
-    tau_ms: float
-    delay_ms: float = 0.0
-
-    def validate(self, model, label="feedback"):
-        require_fraction(f"{label}.gain", self.gain)
-        require_nonnegative(f"{label}.tau_ms", self.tau_ms)
-        require_nonnegative(f"{label}.delay_ms", self.delay_ms)
-        labels = [g.label for g in model.sites]
-        if self.group not in labels:
-            raise ModelError(f"{label}.group", self.group, f"must name the autoreceptor's site group; the model has {labels}")
-        if not model.trains:
-            raise ModelError(label, self.group, "acts on the release of trains; the model has none")
 
 
 @dataclass
