@@ -95,6 +95,10 @@ def mean_field(model, t_eval_ms=None, rtol=1e-6, atol=1e-6) -> pd.DataFrame:
         raise ModelError("rate_schedules", len(m.rate_schedules),
                          "the mean-field model uses constant rates; it cannot follow a drug concentration "
                          "that changes during the run (remove the schedule or use the Monte Carlo run)")
+    if getattr(m, "feedback", None) is not None and m.feedback.gain > 0:
+        raise ModelError("feedback", m.feedback, "the mean-field model has no closed-loop autoreceptor feedback "
+                         "(each stimulus's release follows the run's own activation); set gain 0 or use the "
+                         "Monte Carlo run")
     if t_eval_ms is None:
         t_eval_ms = cm.sample_times_ms
     events = _release_events(m)

@@ -204,3 +204,9 @@ def test_a_d2_partial_agonist_activates_the_loop_with_its_efficacy_and_lowers_re
     a0 = np.mean([out["feedback_activation"][0] for _, out in results])
     expected = n_sites * p * (1 - a0)
     assert abs(first.mean() - expected) < Z_TOL * np.sqrt(n_sites * p * (1 - a0) * (1 - p * (1 - a0)) / 6)
+
+
+def test_the_mean_field_model_refuses_a_closed_loop():
+    from mcsyn.meanfield import mean_field
+    with pytest.raises(ModelError, match="feedback"):
+        mean_field(cleft_model())
