@@ -1,0 +1,110 @@
+"""The particle field against its deterministic twin (mcsyn.tissue.evoked), where the mean field
+is exact, and the documented size of the difference where it is not.
+
+Each run of the particle field is paired with the deterministic solution of the very releases
+that run drew (:func:`realised_sources`): given the releases, the particle field's expected
+concentration is the twin's wherever every reaction is first order, so the paired differences
+have mean zero and their spread over runs (diffusion and reaction noise only, not the release
+noise) gives the standard error. Z = 5 standard errors, fixed seeds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import mcsyn
+from mcsyn import tissue
+from mcsyn.tissue import Detector, Firing, Stimulation, TissueField
+from mcsyn.tissue import evoked as ev
+
+Z = 5.0
+N_CELLS = 10            # 1 µm cells in the 10 µm box
+
+
+def _paired(model, seed, n_runs, windows_ms, columns):
+    """(runs × windows × columns) particle - twin differences of the window means (nM), and the
+    twin's window means (nM) for scale."""
+    cm = mcsyn.compile_model(model)
+    box_nM = tissue.observe.box_nM_per_molecule(model)
+    times_ms = cm.sample_times_ms
+    diffs, twins = [], []
+    for i in range(n_runs):
+        s = mcsyn.run_one(cm, seed=seed, run_index=i).series
+        sol = ev.deterministic_twin(model, ev.realised_sources(model, seed, i), times_ms * 1e-3, N_CELLS)
+        particle = {"box": s["free_volume"].to_numpy() * box_nM}
+        twin = {"box": sol.box_mean_uM * 1e3}
+        for d in model.field.detectors:
+            particle[d.name] = s[f"{d.name}:concentration_nM"].to_numpy()
+            twin[d.name] = sol.detector_uM[d.name] * 1e3
+        row, trow = [], []
+        for lo, hi in windows_ms:
+            w = (times_ms >= lo) & (times_ms < hi)
+            row.append([particle[c][w].mean() - twin[c][w].mean() for c in columns])
+            trow.append([twin[c][w].mean() for c in columns])
+        diffs.append(row)
+        twins.append(trow)
+    return np.array(diffs), np.array(twins)
+
+
+def linear_removal_field(**kw):
+    """First-order removal only (k = 50 /s, no sites): the mean field is exact at any level."""
+    base = mcsyn.SynapseModel(species=[mcsyn.Species("dopamine", 0.763)],
+                              degradation=[mcsyn.Degradation(50.0, "all")],
+                              timing=mcsyn.Timing(dt_fine_us=1.0, dt_volume_us=200.0),
+                              geometry=mcsyn.Geometry(volume_fraction=0.21, tortuosity=1.54), voxel_um=0.5)
+    f = TissueField(box_side_um=10.0, n_neurons=104, firing=Firing(rate_hz=4.0),
+                    detectors=[Detector("centre", radius_um=2.0)],
+                    stimulation=Stimulation(times_ms=(200.0, 220.0, 240.0), radius_um=4.0, release_probability=0.5),
+                    **kw)
+    return tissue.tissue_model(base, f, 300.0)
+
+
+def test_linear_field_tonic_level_and_evoked_clearance_agree_with_the_twin():
+    model = linear_removal_field()
+    windows = [(100.0, 200.0), (200.0, 250.0), (250.0, 300.0)]     # tonic, the train, the clearance
+    d, twin = _paired(model, seed=1601, n_runs=6, windows_ms=windows, columns=["box", "centre"])
+    mean, se = d.mean(axis=0), d.std(axis=0, ddof=1) / math.sqrt(d.shape[0])
+    assert np.all(np.abs(mean) <= Z * se), (mean, se)
+    # the check resolves a 10 % error of the box level in every window
+    assert np.all(Z * se[:, 0] < 0.1 * twin.mean(axis=0)[:, 0]), (se, twin.mean(axis=0))
+
+
+def dat_field(quantum_molecules, box_side_um=10.0, duration_ms=500.0):
+    """The dorsal-striatal field's DAT and non-DAT removal (receptors left out: reversible binding
+    takes nothing at steady state, but D2 takes 1/koff = 3.3 s to fill, longer than these runs)."""
+    base = mcsyn.presets.build("dopaminergic_striatal")
+    base.sites = [g for g in base.sites if g.label == "DAT"]
+    f = TissueField(box_side_um=box_side_um, n_neurons=100, quantum_molecules=quantum_molecules,
+                    detectors=[Detector("centre", radius_um=2.0)])
+    return tissue.tissue_model(base, f, duration_ms, dt_volume_us=200.0)
+
+
+def test_dat_field_far_below_km_has_the_twins_tonic_level():
+    # 300 molecules per release: a tonic level ~3.5 nM, Km/60, and ~2 µM for a moment in the cell
+    # of a release (C/Km ~ 10 there: the hot spot is brief, ~1 ms to spread over a few cells).
+    # The window starts at 250 ms: the particle field's start-up relaxes as e^-12.9t, the twin's
+    # as e^-20t (module docstring), ~1 % of the level left over the window
+    model = dat_field(300.0)
+    d, twin = _paired(model, seed=1602, n_runs=6, windows_ms=[(250.0, 500.0)], columns=["box"])
+    mean, se = d.mean(axis=0)[0, 0], d.std(axis=0, ddof=1)[0, 0] / math.sqrt(d.shape[0])
+    level = twin.mean()
+    assert abs(mean) <= Z * se + 0.02 * level, (mean, se, level)
+    assert Z * se < 0.1 * level
+
+
+def test_saturating_hot_spots_documented(record_property):
+    """Documented, not a failure: with the preset's 3,000 molecules per release the mean field is
+    not exact. A release is ~24 µM in a 1 µm³ grid cell, ≫ Km = 0.2 µM, and the two models
+    differ there in two ways: both saturate at the hot spot (each at its own scale: the particle's
+    point, the twin's cell), and the particle field's 3 µM of carriers bind transmitter at once (TS
+    holds up to 3 µM, not counted as free), a buffer the Michaelis-Menten twin does not have.
+    Measured (10 µm box, seed 1603, 4 runs, window 250-500 ms, 1 µm cells): particle / twin tonic
+    level 0.81 ± 0.07 (twin 39.6 nM), i.e. the particle field holds less free dopamine by ~19 %
+    (2.6 SE). The band asserted is only a guard against a broken pipeline."""
+    model = dat_field(3000.0)
+    d, twin = _paired(model, seed=1603, n_runs=4, windows_ms=[(250.0, 500.0)], columns=["box"])
+    ratio = 1.0 + d[:, 0, 0].mean() / twin.mean()
+    se = d[:, 0, 0].std(ddof=1) / math.sqrt(d.shape[0]) / twin.mean()
+    record_property("particle_over_twin_tonic", ratio)
+    print(f"particle / twin tonic level: {ratio:.4f} ± {se:.4f}; twin {twin.mean():.2f} nM")
+    assert 0.5 < ratio < 1.5, (ratio, se)
