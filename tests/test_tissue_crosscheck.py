@@ -10,8 +10,10 @@ noise) gives the standard error. Z = 5 standard errors, fixed seeds.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+import pytest
 import mcsyn
 from mcsyn import tissue
 from mcsyn.tissue import Detector, Firing, Stimulation, TissueField
@@ -108,3 +110,59 @@ def test_saturating_hot_spots_documented(record_property):
     record_property("particle_over_twin_tonic", ratio)
     print(f"particle / twin tonic level: {ratio:.4f} ± {se:.4f}; twin {twin.mean():.2f} nM")
     assert 0.5 < ratio < 1.5, (ratio, se)
+
+
+# ---------------------------------------------------------------------------------------------
+# the virtual electrode on a stimulated dorsal-striatal field
+
+LONG = os.environ.get("MCSYN_LONG_TESTS") == "1"
+
+
+def _clearance_rate(drugs, n_runs=6, seed=1610):
+    """The fitted apparent first-order clearance Vmax/Km (Km held at the field's own Km) of the
+    FSCV reading of the ensemble mean (10 µm box, a 20-pulse 50 Hz train from 0.3 s recruiting
+    every varicosity within 5 µm of the fibre), with its jackknife SE over runs."""
+    model = ev.evoked_model("dorsal_striatal_dopamine", box_side_um=10.0, duration_ms=1500.0, start_ms=300.0,
+                            drugs=drugs)
+    km = ev.transporter_calibration(model)["km_uM"]
+    result = ev.fit_evoked(ev.run_evoked(model, n_runs=n_runs, seed=seed, workers=2), fix_km_uM=km)
+    return (result.fit.estimates["vmax_uM_per_s"] / km, result.jackknife_se["vmax_uM_per_s"] / km,
+            model, result)
+
+
+@pytest.fixture(scope="module")
+def control():
+    return _clearance_rate(None)
+
+
+def test_fitted_clearance_of_the_field_is_its_bound_state_rate_not_vmax_over_km(control):
+    """Documented discrepancy (6 runs, ~40 s). The traces peak near Km (~0.3 µM: the fibre
+    averages the recruited ball and the rest of the box), so Km is not identifiable (a fit with
+    Km free runs off to the first-order limit Km → ∞, where mm_fit overflows) and is held at the
+    field's Km; the fitted Vmax/Km is then the field's low-concentration clearance. It is not the
+    calibration Vmax/Km = 20 /s: the field's 3 µM of DAT (≫ Km) hold as much dopamine bound as
+    free, and free dopamine relaxes at the slow eigenvalue of the bind/translocate pair, 12.9 /s
+    (:func:`linear_clearance_rate_per_s`). Measured: 12.94 ± 1.10 /s (Vmax 2.59 µM/s at Km 0.2 µM)."""
+    rate, se, model, _ = control
+    predicted = ev.linear_clearance_rate_per_s(model)
+    cal = ev.transporter_calibration(model)
+    assert predicted == pytest.approx(12.9, abs=0.1)
+    assert abs(rate - predicted) <= Z * se, (rate, se, predicted)
+    assert abs(rate - cal["vmax_uM_per_s"] / cal["km_uM"]) > Z * se, (rate, se)       # the discrepancy
+
+
+@pytest.mark.skipif(not LONG, reason="~3 min of runs: set MCSYN_LONG_TESTS=1")
+def test_cocaine_lowers_the_apparent_clearance_by_one_plus_c_over_ki(control):
+    """1 µM cocaine (Ki 0.45 µM at DAT, drugs.toml): 1 + C/Ki = 3.22. With Km held, a competitive
+    Km × (1 + C/Ki) at unchanged Vmax shows as Vmax/Km falling by that factor; the two cannot be
+    told apart from traces whose peak is near Km. (The drug layer's equilibrium mode blocks a
+    fixed fraction C/(C + Ki) of the carriers, Vmax × Ki/(C + Ki): the same factor on Vmax/Km at
+    low concentration; the bound-state rate alone would predict 12.9/5.59 = 2.31.) Measured:
+    3.58 ± 0.36 (control 12.94 ± 1.10 /s, cocaine 3.61 ± 0.19 /s)."""
+    rate0, se0, *_ = control
+    rate1, se1, *_ = _clearance_rate({"cocaine": "1 uM"})
+    ratio = rate0 / rate1
+    se = ratio * math.hypot(se0 / rate0, se1 / rate1)
+    expected = 1.0 + 1.0 / 0.45
+    assert abs(ratio - expected) <= Z * se, (ratio, se, expected)
+    assert Z * se < 0.6 * expected
