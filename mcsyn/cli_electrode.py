@@ -207,21 +207,27 @@ def _simulate_field(args):
     if args.method != "fscv" or _overrides(args):
         raise SystemExit("mcsyn electrode simulate: a particle field is read by FSCV at its defaults only")
     record = evoked.run_evoked(model, n_runs=args.runs, seed=args.seed)
-    result = evoked.fit_evoked(record, jackknife=args.runs >= 3)
+    result = evoked.fit_evoked(record, jackknife=args.runs >= 3, hold_km_if_unidentifiable=True)
     cal = result.calibration
     drug_text = ", ".join(f"{k} {v}" for k, v in drugs.items()) or "no drug"
     note = (f"mcsyn electrode simulate --preset {args.preset}: particle field, {args.box_um:g} um periodic box, "
             f"{args.runs} runs (seed {args.seed}), {drug_text}; its uptake Vmax {cal['vmax_uM_per_s']:.4g} uM/s, "
             f"Km {cal['km_uM']:.4g} uM (unblocked carriers); {len(stims)} pulses at {freq:g} Hz from {stims[0]:g} s; "
-            f"electrode fscv on the mean of a 2 um sphere at the centre")
+            f"electrode fscv on the mean of a 7 um carbon fibre through the centre")
     out = _traces.write_trace_csv(args.out, result.trace.times_s, result.trace.concentration_uM, comment=note)
     print(f"{note}\ntrace: {out}")
+    if result.km_held:
+        print(f"Km is not determined by this trace (it peaks near Km; the fit runs off to Km -> inf): "
+              f"held at the field's Km {cal['km_uM']:.4g} uM, so Vmax/Km is the fitted clearance")
     print(result.fit.table())
+    print(f"field's own low-concentration clearance (carrier-bound state included): "
+          f"{evoked.linear_clearance_rate_per_s(model):.4g} /s; its Vmax/Km: "
+          f"{cal['vmax_uM_per_s'] / cal['km_uM']:.4g} /s")
     for name, se in result.jackknife_se.items():
         print(f"jackknife SE over runs: {_mm.PARAMETER_LABELS[name]:32s} {se:10.4g}")
     path = Path(args.figure) if args.figure else Path(args.out).with_name(Path(args.out).stem + "_fit.png")
     from . import plots
-    title = f"{args.preset}, {drug_text}, {args.runs} runs"
+    title = f"{args.preset.replace('_', ' ')}, {drug_text}"
     print(f"figure: {plots.save_figure(figure_of_fit(result.fit, title=title), path)}")
     return 0
 

@@ -166,3 +166,18 @@ def test_cocaine_lowers_the_apparent_clearance_by_one_plus_c_over_ki(control):
     expected = 1.0 + 1.0 / 0.45
     assert abs(ratio - expected) <= Z * se, (ratio, se, expected)
     assert Z * se < 0.6 * expected
+
+
+def test_electrode_simulate_runs_the_particle_field(tmp_path, capsys):
+    from mcsyn.cli import main
+    from mcsyn.tissue import traces
+    out = tmp_path / "ds.csv"
+    assert main(["electrode", "simulate", "--preset", "dorsal_striatal_dopamine", "--runs", "2", "--duration", "1.0",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "particle field" in text and "Vmax (µM/s)" in text and "95% CI (profile)" in text
+    times, conc = traces.read_trace_csv(out)
+    assert np.allclose(np.diff(times), 0.1) and conc.max() > 0.05          # FSCV at 10 Hz, in µM
+    assert (tmp_path / "ds_fit.png").stat().st_size > 10_000
+    with pytest.raises(SystemExit, match="NAME=CONCENTRATION"):
+        main(["electrode", "simulate", "--preset", "dorsal_striatal_dopamine", "--drug", "cocaine", "--out", str(out)])

@@ -207,6 +207,7 @@ class EvokedFit:
     trace: object                   # the electrode's reading of the mean (ElectrodeTrace)
     jackknife_se: dict              # per rate parameter, from leave-one-run-out refits
     calibration: dict               # the field's own uptake (transporter_calibration)
+    km_held: bool = False           # Km was not identifiable and was held at the field's Km
 
 
 def _fit_mean(record, runs, method, fix_km_uM, ci):
@@ -215,11 +216,27 @@ def _fit_mean(record, runs, method, fix_km_uM, ci):
                                    fix_km_uM=fix_km_uM, ci=ci, n_boot=20)
 
 
-def fit_evoked(record: EvokedRecord, method: str = "fscv", fix_km_uM=None, jackknife: bool = True) -> EvokedFit:
+def fit_evoked(record: EvokedRecord, method: str = "fscv", fix_km_uM=None, jackknife: bool = True,
+               hold_km_if_unidentifiable: bool = False) -> EvokedFit:
     """Fit the standard model to the electrode's reading of the ensemble mean; with ``jackknife``,
     refit each leave-one-run-out mean (bootstrap intervals of 20 draws there, only to keep them
-    quick: their estimates are what is used) for standard errors from the run-to-run variance."""
-    trace, best = _fit_mean(record, None, method, fix_km_uM, "profile")
+    quick: their estimates are what is used) for standard errors from the run-to-run variance.
+
+    A trace that never rises well above Km does not determine Km: the least-squares search runs
+    off towards the first-order limit (Km, Vmax → ∞ at fixed Vmax/Km) until ``mm_fit`` overflows.
+    With ``hold_km_if_unidentifiable`` that case is refitted with Km held at the field's own Km
+    (``EvokedFit.km_held`` says so); otherwise it raises ModelError."""
+    calibration = transporter_calibration(record.model)
+    km_held = False
+    try:
+        trace, best = _fit_mean(record, None, method, fix_km_uM, "profile")
+    except (OverflowError, ZeroDivisionError):
+        # mm_fit's log-space search has no bound: a run-off surfaces as a math error
+        if fix_km_uM is not None or not hold_km_if_unidentifiable:
+            raise ModelError("fix_km_uM", fix_km_uM, "the trace does not determine Km (it peaks near or below "
+                             "Km): hold Km, e.g. at the field's own Km") from None
+        fix_km_uM, km_held = calibration["km_uM"], True
+        trace, best = _fit_mean(record, None, method, fix_km_uM, "profile")
     n = record.electrode_nM.shape[0]
     se = {}
     if jackknife:
@@ -230,4 +247,4 @@ def fit_evoked(record: EvokedRecord, method: str = "fscv", fix_km_uM=None, jackk
             for p in rates:
                 draws[p].append(f.estimates[p])
         se = {p: float(math.sqrt((n - 1) / n * np.sum((np.array(v) - np.mean(v)) ** 2))) for p, v in draws.items()}
-    return EvokedFit(best, trace, se, transporter_calibration(record.model))
+    return EvokedFit(best, trace, se, calibration, km_held)
