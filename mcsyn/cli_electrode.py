@@ -8,15 +8,21 @@
     mcsyn electrode simulate --preset dorsal-striatum|ventral-striatum|serotonergic --out TRACE.csv
                     [--pulses N] [--frequency HZ] [--start S] [--duration S] [--blocker-uM C --ki-uM K]
                     [--efflux-uM-per-s E] [--noise-nM SD] [--seed S] [--method ...] [--figure PATH]
+    mcsyn electrode simulate --preset dorsal_striatal_dopamine|ventral_striatal_dopamine|serotonergic_field
+                    --out TRACE.csv [--drug cocaine=1uM ...] [--runs N] [--box-um L] [--pulses N]
+                    [--frequency HZ] [--start S] [--duration S] [--seed S] [--figure PATH]
     mcsyn electrode clearance TRACE.csv --ejection-time S
     mcsyn electrode bolus --amount-pmol P --volume-nl V --distance-um R --out TRACE.csv
                     [--blocker-uM C --ki-uM K] [--duration S] [--method chronoamperometry|...]
 
 ``fit`` fits the Michaelis-Menten model of evoked release (release per pulse, Vmax, Km) with
 confidence intervals and draws the trace with the fitted curve (:mod:`mcsyn.tissue.mm_fit`).
-``simulate`` writes a trace from the *deterministic well-mixed* generator calibrated to the preset
-(the particle tissue field will replace it as the source of simulated traces; the generator is the
-field's well-mixed limit, so a fit of its trace must give back the preset's Vmax and Km).
+``simulate`` with a tissue field preset runs the particle field (:mod:`mcsyn.tissue.evoked`): a
+train recruiting every varicosity within half the box of a 7 µm carbon fibre through its centre,
+``--runs`` runs, the FSCV reading of their mean, the fit (Km held at the field's own Km when the
+trace does not determine it) with jackknife standard errors over the runs, and the figure. With a
+calibration name (``dorsal-striatum``, ...) it writes a trace from the *deterministic well-mixed*
+generator calibrated to it (a fit of that trace gives back the calibration's Vmax and Km).
 ``clearance`` reads a chronoamperometric bolus trace: amplitude, rise time, T20/T60/T80 and the
 clearance rate (:func:`mcsyn.tissue.electrode.clearance_metrics`). ``bolus`` simulates that
 experiment: 5-HT ejected at a distance from the electrode, spreading with D/λ² (D of the library's

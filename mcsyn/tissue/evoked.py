@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import schemes
+from .. import budget, schemes
 from ..compile import compile_model
 from ..errors import ModelError, require_count, require_positive
 from ..simulate import run, run_seed_sequence
@@ -71,12 +71,9 @@ def transporter_calibration(model: TissueModel) -> dict:
     return {"vmax_uM_per_s": vmax, "km_uM": km if km is not None else 1.0, "transporter_uM": carriers}
 
 
-def linear_clearance_rate_per_s(model: TissueModel) -> float:
-    """The rate at which free transmitter relaxes at concentrations ≪ Km in the well-mixed
-    particle field: the slow eigenvalue of free ⇌ carrier-bound (bind kon [T], unbind koff,
-    translocate k_tr, first-order removal k of free transmitter), with [T] the unblocked
-    carriers. It equals Vmax/Km + k only when [T] ≪ Km (the Michaelis–Menten quasi-steady state);
-    the dorsal preset's 3 µM of DAT gives 12.9 /s where Vmax/Km = 20 /s."""
+def _linear_uptake_matrix(model: TissueModel):
+    """(free, carrier-bound) rate matrix at concentrations ≪ Km: bind kon [T] (unblocked
+    carriers), unbind koff, translocate k_tr, first-order removal k of free transmitter."""
     alpha = model.geometry.volume_fraction
     species = model.field.species or model.species_names[0]
     k = sum(d.rate_per_s for d in model.degradation if d.species in (None, species))
@@ -89,9 +86,24 @@ def linear_clearance_rate_per_s(model: TissueModel) -> float:
         bind += c.kon_per_M_per_s * grp.density_per_um3 * UM3_PER_L / (AVOGADRO_PER_MOL * alpha) * free
         cycle = c
     if cycle is None:
-        return k
-    matrix = np.array([[-bind - k, cycle.koff_per_s], [bind, -cycle.koff_per_s - cycle.translocation_per_s]])
-    return float(-np.max(np.linalg.eigvals(matrix).real))
+        return np.array([[-k, 0.0], [0.0, -1.0]])
+    return np.array([[-bind - k, cycle.koff_per_s], [bind, -cycle.koff_per_s - cycle.translocation_per_s]])
+
+
+def linear_clearance_rate_per_s(model: TissueModel) -> float:
+    """The rate at which free transmitter relaxes at concentrations ≪ Km in the well-mixed
+    particle field: the slow eigenvalue of free ⇌ carrier-bound (:func:`_linear_uptake_matrix`).
+    It equals Vmax/Km + k only when [T] ≪ Km (the Michaelis–Menten quasi-steady state); the
+    dorsal preset's 3 µM of DAT give 12.9 /s where Vmax/Km = 20 /s."""
+    return float(-np.max(np.linalg.eigvals(_linear_uptake_matrix(model)).real))
+
+
+def linear_free_fraction(model: TissueModel, t_s) -> np.ndarray:
+    """The fraction of an instantaneous release still free ``t_s`` later, well mixed, ≪ Km (the
+    box mean of the particle field obeys it exactly there, whatever the release positions)."""
+    from scipy.linalg import expm      # start-up cost: only the cross-check needs it
+    m = _linear_uptake_matrix(model)
+    return np.array([expm(m * float(t))[0, 0] for t in np.atleast_1d(t_s)])
 
 
 def field_transport(model: TissueModel) -> det.FieldTransport:
@@ -189,12 +201,13 @@ class EvokedRecord:
 
 
 def run_evoked(model: TissueModel, n_runs: int = 4, seed: int = 0, workers: int | None = None,
-               detector: str = "electrode") -> EvokedRecord:
-    """Run ``model`` ``n_runs`` times (:func:`mcsyn.run`, threads) and keep ``detector``'s series."""
+               detector: str = "electrode", max_steps=budget.DEFAULT_MAX_STEPS) -> EvokedRecord:
+    """Run ``model`` ``n_runs`` times (:func:`mcsyn.run`, threads; ``max_steps`` as there) and keep
+    ``detector``'s series."""
     model.detector(detector)
     if model.field.stimulation is None:
         raise ModelError("field.stimulation", None, "an evoked experiment needs a Stimulation")
-    ens = run(model, n_runs=require_count("n_runs", n_runs, low=2), seed=seed, workers=workers)
+    ens = run(model, n_runs=require_count("n_runs", n_runs, low=2), seed=seed, workers=workers, max_steps=max_steps)
     series = ens.series[:, :, ens.columns.index(f"{detector}:concentration_nM")].astype(float)
     return EvokedRecord(model, np.asarray(ens.times_ms) * 1e-3, series,
                         np.asarray(model.field.stimulation.times_ms, dtype=float) * 1e-3, seed)
