@@ -87,10 +87,10 @@ def add_command(sub):
     f.add_argument("--ci", choices=("profile", "bootstrap"), default="profile")
     f.add_argument("--boots", type=int, default=200, help="bootstrap resamples (with --ci bootstrap)")
     f.add_argument("--figure", default=None, metavar="PATH", help="figure path (default: TRACE_fit.png)")
-    s = actions.add_parser("simulate", help="simulate an evoked trace: a particle tissue field, or the well-mixed model",
+    s = actions.add_parser("simulate", help="simulate an evoked trace: a particle tissue field or the well-mixed model",
                            description="An evoked trace seen by the electrode. With a tissue field preset (e.g. "
-                                       "dorsal_striatal_dopamine) the particle field runs --runs times, the mean of its "
-                                       "recording sphere is read through the electrode and fitted (Vmax, Km with CIs); "
+                                       "dorsal_striatal_dopamine) the particle field runs --runs times, the mean over "
+                                       "its carbon fibre is read through the electrode and fitted (Vmax, Km, CIs); "
                                        "with a calibration name (e.g. dorsal-striatum) the deterministic well-mixed "
                                        "model (the field's mean-field limit) writes the trace.")
     s.add_argument("--preset", required=True, choices=tuple(_mm.EVOKED_CALIBRATIONS) + tuple(_field_presets()))
@@ -174,7 +174,8 @@ def _simulate(args):
         return _simulate_field(args)
     cal = _mm.EVOKED_CALIBRATIONS[args.preset]
     trace = _mm.simulate_evoked_trace(_stims(args), cal["release_uM"], cal["vmax_uM_per_s"], cal["km_uM"],
-                                      4.0 if args.duration is None else args.duration, electrode=args.method, efflux_uM_per_s=args.efflux_uM_per_s,
+                                      4.0 if args.duration is None else args.duration, electrode=args.method,
+                                      efflux_uM_per_s=args.efflux_uM_per_s,
                                       inhibitor_uM=args.inhibitor_uM, ki_uM=args.ki_uM,
                                       noise_sd_uM=args.noise_nM * 1e-3 or 0.0, seed=args.seed, **_overrides(args))
     note = (f"mcsyn electrode simulate --preset {args.preset}: deterministic well-mixed model, "
