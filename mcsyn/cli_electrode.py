@@ -8,15 +8,21 @@
     mcsyn electrode simulate --preset dorsal-striatum|ventral-striatum|serotonergic --out TRACE.csv
                     [--pulses N] [--frequency HZ] [--start S] [--duration S] [--blocker-uM C --ki-uM K]
                     [--efflux-uM-per-s E] [--noise-nM SD] [--seed S] [--method ...] [--figure PATH]
+    mcsyn electrode simulate --preset dorsal_striatal_dopamine|ventral_striatal_dopamine|serotonergic_field
+                    --out TRACE.csv [--drug cocaine=1uM ...] [--runs N] [--box-um L] [--pulses N]
+                    [--frequency HZ] [--start S] [--duration S] [--seed S] [--figure PATH]
     mcsyn electrode clearance TRACE.csv --ejection-time S
     mcsyn electrode bolus --amount-pmol P --volume-nl V --distance-um R --out TRACE.csv
                     [--blocker-uM C --ki-uM K] [--duration S] [--method chronoamperometry|...]
 
 ``fit`` fits the Michaelis-Menten model of evoked release (release per pulse, Vmax, Km) with
 confidence intervals and draws the trace with the fitted curve (:mod:`mcsyn.tissue.mm_fit`).
-``simulate`` writes a trace from the *deterministic well-mixed* generator calibrated to the preset
-(the particle tissue field will replace it as the source of simulated traces; the generator is the
-field's well-mixed limit, so a fit of its trace must give back the preset's Vmax and Km).
+``simulate`` with a tissue field preset runs the particle field (:mod:`mcsyn.tissue.evoked`): a
+train recruiting every varicosity within half the box of a 7 µm carbon fibre through its centre,
+``--runs`` runs, the FSCV reading of their mean, the fit (Km held at the field's own Km when the
+trace does not determine it) with jackknife standard errors over the runs, and the figure. With a
+calibration name (``dorsal-striatum``, ...) it writes a trace from the *deterministic well-mixed*
+generator calibrated to it (a fit of that trace gives back the calibration's Vmax and Km).
 ``clearance`` reads a chronoamperometric bolus trace: amplitude, rise time, T20/T60/T80 and the
 clearance rate (:func:`mcsyn.tissue.electrode.clearance_metrics`). ``bolus`` simulates that
 experiment: 5-HT ejected at a distance from the electrode, spreading with D/λ² (D of the library's
@@ -60,7 +66,8 @@ def _stimulus_options(p, required):
     g.add_argument("--stim-times", type=_times, default=None, metavar="T1,T2,...", help="pulse times in s")
     g.add_argument("--pulses", type=int, default=None, metavar="N", help="number of pulses in the train")
     p.add_argument("--frequency", type=float, default=50.0, metavar="HZ", help="train frequency (default 50 Hz)")
-    p.add_argument("--start", type=float, default=1.0, metavar="S", help="first pulse, s (default 1)")
+    p.add_argument("--start", type=float, default=None, metavar="S",
+                   help="first pulse, s (default 1; 0.3 for a particle field)")
 
 
 def add_command(sub):
@@ -80,22 +87,34 @@ def add_command(sub):
     f.add_argument("--ci", choices=("profile", "bootstrap"), default="profile")
     f.add_argument("--boots", type=int, default=200, help="bootstrap resamples (with --ci bootstrap)")
     f.add_argument("--figure", default=None, metavar="PATH", help="figure path (default: TRACE_fit.png)")
-    s = actions.add_parser("simulate", help="write a trace from the deterministic well-mixed model",
-                           description="An evoked trace from the well-mixed deterministic model calibrated to a "
-                                       "preset (the tissue field's mean-field limit), seen by the electrode.")
-    s.add_argument("--preset", required=True, choices=tuple(_mm.EVOKED_CALIBRATIONS))
+    s = actions.add_parser("simulate", help="simulate an evoked trace: a particle tissue field or the well-mixed model",
+                           description="An evoked trace seen by the electrode. With a tissue field preset (e.g. "
+                                       "dorsal_striatal_dopamine) the particle field runs --runs times, the mean over "
+                                       "its carbon fibre is read through the electrode and fitted (Vmax, Km, CIs); "
+                                       "with a calibration name (e.g. dorsal-striatum) the deterministic well-mixed "
+                                       "model (the field's mean-field limit) writes the trace.")
+    s.add_argument("--preset", required=True, choices=tuple(_mm.EVOKED_CALIBRATIONS) + tuple(_field_presets()))
     _stimulus_options(s, required=False)
     _electrode_options(s)
-    s.add_argument("--duration", type=float, default=4.0, metavar="S")
+    s.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="trace length, s (default 4 for the well-mixed model, 1.5 for a particle field)")
+    s.add_argument("--drug", action="append", default=[], metavar="NAME=CONC",
+                   help="a drug on the particle field's drug layer, e.g. cocaine=1uM (repeatable)")
+    s.add_argument("--runs", type=int, default=4, metavar="N", help="particle-field runs averaged (default 4)")
+    s.add_argument("--box-um", dest="box_um", type=float, default=10.0, metavar="L",
+                   help="side of the particle field's periodic box, µm (default 10; the train recruits every "
+                        "varicosity within L/2 of the centre, the electrode is a 2 µm sphere there)")
     s.add_argument("--blocker-uM", dest="inhibitor_uM", type=float, default=0.0, metavar="C",
-                   help="competitive uptake blocker concentration (µM); Km_app = Km (1 + C/Ki)")
+                   help="well-mixed model: competitive uptake blocker concentration (µM); Km_app = Km (1 + C/Ki)")
     s.add_argument("--ki-uM", dest="ki_uM", type=float, default=1.0, metavar="K")
     s.add_argument("--efflux-uM-per-s", dest="efflux_uM_per_s", type=float, default=0.0, metavar="E",
-                   help="constant efflux (amphetamine-like reversed transport)")
-    s.add_argument("--noise-nM", dest="noise_nM", type=float, default=10.0, metavar="SD")
+                   help="well-mixed model: constant efflux (amphetamine-like reversed transport)")
+    s.add_argument("--noise-nM", dest="noise_nM", type=float, default=10.0, metavar="SD",
+                   help="well-mixed model: sample noise")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, metavar="TRACE.csv")
-    s.add_argument("--figure", default=None, metavar="PATH", help="also draw the trace")
+    s.add_argument("--figure", default=None, metavar="PATH",
+                   help="draw the trace (a particle field: the trace with its fit; default TRACE_fit.png)")
     c = actions.add_parser("clearance", help="amplitude and T20/T60/T80 of an ejected bolus (chronoamperometry)",
                            description="Signal amplitude, rise time, T20, T60, T80 and the T20-T60 clearance rate "
                                        "of a trace after a pressure-ejected bolus.")
@@ -118,10 +137,16 @@ def add_command(sub):
     return command
 
 
-def _stims(args):
+def _field_presets():
+    from .tissue import presets     # reads tissue.toml; small, but only the electrode command needs it
+    return presets.names()
+
+
+def _stims(args, start_s=1.0):
     if args.stim_times is not None:
         return np.array(args.stim_times)
-    return _mm.stimulus_times_s(args.pulses if args.pulses is not None else 20, args.frequency, args.start)
+    return _mm.stimulus_times_s(args.pulses if args.pulses is not None else 20, args.frequency,
+                                start_s if args.start is None else args.start)
 
 
 def _overrides(args):
@@ -145,9 +170,12 @@ def _fit(args):
 
 
 def _simulate(args):
+    if args.preset not in _mm.EVOKED_CALIBRATIONS:
+        return _simulate_field(args)
     cal = _mm.EVOKED_CALIBRATIONS[args.preset]
     trace = _mm.simulate_evoked_trace(_stims(args), cal["release_uM"], cal["vmax_uM_per_s"], cal["km_uM"],
-                                      args.duration, electrode=args.method, efflux_uM_per_s=args.efflux_uM_per_s,
+                                      4.0 if args.duration is None else args.duration, electrode=args.method,
+                                      efflux_uM_per_s=args.efflux_uM_per_s,
                                       inhibitor_uM=args.inhibitor_uM, ki_uM=args.ki_uM,
                                       noise_sd_uM=args.noise_nM * 1e-3 or 0.0, seed=args.seed, **_overrides(args))
     note = (f"mcsyn electrode simulate --preset {args.preset}: deterministic well-mixed model, "
@@ -159,6 +187,55 @@ def _simulate(args):
     if args.figure:
         from . import plots
         print(f"figure: {plots.save_figure(figure_of_trace(trace, title=args.preset), args.figure)}")
+    return 0
+
+
+def _drugs(items):
+    out = {}
+    for item in items:
+        name, sep, conc = item.partition("=")
+        if not sep or not name.strip() or not conc.strip():
+            raise SystemExit(f"mcsyn electrode simulate: --drug {item!r} must be NAME=CONCENTRATION, e.g. cocaine=1uM")
+        out[name.strip()] = conc.strip()
+    return out
+
+
+def _simulate_field(args):
+    from .tissue import evoked
+    stims = _stims(args, start_s=0.3)
+    if len(stims) > 1 and np.any(np.abs(np.diff(stims) - np.diff(stims)[0]) > 1e-12):
+        raise SystemExit("mcsyn electrode simulate: a particle field takes a regular train (--pulses, --frequency)")
+    duration = 1.5 if args.duration is None else args.duration
+    freq = 1.0 / float(np.diff(stims)[0]) if len(stims) > 1 else args.frequency
+    drugs = _drugs(args.drug)
+    model = evoked.evoked_model(args.preset, box_side_um=args.box_um, duration_ms=duration * 1e3,
+                                n_pulses=len(stims), frequency_hz=freq, start_ms=float(stims[0]) * 1e3,
+                                drugs=drugs or None)
+    if args.method != "fscv" or _overrides(args):
+        raise SystemExit("mcsyn electrode simulate: a particle field is read by FSCV at its defaults only")
+    record = evoked.run_evoked(model, n_runs=args.runs, seed=args.seed)
+    result = evoked.fit_evoked(record, jackknife=args.runs >= 3, hold_km_if_unidentifiable=True)
+    cal = result.calibration
+    drug_text = ", ".join(f"{k} {v}" for k, v in drugs.items()) or "no drug"
+    note = (f"mcsyn electrode simulate --preset {args.preset}: particle field, {args.box_um:g} um periodic box, "
+            f"{args.runs} runs (seed {args.seed}), {drug_text}; its uptake Vmax {cal['vmax_uM_per_s']:.4g} uM/s, "
+            f"Km {cal['km_uM']:.4g} uM (unblocked carriers); {len(stims)} pulses at {freq:g} Hz from {stims[0]:g} s; "
+            f"electrode fscv on the mean of a 7 um carbon fibre through the centre")
+    out = _traces.write_trace_csv(args.out, result.trace.times_s, result.trace.concentration_uM, comment=note)
+    print(f"{note}\ntrace: {out}")
+    if result.km_held:
+        print(f"Km is not determined by this trace (it peaks near Km; the fit runs off to Km -> inf): "
+              f"held at the field's Km {cal['km_uM']:.4g} uM, so Vmax/Km is the fitted clearance")
+    print(result.fit.table())
+    print(f"field's own low-concentration clearance (carrier-bound state included): "
+          f"{evoked.linear_clearance_rate_per_s(model):.4g} /s; its Vmax/Km: "
+          f"{cal['vmax_uM_per_s'] / cal['km_uM']:.4g} /s")
+    for name, se in result.jackknife_se.items():
+        print(f"jackknife SE over runs: {_mm.PARAMETER_LABELS[name]:32s} {se:10.4g}")
+    path = Path(args.figure) if args.figure else Path(args.out).with_name(Path(args.out).stem + "_fit.png")
+    from . import plots
+    title = f"{args.preset.replace('_', ' ')}, {drug_text}"
+    print(f"figure: {plots.save_figure(figure_of_fit(result.fit, title=title), path)}")
     return 0
 
 
