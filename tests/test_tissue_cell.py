@@ -23,6 +23,8 @@ def test_the_cell_is_the_release_site_spacing_of_the_presets_field():
         n = g.box_side_um / model.voxel_um
         assert abs(n - round(n)) < 1e-9 and abs(model.voxel_um - 0.5) < 0.5 / round(n)
     assert presets.build("serotonergic").geometry.outside == "volume"       # the default is unchanged
+    box = presets.build("serotonergic", **{"geometry.cell": "field_box"})
+    assert box.geometry.outside == "periodic" and box.geometry.box_side_um == entry("serotonergic_field")["box_side_um"]
 
 
 def _check_conserved(series):
@@ -62,8 +64,9 @@ def test_a_cell_too_small_for_the_synapse_is_an_error_naming_the_field():
 
 
 def test_a_cell_needs_a_volume_preset_with_a_tissue_field():
-    with pytest.raises(mcsyn.ModelError, match="geometry.cell"):
-        presets.build("noradrenergic", **CELL)
+    for cell_kind in ("tissue", "field_box"):
+        with pytest.raises(mcsyn.ModelError, match="geometry.cell"):
+            presets.build("noradrenergic", **{"geometry.cell": cell_kind})
     with pytest.raises(mcsyn.ModelError, match="geometry.cell"):
         presets.build("glutamatergic", **CELL)
     with pytest.raises(mcsyn.ModelError, match="geometry.cell"):
