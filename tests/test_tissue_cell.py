@@ -72,3 +72,10 @@ def test_a_cell_needs_a_volume_preset_with_a_tissue_field():
     with pytest.raises(mcsyn.ModelError, match="geometry.cell"):
         presets.build("serotonergic", **{"geometry.cell": "cube"})
     assert cell.release_site_spacing_um("serotonergic") == pytest.approx(0.006 ** (-1 / 3))
+
+
+def test_a_saved_configuration_keeps_the_cell():
+    from mcsyn import config
+    cfg = config.SynapseConfig(preset="serotonergic", overrides={"geometry": {"cell": "tissue"}})
+    again = config.loads(config.dumps(cfg, resolved=True))
+    assert again.build().geometry == cfg.build().geometry
