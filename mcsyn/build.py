@@ -352,9 +352,12 @@ def build_from_spec(specification: dict, drugs: dict | None = None, mode: str = 
     adapt = Adaptation.from_value(adaptation).validated()
     tr, transmitter = _transmitter(s)
     species = Species(tr.name, transmitter["diffusion_um2_per_ms"])
-    geometry = Geometry(**_section(s, "geometry"))
+    geometry_section, numerics = _section(s, "geometry"), _section(s, "numerics")
+    if "cell" in geometry_section:
+        from .tissue.cell import apply_cell     # here, not at the top: the tissue package loads scipy
+        geometry_section, numerics = apply_cell(geometry_section, numerics, s.get("name", "synapse"))
+    geometry = Geometry(**geometry_section)
     timing = Timing(**_section(s, "timing"))
-    numerics = _section(s, "numerics")
     releases, trains = _releases(s, tr.name, transmitter)
     sites = _sites(s, tr.name, geometry)
     model = SynapseModel(species=[species], geometry=geometry, sites=sites, releases=releases, trains=trains,

@@ -27,7 +27,7 @@ _TIMING_KEYS = tuple(f.name for f in dataclasses.fields(Timing))
 SECTIONS = {
     "transmitter": ("name", "diffusion_um2_per_ms", "molecules_per_vesicle", "fraction_released", "pore_tau_ms",
                     "ambient"),
-    "geometry": _GEOMETRY_KEYS,
+    "geometry": _GEOMETRY_KEYS + ("cell",),     # cell: mcsyn.tissue.cell (resolved by the builder)
     "timing": _TIMING_KEYS,
     "numerics": ("tile_um", "voxel_um"),
     "release": ("enabled", "time_ms", "into", "position_um", "probability", "molecules", "quantal_cv",
@@ -46,7 +46,7 @@ DEGRADATION_KEYS = ("entry", "enabled", "rate_per_s", "fraction_of_clearance", "
 META_KEYS = ("name", "description", "source", "sources", "aliases")
 TOP_KEYS = META_KEYS + tuple(SECTIONS) + ("sites", "degradation")
 # value types of the keys (everything else is a number with the unit its name gives)
-STRING_FIELDS = {"name", "outside", "band_outer_boundary", "domain_boundary", "into", "molecule_distribution",
+STRING_FIELDS = {"name", "outside", "cell", "band_outer_boundary", "domain_boundary", "into", "molecule_distribution",
                  "entry", "location", "arrangement", "region", "receptor", "description", "source", "group"}
 BOOL_FIELDS = {"enabled", "volume_enters_cleft", "closed_loop"}
 INT_FIELDS = {"count", "n_stimuli", "n_clusters", "n_release_sites"}
