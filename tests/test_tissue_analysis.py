@@ -357,3 +357,11 @@ def test_electrode_cli_simulate_fit_clearance(tmp_path, capsys):
         line = [ln for ln in capsys.readouterr().out.splitlines() if "T80" in ln][0]
         t80.append(float(line.split()[-2]))
     assert t80[1] > t80[0]
+
+
+def test_a_trace_that_does_not_determine_km_is_a_clear_error_not_an_overflow():
+    from mcsyn.tissue.mm_fit import KmNotDetermined, fit_evoked_trace
+    t = np.arange(0.0, 3.0, 0.1)
+    c = 0.02 * np.exp(-np.clip(t - 0.5, 0, None) * 10.0) * (t >= 0.5)   # 20 nM, far below any Km
+    with pytest.raises(KmNotDetermined, match="fix_km_uM"):
+        fit_evoked_trace(t, c, [0.45])

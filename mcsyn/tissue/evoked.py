@@ -47,7 +47,7 @@ from ..simulate import run, run_seed_sequence
 from . import deterministic as det
 from .electrode import electrode_response
 from .field import AVOGADRO_PER_MOL, UM3_PER_L, Detector, Stimulation, TissueModel
-from .mm_fit import PARAMETERS, fit_evoked_trace, stimulus_times_s
+from .mm_fit import PARAMETERS, KmNotDetermined, fit_evoked_trace, stimulus_times_s
 
 
 def transporter_calibration(model: TissueModel) -> dict:
@@ -243,11 +243,9 @@ def fit_evoked(record: EvokedRecord, method: str = "fscv", fix_km_uM=None, jackk
     km_held = False
     try:
         trace, best = _fit_mean(record, None, method, fix_km_uM, "profile")
-    except (OverflowError, ZeroDivisionError):
-        # mm_fit's log-space search has no bound: a run-off surfaces as a math error
+    except KmNotDetermined:
         if fix_km_uM is not None or not hold_km_if_unidentifiable:
-            raise ModelError("fix_km_uM", fix_km_uM, "the trace does not determine Km (it peaks near or below "
-                             "Km): hold Km, e.g. at the field's own Km") from None
+            raise
         fix_km_uM, km_held = calibration["km_uM"], True
         trace, best = _fit_mean(record, None, method, fix_km_uM, "profile")
     n = record.electrode_nM.shape[0]

@@ -183,6 +183,11 @@ def simulate_evoked_trace(stim_times_s, release_uM, vmax_uM_per_s, km_uM, durati
     return EvokedTrace(grid.times_s, conc, samples, values, stims, baseline)
 
 
+class KmNotDetermined(ModelError):
+    """The trace does not determine Km: it peaks near or below Km, so the fit runs off towards
+    Km → ∞ (with Vmax/Km fixed by the decay). Hold Km (``fix_km_uM``) to fit the rest."""
+
+
 @dataclass
 class MMFit:
     """A fit of the standard model: estimates, intervals (level), residual SD and the curves."""
@@ -369,14 +374,22 @@ def fit_evoked_trace(times_s, concentration_uM, stim_times_s, electrode="fscv", 
     problem = _Problem(t, c, stims, method, fixed)
     if t.size <= len(problem.free) + 1:
         raise ModelError("concentration_uM", t.size, f"must have more than {len(problem.free) + 1} samples to fit")
-    best, rss = problem.fit(_initial_guess(problem, start_baseline))
-    rates = [p for p in problem.free if p in PARAMETERS]
-    if ci == "profile":
-        threshold = 2.0 * float(erfinv(level)) ** 2       # χ²₁ quantile = (normal quantile of (1+level)/2)²
-        se_log = _log_standard_errors(problem, best, rss)
-        intervals = {p: _profile_interval(problem, best, rss, p, threshold, se_log[p]) for p in rates}
-    else:
-        intervals = _bootstrap_intervals(problem, best, level, require_count("n_boot", n_boot, low=10), seed)
+    try:
+        best, rss = problem.fit(_initial_guess(problem, start_baseline))
+        rates = [p for p in problem.free if p in PARAMETERS]
+        if ci == "profile":
+            threshold = 2.0 * float(erfinv(level)) ** 2       # χ²₁ quantile = (normal quantile of (1+level)/2)²
+            se_log = _log_standard_errors(problem, best, rss)
+            intervals = {p: _profile_interval(problem, best, rss, p, threshold, se_log[p]) for p in rates}
+        else:
+            intervals = _bootstrap_intervals(problem, best, level, require_count("n_boot", n_boot, low=10), seed)
+    except (OverflowError, ZeroDivisionError, FloatingPointError):
+        # the search is in log space without bounds: a Km that the trace does not pin runs off to
+        # where exp() overflows
+        if "km_uM" in fixed:
+            raise
+        raise KmNotDetermined("fix_km_uM", fix_km_uM, f"the trace (peak {float(np.max(c)):.3g} µM) does not determine "
+                              "Km: the fit runs off towards Km → ∞; hold Km with fix_km_uM") from None
     curve = problem.curve(best)
     return MMFit(estimates=best, intervals=intervals, level=level, ci_method=ci,
                  residual_sd_uM=math.sqrt(rss / max(t.size - len(problem.free), 1)), n_samples=int(t.size),
