@@ -170,11 +170,12 @@ static inline double mcsyn_normal(mcsyn_rng *r) {
  * block (two normals per 64-bit output) and remembers the ~0.6 % of draws that fall outside their
  * layer's rectangle (position and bits packed in one word); a second pass completes those through
  * the exact slow path. Without a branch per draw the loop pipelines: ~1.5 ns per normal against
- * ~5 ns for one-at-a-time calls.
+ * ~5 ns for one-at-a-time calls. This is the scalar path of mcsyn_fill_normals (mcsyn_simd.h),
+ * and the reference the vector paths must match bit for bit.
  */
 #define MCSYN_FILL_MAX 4096
 
-static void mcsyn_fill_normals(mcsyn_rng *r, double *buf, int n) {
+static void mcsyn_fill_normals_scalar(mcsyn_rng *r, double *buf, int n) {
     uint64_t rejected[MCSYN_FILL_MAX];
     int n_reject = 0, i, j;
     for (i = 0; i + 1 < n; i += 2) {
