@@ -42,6 +42,7 @@ typedef struct {
     uint32_t span[MCSYN_ZIG_N];   /* 2k - 1 (0 for an empty rectangle): accept when t + shift < span */
     double w[MCSYN_ZIG_N];        /* abscissa scale per layer */
     double f[MCSYN_ZIG_N];        /* density exp(-x^2/2) at each layer edge */
+    double edge[MCSYN_ZIG_N];     /* k w: |t| < k exactly when |t w| < k w (mcsyn_simd.h) */
 } mcsyn_ziggurat;
 
 static mcsyn_ziggurat MCSYN_ZIG;
@@ -68,6 +69,7 @@ static void mcsyn_ziggurat_init(void) {
     for (i = 0; i < MCSYN_ZIG_N; i++) {
         MCSYN_ZIG.shift[i] = MCSYN_ZIG.k[i] - 1u;
         MCSYN_ZIG.span[i] = MCSYN_ZIG.k[i] ? 2u * MCSYN_ZIG.k[i] - 1u : 0u;
+        MCSYN_ZIG.edge[i] = (double)MCSYN_ZIG.k[i] * MCSYN_ZIG.w[i];
     }
     MCSYN_ZIG_READY = 1;
 }
