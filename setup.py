@@ -29,8 +29,11 @@ engine = Extension(
     # -O3 lets gcc keep the ziggurat tables and the walker state in registers; -fno-trapping-math
     # lets it turn floating-point selects into branch-free code (it changes no computed value,
     # unlike -ffast-math, which would reassociate and break reproducibility); no -march=native
-    # so that a built wheel runs on any x86-64.
-    extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math"] if os.name != "nt" else [],
+    # so that a built wheel runs on any x86-64: the AVX2 and AVX-512 paths (ext/mcsyn_simd.h) carry
+    # their own target attributes and are chosen at run time. -ffp-contract=off: where a path may
+    # use FMA instructions, no product and sum may fuse, or the paths would round differently.
+    extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+    if os.name != "nt" else [],
 )
 
 setup(

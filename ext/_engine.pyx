@@ -30,13 +30,17 @@ from cpython.exc cimport PyErr_CheckSignals
 
 import threading
 
+import os as _os
+
 import numpy as np
 cimport numpy as cnp
 
 cnp.import_array()
 
 from random cimport (mcsyn_rng, mcsyn_ziggurat_init, mcsyn_rng_seed, mcsyn_uniform, mcsyn_exponential,
-                     mcsyn_normal, mcsyn_fill_normals)
+                     mcsyn_normal)
+from simd cimport (mcsyn_fill_normals, mcsyn_quiet_step_fn, mcsyn_quiet_step, mcsyn_isa_supported,
+                   mcsyn_set_isa, mcsyn_best_isa, mcsyn_isa_now)
 from constants cimport *
 from state cimport Pool, Sim
 from geometry cimport *
@@ -44,6 +48,10 @@ from interrupt cimport (mcsyn_catch_signal, mcsyn_release_signal, mcsyn_clear_si
                        mcsyn_add_stop_holds, mcsyn_stop_requested)
 
 mcsyn_ziggurat_init()
+mcsyn_set_isa(mcsyn_best_isa())
+
+# the vector paths by name, in the order of mcsyn_simd.h's MCSYN_ISA_* (see set_isa)
+_ISA_NAMES = ("scalar", "avx2", "avx512")
 
 # Python-visible copies of the constants in constants.pxd (Cython exports a cpdef enum only from a
 # module's own scope); tests/test_kernel_api.py checks that every name there is here.
@@ -502,6 +510,30 @@ def standard_normals(object seed_words, Py_ssize_t n, bint bulk=True):
             for i in range(n):
                 view[i] = mcsyn_normal(&r)
     return out
+
+
+def supported_isas():
+    """The vector paths this CPU can run, from "scalar" up; the last is the one chosen at import."""
+    return tuple(name for level, name in enumerate(_ISA_NAMES) if mcsyn_isa_supported(level))
+
+
+def current_isa():
+    """The vector path the stepping loops use now."""
+    return _ISA_NAMES[mcsyn_isa_now]
+
+
+def set_isa(str name):
+    """Force a vector path ("scalar", "avx2" or "avx512"; test hook). Every path gives the same bits
+    for the same seed, so this changes only the speed; a path the CPU lacks raises ValueError."""
+    if name not in _ISA_NAMES:
+        raise ValueError(f"isa must be one of {_ISA_NAMES}, not {name!r}")
+    if mcsyn_set_isa(_ISA_NAMES.index(name)) != 0:
+        raise ValueError(f"this CPU cannot run the {name} path; it can run {supported_isas()}")
+
+
+if _os.environ.get("MCSYN_ISA"):
+    # pins a path for a whole process, e.g. to run the test suite on each one
+    set_isa(_os.environ["MCSYN_ISA"])
 
 
 def uniforms(object seed_words, Py_ssize_t n):

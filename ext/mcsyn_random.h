@@ -42,6 +42,7 @@ typedef struct {
     uint32_t span[MCSYN_ZIG_N];   /* 2k - 1 (0 for an empty rectangle): accept when t + shift < span */
     double w[MCSYN_ZIG_N];        /* abscissa scale per layer */
     double f[MCSYN_ZIG_N];        /* density exp(-x^2/2) at each layer edge */
+    double edge[MCSYN_ZIG_N];     /* k w: |t| < k exactly when |t w| < k w (mcsyn_simd.h) */
 } mcsyn_ziggurat;
 
 static mcsyn_ziggurat MCSYN_ZIG;
@@ -68,6 +69,7 @@ static void mcsyn_ziggurat_init(void) {
     for (i = 0; i < MCSYN_ZIG_N; i++) {
         MCSYN_ZIG.shift[i] = MCSYN_ZIG.k[i] - 1u;
         MCSYN_ZIG.span[i] = MCSYN_ZIG.k[i] ? 2u * MCSYN_ZIG.k[i] - 1u : 0u;
+        MCSYN_ZIG.edge[i] = (double)MCSYN_ZIG.k[i] * MCSYN_ZIG.w[i];
     }
     MCSYN_ZIG_READY = 1;
 }
@@ -170,11 +172,12 @@ static inline double mcsyn_normal(mcsyn_rng *r) {
  * block (two normals per 64-bit output) and remembers the ~0.6 % of draws that fall outside their
  * layer's rectangle (position and bits packed in one word); a second pass completes those through
  * the exact slow path. Without a branch per draw the loop pipelines: ~1.5 ns per normal against
- * ~5 ns for one-at-a-time calls.
+ * ~5 ns for one-at-a-time calls. This is the scalar path of mcsyn_fill_normals (mcsyn_simd.h),
+ * and the reference the vector paths must match bit for bit.
  */
 #define MCSYN_FILL_MAX 4096
 
-static void mcsyn_fill_normals(mcsyn_rng *r, double *buf, int n) {
+static void mcsyn_fill_normals_scalar(mcsyn_rng *r, double *buf, int n) {
     uint64_t rejected[MCSYN_FILL_MAX];
     int n_reject = 0, i, j;
     for (i = 0; i + 1 < n; i += 2) {

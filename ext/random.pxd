@@ -11,5 +11,5 @@ cdef extern from "mcsyn_random.h" nogil:
     double mcsyn_uniform(mcsyn_rng *r)
     double mcsyn_exponential(mcsyn_rng *r)
     double mcsyn_normal(mcsyn_rng *r)
-    void mcsyn_fill_normals(mcsyn_rng *r, double *buf, int n)
+    void mcsyn_fill_normals_scalar(mcsyn_rng *r, double *buf, int n)   # simd.pxd: the dispatched one
     enum: MCSYN_FILL_MAX        # the most normals one mcsyn_fill_normals call may write

@@ -251,6 +251,10 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     cdef double inv_tile = s.inv_tile
     cdef int64_t n_tile = s.n_tile
     cdef Py_ssize_t dead[CHUNK]
+    cdef int32_t loud[CHUNK]        # the chunk's molecules the vector path left to the loop below
+    cdef mcsyn_quiet_step_fn quiet_step = mcsyn_quiet_step
+    cdef int q, n_loud
+    cdef bint vector_stepped
     while c_end > 0:
         c0 = c_end - CHUNK if c_end > CHUNK else 0
         m = <int> (c_end - c0)
@@ -259,7 +263,18 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
             used = 0
         base = used
         n_dead = 0
-        for k in range(m):
+        # the vector path steps the chunk's quiet molecules (no binding, no decay, the step ending
+        # well inside the rim) of its first molecule's species; the loop below does the rest, in order
+        n_loud = m
+        vector_stepped = False
+        if quiet_step != NULL:
+            sp = psp[c0]
+            if not s.membrane_binding[sp] and not s.slab_hazard[sp]:
+                n_loud = quiet_step(px + c0, py + c0, pz + c0, psp + c0, normals + base, m, sp,
+                                    s.sigma_fine[sp], h, inv_period, quiet_radius2(rim, s.sigma_fine[sp]), loud)
+                vector_stepped = True
+        for q in range(n_loud):
+            k = loud[q] if vector_stepped else q
             i = c0 + k
             sp = psp[i]
             if sp != last_sp:

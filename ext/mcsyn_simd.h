@@ -1,0 +1,239 @@
+/*
+ * Vector paths of the two hottest loops, chosen once at run time for the CPU (AVX-512, AVX2, or the
+ * scalar code): the block fill of normals, and the step of slab molecules that neither bind nor
+ * decay and end well inside the rim. One build runs on any x86-64 (no -march=native): each vector
+ * function carries its own target attribute.
+ *
+ * Every path gives the same bits for the same seed. The generator stays one serial xoshiro256++
+ * stream, drawn in the same order; the vector code only redoes, lane by lane, the arithmetic the
+ * scalar code does (an int32 -> double conversion, one product, sums and products in the same
+ * order, the same add-and-subtract rounding), and IEEE 754 rounds each of those alike in every
+ * width. setup.py compiles with -ffp-contract=off, so that no product and sum fuse into an FMA
+ * (GCC's intrinsics are plain vector arithmetic, which it would otherwise contract). Anything
+ * uncommon (a draw outside its layer's rectangle, a molecule of another species, a step ending
+ * near the rim) is left to the scalar code, in the original order.
+ */
+#ifndef MCSYN_SIMD_H
+#define MCSYN_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+#include <immintrin.h>
+#include "mcsyn_random.h"
+
+enum { MCSYN_ISA_SCALAR = 0, MCSYN_ISA_AVX2 = 1, MCSYN_ISA_AVX512 = 2 };
+
+#define MCSYN_TARGET_AVX2 __attribute__((target("avx2")))
+#define MCSYN_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
+
+/* the draws of a block, two normals' bits per 64-bit output, in the scalar fill's order */
+static inline void mcsyn_draw_raw(mcsyn_rng *r, uint32_t *raw, int pairs) {
+    int i;
+    for (i = 0; i < pairs; i++) {
+        uint64_t u = mcsyn_next_u64(r);
+        memcpy(raw + 2 * i, &u, sizeof u);   /* little-endian: low half first, as the scalar fill */
+    }
+}
+
+/* the fast-path value of one draw, and whether it stands (as the scalar fill) */
+static inline int mcsyn_zig_fast(uint32_t u, double *x) {
+    uint32_t iz = u & MCSYN_ZIG_MASK;
+    int32_t t = mcsyn_zig_abscissa(u);
+    *x = t * MCSYN_ZIG.w[iz];
+    return mcsyn_zig_accept(iz, t);
+}
+
+/* the end of every fill: the odd last normal, then the rejected draws in order, as the scalar fill */
+static inline void mcsyn_fill_finish(mcsyn_rng *r, double *buf, int n, int m, const uint64_t *rejected,
+                                     int n_reject) {
+    int j;
+    if (m < n) buf[m] = mcsyn_normal(r);
+    for (j = 0; j < n_reject; j++)
+        buf[rejected[j] >> 32] = mcsyn_normal_slow(r, (uint32_t)rejected[j]);
+}
+
+/*
+ * The vector fill keeps the draws and the slow path of the scalar fill and redo its fast path 8 or 4
+ * lanes at a time. The layer tables are read by scalar loads (one byte of the raw draw is the
+ * layer): on this project's AMD host the AVX2/AVX-512 gathers cost more than the loads they replace.
+ * The AVX-512 path fills with this AVX2 code: 8-lane rows built from scalar loads measured slower
+ * there than 4-lane ones (2.8-3.3 against 2.8-2.9 ns per normal under load; scalar 4.1-4.8).
+ * A draw stands when |x| < edge[iz] (x = t w[iz], edge = k w): for integers |t|, k < 2^24 and
+ * w > 0, |t| < k exactly when fl(|t| w) < fl(k w), since k w - |t| w >= w spans far more than an
+ * ulp and rounding is monotone; an empty layer (k = 0, edge 0) keeps nothing in both tests.
+ */
+#define MCSYN_LAYER(q, j) ((q)[4 * (j)])   /* the layer byte of draw j (little-endian) */
+
+MCSYN_TARGET_AVX2
+static void mcsyn_fill_normals_avx2(mcsyn_rng *r, double *buf, int n) {
+    uint32_t raw[MCSYN_FILL_MAX];
+    uint64_t rejected[MCSYN_FILL_MAX];
+    int n_reject = 0, m = n & ~1, j;
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    const double *w = MCSYN_ZIG.w, *e = MCSYN_ZIG.edge;
+    mcsyn_draw_raw(r, raw, m / 2);
+    for (j = 0; j + 8 <= m; j += 8) {
+        const uint8_t *q = (const uint8_t *)(raw + j), *q4 = q + 16;
+        __m256i t = _mm256_or_si256(_mm256_srai_epi32(_mm256_loadu_si256((const __m256i *)(raw + j)), 7), one);
+#define MCSYN_ROW4(tab, q) _mm256_setr_pd(tab[MCSYN_LAYER(q, 0)], tab[MCSYN_LAYER(q, 1)], tab[MCSYN_LAYER(q, 2)], \
+        tab[MCSYN_LAYER(q, 3)])
+        __m256d x_lo = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(t)), MCSYN_ROW4(w, q));
+        __m256d x_hi = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(t, 1)), MCSYN_ROW4(w, q4));
+        unsigned reject = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(sign, x_lo), MCSYN_ROW4(e, q), _CMP_GE_OQ))
+                        | (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(sign, x_hi), MCSYN_ROW4(e, q4), _CMP_GE_OQ)) << 4;
+#undef MCSYN_ROW4
+        _mm256_storeu_pd(buf + j, x_lo);
+        _mm256_storeu_pd(buf + j + 4, x_hi);
+        while (reject) {
+            int b = __builtin_ctz(reject);
+            rejected[n_reject++] = ((uint64_t)(j + b) << 32) | raw[j + b];
+            reject &= reject - 1;
+        }
+    }
+    for (; j < m; j++) {
+        rejected[n_reject] = ((uint64_t)j << 32) | raw[j];
+        n_reject += !mcsyn_zig_fast(raw[j], &buf[j]);
+    }
+    mcsyn_fill_finish(r, buf, n, m, rejected, n_reject);
+}
+
+/*
+ * The quiet step of a chunk's molecules k in [0, m) (px.. and normals already at the chunk's start):
+ * a molecule of species sp (which neither binds nor decays) whose step ends inside the quiet radius
+ * (r2 >= near2 false, NaN included, as in step_slab) gets the step step_slab would give it; every
+ * other one is left untouched, its k listed in special (ascending) for the scalar code. Returns
+ * how many are listed.
+ */
+typedef int (*mcsyn_quiet_step_fn)(double *px, double *py, double *pz, const int32_t *psp,
+                                    const double *normals, int m, int32_t sp, double sig, double h,
+                                    double inv_period, double near2, int32_t *special);
+
+#define MCSYN_ROUND_MAGIC 6755399441055744.0   /* 1.5 * 2^52, as round_to_integer in geometry.pxd */
+
+MCSYN_TARGET_AVX512
+static int mcsyn_quiet_step_avx512(double *px, double *py, double *pz, const int32_t *psp,
+                                    const double *normals, int m, int32_t sp, double sig, double h,
+                                    double inv_period, double near2, int32_t *special) {
+    /* lanes 3k, 3k+1, 3k+2 of 24 normals: two two-source permutes per axis */
+    const __m512i x_a = _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 0, 0), x_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 10, 13);
+    const __m512i y_a = _mm512_setr_epi64(1, 4, 7, 10, 13, 0, 0, 0), y_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 8, 11, 14);
+    const __m512i z_a = _mm512_setr_epi64(2, 5, 8, 11, 14, 0, 0, 0), z_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 9, 12, 15);
+    const __m512d vsig = _mm512_set1_pd(sig), vnear2 = _mm512_set1_pd(near2);
+    const __m512d two_h = _mm512_set1_pd(2.0 * h), vinv = _mm512_set1_pd(inv_period);
+    const __m512d magic = _mm512_set1_pd(MCSYN_ROUND_MAGIC);
+    const __m256i vsp = _mm256_set1_epi32(sp);
+    int k, n_special = 0;
+    for (k = 0; k + 8 <= m; k += 8) {
+        const double *nb = normals + 3 * k;
+        __m512d n0 = _mm512_loadu_pd(nb), n1 = _mm512_loadu_pd(nb + 8), n2 = _mm512_loadu_pd(nb + 16);
+        __m512d nx = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, x_a, n1), x_b, n2);
+        __m512d ny = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, y_a, n1), y_b, n2);
+        __m512d nz = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, z_a, n1), z_b, n2);
+        __m512d x = _mm512_add_pd(_mm512_loadu_pd(px + k), _mm512_mul_pd(vsig, nx));
+        __m512d y = _mm512_add_pd(_mm512_loadu_pd(py + k), _mm512_mul_pd(vsig, ny));
+        __m512d z = _mm512_add_pd(_mm512_loadu_pd(pz + k), _mm512_mul_pd(vsig, nz));
+        __m512d r2 = _mm512_add_pd(_mm512_mul_pd(x, x), _mm512_mul_pd(y, y));
+        __m512d q = _mm512_mul_pd(z, vinv);
+        __m512d rounded = _mm512_sub_pd(_mm512_add_pd(q, magic), magic);
+        __m512d folded = _mm512_abs_pd(_mm512_sub_pd(z, _mm512_mul_pd(two_h, rounded)));
+        __mmask8 same = _mm256_cmpeq_epi32_mask(_mm256_loadu_si256((const __m256i *)(psp + k)), vsp);
+        __mmask8 quiet = _mm512_mask_cmp_pd_mask(same, r2, vnear2, _CMP_NGE_UQ);
+        unsigned loud = (uint8_t)~quiet;
+        _mm512_mask_storeu_pd(px + k, quiet, x);
+        _mm512_mask_storeu_pd(py + k, quiet, y);
+        _mm512_mask_storeu_pd(pz + k, quiet, folded);
+        while (loud) {
+            special[n_special++] = k + __builtin_ctz(loud);
+            loud &= loud - 1;
+        }
+    }
+    for (; k < m; k++) special[n_special++] = k;
+    return n_special;
+}
+
+MCSYN_TARGET_AVX2
+static int mcsyn_quiet_step_avx2(double *px, double *py, double *pz, const int32_t *psp,
+                                  const double *normals, int m, int32_t sp, double sig, double h,
+                                  double inv_period, double near2, int32_t *special) {
+    const __m256d vsig = _mm256_set1_pd(sig), vnear2 = _mm256_set1_pd(near2);
+    const __m256d two_h = _mm256_set1_pd(2.0 * h), vinv = _mm256_set1_pd(inv_period);
+    const __m256d magic = _mm256_set1_pd(MCSYN_ROUND_MAGIC), sign = _mm256_set1_pd(-0.0);
+    const __m128i vsp = _mm_set1_epi32(sp);
+    int k, n_special = 0;
+    for (k = 0; k + 4 <= m; k += 4) {
+        /* 12 normals n0..n11 as [n0 n1|n6 n7], [n2 n3|n8 n9], [n4 n5|n10 n11], then one shuffle per axis */
+        const double *nb = normals + 3 * k;
+        __m256d a = _mm256_loadu_pd(nb), b = _mm256_loadu_pd(nb + 4), c = _mm256_loadu_pd(nb + 8);
+        __m256d m1 = _mm256_blend_pd(a, b, 0xc), m0 = _mm256_permute2f128_pd(a, c, 0x21), m2 = _mm256_blend_pd(b, c, 0xc);
+        __m256d nx = _mm256_shuffle_pd(m1, m0, 0xa);
+        __m256d ny = _mm256_shuffle_pd(m1, m2, 0x5);
+        __m256d nz = _mm256_shuffle_pd(m0, m2, 0xa);
+        __m256d x = _mm256_add_pd(_mm256_loadu_pd(px + k), _mm256_mul_pd(vsig, nx));
+        __m256d y = _mm256_add_pd(_mm256_loadu_pd(py + k), _mm256_mul_pd(vsig, ny));
+        __m256d z = _mm256_add_pd(_mm256_loadu_pd(pz + k), _mm256_mul_pd(vsig, nz));
+        __m256d r2 = _mm256_add_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y));
+        __m256d q = _mm256_mul_pd(z, vinv);
+        __m256d rounded = _mm256_sub_pd(_mm256_add_pd(q, magic), magic);
+        __m256d folded = _mm256_andnot_pd(sign, _mm256_sub_pd(z, _mm256_mul_pd(two_h, rounded)));
+        __m128i same = _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(psp + k)), vsp);
+        __m256i quiet = _mm256_and_si256(_mm256_cvtepi32_epi64(same),
+                                         _mm256_castpd_si256(_mm256_cmp_pd(r2, vnear2, _CMP_NGE_UQ)));
+        unsigned loud = ~(unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(quiet)) & 0xfu;
+        _mm256_maskstore_pd(px + k, quiet, x);
+        _mm256_maskstore_pd(py + k, quiet, y);
+        _mm256_maskstore_pd(pz + k, quiet, folded);
+        while (loud) {
+            special[n_special++] = k + __builtin_ctz(loud);
+            loud &= loud - 1;
+        }
+    }
+    for (; k < m; k++) special[n_special++] = k;
+    return n_special;
+}
+
+static void (*mcsyn_fill_normals_impl)(mcsyn_rng *, double *, int) = mcsyn_fill_normals_scalar;
+static mcsyn_quiet_step_fn mcsyn_quiet_step = NULL;   /* NULL: the scalar path steps every molecule */
+static int mcsyn_isa_now = MCSYN_ISA_SCALAR;
+
+/* the block fill the stepping loops use (the path chosen by mcsyn_set_isa) */
+static inline void mcsyn_fill_normals(mcsyn_rng *r, double *buf, int n) {
+    mcsyn_fill_normals_impl(r, buf, n);
+}
+
+static int mcsyn_isa_supported(int isa) {
+    __builtin_cpu_init();
+    switch (isa) {
+    case MCSYN_ISA_SCALAR: return 1;
+    case MCSYN_ISA_AVX2: return __builtin_cpu_supports("avx2");
+    case MCSYN_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    default: return 0;
+    }
+}
+
+/* 0 on success, -1 for a path this CPU (or this list) lacks */
+static int mcsyn_set_isa(int isa) {
+    if (!mcsyn_isa_supported(isa)) return -1;
+    mcsyn_isa_now = isa;
+    if (isa == MCSYN_ISA_AVX512) {
+        mcsyn_fill_normals_impl = mcsyn_fill_normals_avx2;
+        mcsyn_quiet_step = mcsyn_quiet_step_avx512;
+    } else if (isa == MCSYN_ISA_AVX2) {
+        mcsyn_fill_normals_impl = mcsyn_fill_normals_avx2;
+        mcsyn_quiet_step = mcsyn_quiet_step_avx2;
+    } else {
+        mcsyn_fill_normals_impl = mcsyn_fill_normals_scalar;
+        mcsyn_quiet_step = NULL;
+    }
+    return 0;
+}
+
+static int mcsyn_best_isa(void) {
+    if (mcsyn_isa_supported(MCSYN_ISA_AVX512)) return MCSYN_ISA_AVX512;
+    if (mcsyn_isa_supported(MCSYN_ISA_AVX2)) return MCSYN_ISA_AVX2;
+    return MCSYN_ISA_SCALAR;
+}
+
+#endif

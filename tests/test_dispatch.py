@@ -1,0 +1,112 @@
+"""The kernel's vector paths (scalar, AVX2, AVX-512, chosen at import for the CPU) give the same bits.
+
+A seed must mean the same run on every machine, so each path this CPU can run is forced in turn
+(``_engine.set_isa``) and must reproduce the stored golden hashes, the scalar path's positions on
+models that exercise the vector step (free molecules meeting every kind of rim, mixed species in
+one chunk, decay), and the scalar path's normals for block sizes around the vector width.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+import mcsyn
+from mcsyn import _engine
+from mcsyn.simulate import run_seed_sequence
+
+from test_golden import CASES, GOLDEN_FILE, run_hashes
+
+PATHS = _engine.supported_isas()
+
+
+@pytest.fixture(autouse=True)
+def restore_path():
+    chosen = _engine.current_isa()
+    yield
+    _engine.set_isa(chosen)
+
+
+def _digest(out) -> str:
+    h = hashlib.sha256()
+    for key in sorted(out):
+        a = np.ascontiguousarray(out[key])
+        h.update(key.encode() + f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+    return h.hexdigest()
+
+
+def _free_model(outside, n_species=1, degrade=False, **geometry):
+    # a small cleft (0.3 µm) so that many steps end near its rim within the 0.3 ms run
+    species = [mcsyn.Species("glutamate", 0.33), mcsyn.Species("gaba", 0.5)][:n_species]
+    sites = []
+    releases = [mcsyn.Release(time_ms=0.0, molecules=3000, species="glutamate")]
+    if n_species == 2:
+        # glutamate binds (the scalar path), gaba does not (the vector path), in shared chunks
+        sites = [mcsyn.SiteGroup(mcsyn.transporter_cycle("EAAT", "glutamate", 1e7, 100, 50, 20),
+                                 "presynaptic", density_per_um2=2000)]
+        releases.append(mcsyn.Release(time_ms=0.05, molecules=2000, species="gaba"))
+    return mcsyn.SynapseModel(
+        species=species,
+        geometry=mcsyn.Geometry(outside=outside, cleft_radius_um=0.3, psd_radius_um=0.15, **geometry),
+        sites=sites, releases=releases,
+        degradation=[mcsyn.Degradation(rate_per_s=2000.0, region="all")] if degrade else [],
+        timing=mcsyn.Timing(duration_ms=0.3, dt_fine_us=1.0, dt_volume_us=4.0, sample_interval_us=5.0),
+        name=f"dispatch_{outside}")
+
+
+VECTOR_CASES = {
+    "closed": lambda: _free_model("closed"),
+    "open": lambda: _free_model("open"),
+    "band_absorbing": lambda: _free_model("band", band_outer_boundary="absorbing"),
+    "band_reflecting": lambda: _free_model("band", band_outer_boundary="reflecting"),
+    "volume": lambda: _free_model("volume", domain_radius_um=1.0),
+    "closed_two_species": lambda: _free_model("closed", n_species=2),
+    "open_degraded": lambda: _free_model("open", degrade=True),
+}
+
+
+def _run_digest(model, seed=11, run_index=3) -> str:
+    cm = mcsyn.compile_model(model)
+    ss = run_seed_sequence(seed, run_index)
+    return _digest(_engine.simulate(cm.kernel, cm.draw_run(ss), ss.generate_state(4, np.uint64), True))
+
+
+def test_scalar_is_always_there_and_the_best_path_is_chosen_at_import():
+    assert PATHS[0] == "scalar"
+    assert set(PATHS) <= {"scalar", "avx2", "avx512"}
+
+
+@pytest.mark.parametrize("bad", ["sse9", "AVX2", ""])
+def test_an_unknown_path_is_refused(bad):
+    with pytest.raises(ValueError):
+        _engine.set_isa(bad)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_reproduces_the_golden_hashes(path):
+    stored = json.loads(GOLDEN_FILE.read_text())
+    _engine.set_isa(path)
+    assert _engine.current_isa() == path
+    for case in sorted(CASES):
+        assert run_hashes(CASES[case](), 7, 0) == stored[f"{case}|7|0"], f"{case} on the {path} path"
+
+
+@pytest.mark.parametrize("case", sorted(VECTOR_CASES))
+def test_every_path_gives_the_scalar_positions_and_series(case):
+    digests = {}
+    for path in PATHS:
+        _engine.set_isa(path)
+        digests[path] = _run_digest(VECTOR_CASES[case]())
+    assert len(set(digests.values())) == 1, digests
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 15, 16, 17, 33, 4094, 4095, 50_001])
+def test_every_path_draws_the_scalar_normals(n):
+    words = np.random.SeedSequence(n).generate_state(4, np.uint64)
+    _engine.set_isa("scalar")
+    reference = _engine.standard_normals(words, n).view(np.uint64)
+    for path in PATHS[1:]:
+        _engine.set_isa(path)
+        assert np.array_equal(_engine.standard_normals(words, n).view(np.uint64), reference), path
