@@ -45,7 +45,8 @@ LOCATION_PLANE = {loc: PLANE_CODES[plane] for loc, plane in geometry.LOCATION_PL
 MAX_TILES_PER_SIDE = 4096
 MAX_VOXELS = 4_000_000
 MAX_SAMPLES = 10_000_000        # output samples of one run (each a row of int64 counts)
-MAX_SITES = 50_000_000          # sites of one run, all groups (the kernel's ids are int32)
+MAX_SITES = 50_000_000          # membrane sites of one run, all groups (each holds a record; ids are int32)
+MAX_VOLUME_SITES = 2_000_000_000   # volume sites of one run: counts per voxel until bound (int32 rows, int64 totals)
 MAX_BINDING_CODES = 255         # distinct per-hit binding probabilities of the first species (a byte per tile)
 
 
@@ -263,10 +264,12 @@ class CompiledModel:
     def _check_site_room(self):
         # before any run: every membrane region must have a tile for each of its sites
         counts = [self.site_count(grp) for grp in self.model.sites]
-        if sum(counts) > MAX_SITES:
-            grp = self.model.sites[int(np.argmax(counts))]
-            raise ModelError(f"sites[{grp.label!r}]", max(counts), f"the model places {sum(counts)} sites "
-                             f"(limit {MAX_SITES:g} per run); lower the density or count")
+        for in_volume, limit, where in ((False, MAX_SITES, "membrane"), (True, MAX_VOLUME_SITES, "volume")):
+            group_counts = [(c, grp) for c, grp in zip(counts, self.model.sites) if (grp.location == "volume") == in_volume]
+            if sum(c for c, _ in group_counts) > limit:
+                c, grp = max(group_counts, key=lambda cg: cg[0])
+                raise ModelError(f"sites[{grp.label!r}]", c, f"the model places {sum(n for n, _ in group_counts)} "
+                                 f"{where} sites (limit {limit:g} per run); lower the density or count")
         demand = {}
         for grp in self.model.sites:
             if grp.location == "volume" or grp.arrangement == "coordinates":
