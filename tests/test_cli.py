@@ -7,23 +7,11 @@ import pytest
 
 from mcsyn import cli, cli_tables, storage
 from mcsyn import ensemble as E
+from cli_support import run, usage_error
 
 # a serotonergic synapse shrunk to a few ms per run
 SMALL = ["--set", "timing.duration_ms=30", "--set", "geometry.domain_radius_um=3", "--set", "release.molecules=1000",
          "--no-progress"]
-
-
-def run(argv, capsys):
-    status = cli.main(argv)
-    out = capsys.readouterr()
-    return status, out.out, out.err
-
-
-def usage_error(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    assert info.value.code == 2
-    return capsys.readouterr().err
 
 
 def test_presets_and_drugs(capsys):

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcsyn import ModelError, cli, library
+from mcsyn import ModelError, library
 from mcsyn import pharmacokinetics as pk
 from mcsyn.ensemble import run_ensemble
 from mcsyn.pharmacokinetics import data as pk_data
+from cli_support import run, usage_error
 
 BODY = 70.0
 SMALL = ["--set", "timing.duration_ms=30", "--set", "geometry.domain_radius_um=3", "--set", "release.molecules=1000",
@@ -193,19 +194,6 @@ def test_snapshot_figure_has_human_labels_with_units():
 
 
 # ------------------------------------------------------------------ the command line
-def run(argv, capsys):
-    status = cli.main(argv)
-    out = capsys.readouterr()
-    return status, out.out, out.err
-
-
-def usage_error(argv, capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    assert info.value.code == 2
-    return capsys.readouterr().err
-
-
 def test_dose_command_end_to_end(tmp_path, capsys):
     out_dir = tmp_path / "dose"
     status, out, _ = run(["dose", "paroxetine", "20mg", "--every", "24h", "--doses", "14", "--at", "4h,24h,48h",
