@@ -3,7 +3,6 @@
 cdef extern from "mcsyn_interrupt.h":
     int mcsyn_catch_signal(int signum)          # GIL held, main thread; 1: caught (release after)
     void mcsyn_release_signal(int signum)
-    int mcsyn_caught_signal()
     void mcsyn_clear_signal()
     int mcsyn_stop_hold_count()
     void mcsyn_add_stop_holds(int n)

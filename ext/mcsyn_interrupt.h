@@ -62,7 +62,6 @@ static void mcsyn_release_signal(int signum)
         PyOS_setsig(signum, signum == SIGINT ? mcsyn_previous_sigint : mcsyn_previous_sigterm);
 }
 
-static int mcsyn_caught_signal(void) { return mcsyn_signal_caught; }
 static void mcsyn_clear_signal(void) { mcsyn_signal_caught = 0; }
 static int mcsyn_stop_hold_count(void) { return mcsyn_stop_holds; }
 static void mcsyn_add_stop_holds(int n) { mcsyn_stop_holds += n; }      /* GIL held */
