@@ -74,7 +74,7 @@ def draw_run(cm: CompiledModel, seed_sequence: np.random.SeedSequence) -> Kernel
     inject = _draw_releases(cm, rng)
     extra = cm.model.draw_injections(cm, rng)      # last of all: other models draw what they drew before
     if extra is not None:
-        inject = _merged_injections(inject, extra)
+        inject = _merged_injections(inject, _ungated(extra))
     i32, f64 = int32_array, float64_array
     return KernelRun(n_sites=len(membrane[0]), site_type=i32(membrane[0]), site_state=i32(membrane[1]),
                      site_plane=np.ascontiguousarray(membrane[2], dtype=np.int8), site_x_um=f64(membrane[3]),
@@ -87,13 +87,15 @@ def draw_run(cm: CompiledModel, seed_sequence: np.random.SeedSequence) -> Kernel
                      inject_gate=i32(inject[7]), inject_slot=i32(inject[8]))
 
 
+def _ungated(extra):
+    """A :meth:`~mcsyn.model.SynapseModel.draw_injections` schedule (its seven documented columns)
+    with the closed-loop columns added: no feedback gate (-1), slot 0."""
+    n = len(extra[0])
+    return list(extra) + [np.full(n, -1), np.zeros(n)]
+
+
 def _merged_injections(a, b):
-    """Two injection schedules (column lists) as one, sorted by time (stable: ``a`` first). A
-    schedule without the feedback gate and slot columns is ungated (gate -1, slot 0)."""
-    b = list(b)
-    if len(b) < len(a):
-        n = len(b[0])
-        b += [np.full(n, -1), np.zeros(n)][len(b) - 7:len(a) - 7]
+    """Two injection schedules (column lists) as one, sorted by time (stable: ``a`` first)."""
     columns = [np.concatenate([np.asarray(x, dtype=float), np.asarray(y, dtype=float)]) for x, y in zip(a, b, strict=True)]
     order = np.argsort(columns[0], kind="stable")
     return [c[order] for c in columns]
@@ -179,9 +181,10 @@ def _place_on_tiles(cm: CompiledModel, grp, count, used, rng):
 
 
 def _draw_releases(cm: CompiledModel, rng):
-    """Injection groups as columns (time, count, x, y, z, species, into-volume), sorted by
-    time (stable, so simultaneous groups keep the order of the releases). An instant release
-    is one group; a fusion pore's molecules each get their own time, hence their own group.
+    """Injection groups as columns (time, count, x, y, z, species, into-volume, feedback gate,
+    feedback slot), sorted by time (stable, so simultaneous groups keep the order of the
+    releases). An instant release is one group; a fusion pore's molecules each get their own
+    time, hence their own group.
 
     Trains with short-term plasticity are drawn last, after every other release (so adding one
     leaves the draws of the rest of the model as they were): first which vesicles each stimulus
