@@ -7,8 +7,9 @@ reactions. :func:`estimate` bounds both from the compiled model alone:
   run at the fine step (an upper bound: molecules in the homogenised volume take coarse steps,
   and bound, taken-up, degraded or escaped molecules take none), each step costing one more unit
   per membrane plane it crosses (1 + σ/h: a step longer than the cleft is high is unfolded
-  through every image plane). Efflux adds its expected molecules (sites × efflux rate ×
-  duration), stepped for the whole run.
+  through every image plane); molecules released into a volume that never lets them into the
+  cleft (``volume_enters_cleft`` false) take only the coarse step, one per ``dt_volume_us``.
+  Efflux adds its expected molecules (sites × efflux rate × duration), stepped for the whole run.
 * **site events**: expected first-order reactions, sites × their fastest exit rate × duration.
 * **memory**: the output samples (time series and per-state counts, int64), the molecule pools
   (x, y, z, clock, species: 36 bytes each), a fusion pore's injection rows (one per molecule), the
@@ -61,16 +62,17 @@ class WorkEstimate:
 
 
 def _released(model):
-    """(mean molecules, mean molecules × ms left in the run) of every release and train."""
+    """(mean molecules, mean molecules × ms left in the run, where they are released) of every
+    release and train."""
     duration_ms = model.timing.duration_ms
     for rel in model.releases:
         mean = rel.molecules * rel.probability
-        yield mean, mean * (duration_ms - rel.time_ms)
+        yield mean, mean * (duration_ms - rel.time_ms), rel.into
     for train in model.trains:            # summed in closed form: stimulus k at start + k × period
         n, period_ms = train.n_stimuli, 1000.0 / train.frequency_hz
         mean = train.vesicle.molecules * train.vesicle.probability * train.release_probability
         ms_left = n * (duration_ms - train.start_ms) - period_ms * n * (n - 1) / 2.0
-        yield n * mean, mean * ms_left
+        yield n * mean, mean * ms_left, train.vesicle.into
 
 
 def estimate(cm) -> WorkEstimate:
@@ -79,10 +81,11 @@ def estimate(cm) -> WorkEstimate:
     duration_ms = model.timing.duration_ms
     crossings = 1.0 + float(np.max(k.sigma_fine_um)) / k.h_um
     steps_per_ms = 1000.0 / model.timing.dt_fine_us * crossings
+    volume_steps_per_ms = steps_per_ms if model.volume_enters_cleft else 1000.0 / cm.dt_coarse_us
     molecules, molecule_steps = 0.0, 0.0
-    for mean, molecule_ms in _released(model):
+    for mean, molecule_ms, into in _released(model):
         molecules += mean
-        molecule_steps += molecule_ms * steps_per_ms
+        molecule_steps += molecule_ms * (volume_steps_per_ms if into == "volume" else steps_per_ms)
     site_events, n_sites = 0.0, 0
     for grp in model.sites:
         count = cm.site_count(grp)
