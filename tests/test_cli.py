@@ -150,9 +150,13 @@ def test_bad_arguments_give_argparse_errors(argv, message, tmp_path, capsys, mon
 
 def test_demo(tmp_path, capsys):
     out_dir = tmp_path / "demo"
-    status, out, _ = run(["demo", "--runs", "3", "--out", str(out_dir), "--no-progress"], capsys)
+    status, out, err = run(["demo", "--runs", "3", "--out", str(out_dir), "--no-progress"], capsys)
     assert status == 0
     assert "escitalopram" in out and "80% SERT occupancy" in out and "Summary" in out and "Against 'control'" in out
+    assert "in a 30 µm periodic tissue box, 1000 ms" in out.splitlines()[0]
+    summary = out[out.index("Summary"):out.index("Against 'control'")]
+    assert all(m in summary for m in ("clearance_half_time_ms", "fraction_taken_up", "fraction_escaped"))
+    assert "estimated work" not in err
     assert (out_dir / "plots" / "timecourse.png").is_file() and (out_dir / "plots" / "histograms.png").is_file()
     err = usage_error(["demo", "--runs", "3", "--out", str(out_dir)], capsys)
     assert "--overwrite" in err
