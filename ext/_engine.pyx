@@ -132,7 +132,11 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     dict with ``series`` (int64, [n_samples, len(SERIES_COLUMNS)]), ``states``
     (int64, [n_samples, n_states]), with closed-loop feedback ``feedback_activation`` (float64,
     a(t_k - delay) per stimulus) and ``feedback_vesicles`` (int64, vesicles released per
-    stimulus), and, when asked, ``slab_positions`` and ``volume_positions``.
+    stimulus), with detector regions ``probes`` (int64, [n_samples, n_probes]), with voxel
+    snapshots ``voxel_snapshots`` (int32, [n_snapshots, n_vox³] free volume molecules),
+    ``voxel_occupied`` (int32, [n_snapshots, n_volume_types, n_vox³] volume sites holding
+    transmitter, at the same samples) and ``voxel_sites`` (int64, [n_volume_types, n_vox³] sites
+    placed), and, when asked, ``slab_positions`` and ``volume_positions``.
 
     Raises
     ------

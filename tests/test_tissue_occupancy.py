@@ -175,3 +175,18 @@ def test_the_snapshot_memory_limit_counts_the_occupancy_grids(monkeypatch):
         model.validate()
     monkeypatch.setattr(field_module, "MAX_SNAPSHOT_BYTES", 2 * free_only)
     model.validate()
+
+
+def test_occupancy_maps_show_a_slice_with_units(closed_run):
+    from mcsyn.tissue.maps import plot_occupancy_maps
+    model, run = closed_run
+    fig = plot_occupancy_maps(run, groups=("R",), time_ms=100.0, z_um=1.2, block_voxels=2)
+    maps = [ax for ax in fig.axes if ax.get_xlabel() == "x (µm)"]
+    assert len(maps) == 2 and maps[0].get_ylabel() == "y (µm)"
+    bars = [ax.get_ylabel() for ax in fig.axes if ax not in maps]
+    assert bars == ["[dopamine] (nM; grey: none)", "R occupied (fraction of sites)"]
+    assert "t = 100 ms" in fig._suptitle.get_text() and "1 ≤ z < 2 µm" in fig._suptitle.get_text()
+    with pytest.raises(ModelError, match="z_um"):
+        plot_occupancy_maps(run, groups=("R",), z_um=3.0)
+    with pytest.raises(ModelError, match="time_ms"):
+        plot_occupancy_maps(run, groups=("R",), time_ms=-1.0)
