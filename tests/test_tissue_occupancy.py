@@ -27,7 +27,8 @@ KON_PER_M_PER_S = 2e8
 KOFF_PER_S = 100.0
 KD_NM = KOFF_PER_S / KON_PER_M_PER_S * 1e9      # 500 nM
 SNAPSHOT_MS = 1.0
-SETTLED_MS = 50.0    # > 6 relaxation times 1 / (kon C + koff) ≈ 7.5 ms, and the box mixes in L² / (4π² D*) ≈ 3 ms
+# > 6 relaxation times 1 / (kon C + koff) ≈ 7.5 ms; the box mixes in L² / (4π² D*) ≈ 3 ms
+SETTLED_MS = 50.0
 
 
 def closed_receptor_box(duration_ms=150.0) -> tissue.TissueModel:
