@@ -132,7 +132,11 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     dict with ``series`` (int64, [n_samples, len(SERIES_COLUMNS)]), ``states``
     (int64, [n_samples, n_states]), with closed-loop feedback ``feedback_activation`` (float64,
     a(t_k - delay) per stimulus) and ``feedback_vesicles`` (int64, vesicles released per
-    stimulus), and, when asked, ``slab_positions`` and ``volume_positions``.
+    stimulus), with detector regions ``probes`` (int64, [n_samples, n_probes]), with voxel
+    snapshots ``voxel_snapshots`` (int32, [n_snapshots, n_vox³] free volume molecules),
+    ``voxel_occupied`` (int32, [n_snapshots, n_volume_types, n_vox³] volume sites holding
+    transmitter, at the same samples) and ``voxel_sites`` (int64, [n_volume_types, n_vox³] sites
+    placed), and, when asked, ``slab_positions`` and ``volume_positions``.
 
     Raises
     ------
@@ -176,6 +180,8 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     snapshots = np.zeros((max(p.n_snapshots, 1), p.nv if p.n_snapshots else 1), dtype=np.int32)
     s.probe_series = <int64_t*> _ptr(probe_series)
     s.snapshots = <int32_t*> _ptr(snapshots)
+    occupied_snapshots = np.zeros(max(p.n_snapshots * p.n_volume_types * p.nv, 1), dtype=np.int32)
+    s.occupied_snapshots = <int32_t*> _ptr(occupied_snapshots)
     s.series = <int64_t*> _ptr(series)
     s.states_series = <int64_t*> _ptr(states)
     s.state_count = <int64_t*> _ptr(state_count)
@@ -220,6 +226,9 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
             out["probes"] = probe_series
         if p.n_snapshots:
             out["voxel_snapshots"] = snapshots
+            out["voxel_occupied"] = occupied_snapshots[:p.n_snapshots * p.n_volume_types * p.nv].reshape(
+                p.n_snapshots, p.n_volume_types, p.nv)
+            out["voxel_sites"] = _sites_per_voxel(p, volume_rows)
         if keep_positions:
             out.update(_positions(&s))
         return out
@@ -430,6 +439,15 @@ cdef tuple _check_volume_rows(PreparedModel p, object run):
         ground = a["type_ground"][vol_type] == vol_state
         n_records = int(vol_count[~ground & (a["exit_total"][vol_state] > 0)].sum())
     return vol_type, vol_state, vol_voxel, vol_count, n_records
+
+
+cdef object _sites_per_voxel(PreparedModel p, tuple volume_rows):
+    # [n_volume_types, n_vox^3] sites of each volume type per voxel: fixed for the run (sites do not move)
+    vol_type, _, vol_voxel, vol_count = volume_rows[:4]
+    sites = np.zeros(p.n_volume_types * p.nv, dtype=np.int64)
+    if len(vol_type):
+        np.add.at(sites, p.arrays["type_volume_index"][vol_type].astype(np.int64) * p.nv + vol_voxel, vol_count)
+    return sites.reshape(p.n_volume_types, p.nv)
 
 
 cdef tuple _check_injections(PreparedModel p, object run):

@@ -29,6 +29,8 @@ cdef void take_sample(Sim *s, int64_t k) noexcept nogil:
         count_in_probes(s, s.probe_series + k * s.n_probes)
     if s.snapshot_every and k % s.snapshot_every == 0 and k // s.snapshot_every < s.n_snapshots:
         count_in_voxels(s, s.snapshots + (k // s.snapshot_every) * s.n_vox * s.n_vox * s.n_vox)
+        count_occupied_in_voxels(s, s.occupied_snapshots
+                                 + (k // s.snapshot_every) * s.n_volume_types * s.n_vox * s.n_vox * s.n_vox)
 
 cdef void count_in_probes(Sim *s, int64_t *row) noexcept nogil:
     # free volume molecules inside each detector region (molecules waiting to enter the cleft are
@@ -58,6 +60,17 @@ cdef void count_in_voxels(Sim *s, int32_t *grid) noexcept nogil:
     cdef double inv_voxel = 1.0 / s.voxel
     for i in range(s.vol.n):
         grid[voxel_index(s.n_vox, inv_voxel, s.r_domain, s.vol.x[i], s.vol.y[i], s.vol.z[i])] += 1
+
+cdef void count_occupied_in_voxels(Sim *s, int32_t *grid) noexcept nogil:
+    # grid is [n_volume_types, n_vox^3]. "Occupied" is the series' <group>:occupied: a state holding
+    # transmitter (state_ligands > 0). Only a volume record can be in one: ground states hold none,
+    # a run starts with no site holding transmitter (simulate checks), and a recycled record is
+    # back in its ground state.
+    cdef Py_ssize_t i
+    cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
+    for i in range(s.n_membrane + s.n_volume_types, s.n_ids):
+        if s.state_ligands[s.site_state[i]] > 0:
+            grid[s.type_volume_index[s.site_type[i]] * nv + s.site_voxel[i]] += 1
 
 cdef int inject_due(Sim *s, double t) noexcept nogil:
     cdef Py_ssize_t j

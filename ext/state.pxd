@@ -159,6 +159,8 @@ ctypedef struct Sim:
     int64_t snapshot_every          # 0: no snapshots
     int64_t n_snapshots
     int32_t *snapshots              # [n_snapshots, n_vox^3] output
+    int32_t *occupied_snapshots     # [n_snapshots, n_volume_types, n_vox^3] output at the same samples: volume
+                                    # sites holding transmitter (state_ligands > 0) per voxel
     int64_t *states_series          # [n_samples, n_states] output
     # injections: groups of inj_count molecules entering together at one time and place
     Py_ssize_t n_inject             # injection groups

@@ -54,6 +54,9 @@ def simulate(
     seed_words: npt.ArrayLike,
     keep_positions: bool = False,
 ) -> dict[str, np.ndarray]: ...
+# keys: series, states; feedback_activation, feedback_vesicles (closed-loop feedback); probes
+# (detector regions); voxel_snapshots, voxel_occupied, voxel_sites (voxel snapshots on); the
+# positions with keep_positions
 class RunStopped(KeyboardInterrupt):
     """A kernel run ended early because :func:`stop_runs` was in force."""
 

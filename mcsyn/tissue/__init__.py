@@ -7,7 +7,8 @@
 * :mod:`~mcsyn.tissue.presets`: dorsal and ventral striatal dopamine and a serotonergic field
   (``mcsyn/data/tissue.toml``), :func:`build_field`;
 * :mod:`~mcsyn.tissue.observe`: one run with its voxel snapshots (:func:`run_field`), the tonic
-  level, the distribution of the concentration over space and time, receptor occupancy;
+  level, the distribution of the concentration over space and time, receptor occupancy over time
+  (:func:`occupancy_summary`) and over space and time (:func:`occupancy_distribution`);
 * the analysis of what an electrode records: :mod:`~mcsyn.tissue.electrode` (adsorption response,
   FSCV / amperometry / chronoamperometry sampling, clearance metrics), :mod:`~mcsyn.tissue.mm_fit`
   (the Michaelis–Menten model of evoked traces and its fit with confidence intervals),
@@ -16,9 +17,10 @@
   ``mcsyn electrode`` on the command line.
 """
 from .field import Detector, Firing, Stimulation, TissueField, TissueModel
-from .observe import FieldRun, concentration_distribution, occupancy_summary, run_field, tonic_level_nM
+from .observe import (FieldRun, concentration_distribution, occupancy_distribution, occupancy_summary, run_field,
+                      tonic_level_nM)
 from .presets import build as build_field, names as field_names, tissue_model
 
 __all__ = ["Detector", "Firing", "Stimulation", "TissueField", "TissueModel", "FieldRun", "run_field",
-           "tonic_level_nM", "concentration_distribution", "occupancy_summary", "build_field", "field_names",
-           "tissue_model"]
+           "tonic_level_nM", "concentration_distribution", "occupancy_distribution", "occupancy_summary",
+           "build_field", "field_names", "tissue_model"]

@@ -20,7 +20,8 @@ Observables (the kernel counts them; :mod:`mcsyn.tissue.observe` turns them into
   cylinder with its axis along z), at every sample; ``<detector>:concentration_nM`` is that count
   over the region's extracellular volume (α × region volume);
 * voxel snapshots: free molecules per voxel every ``snapshot_interval_ms`` (``run_field``), for
-  the distribution of the concentration over space and time.
+  the distribution of the concentration over space and time, and at the same times the sites of
+  each volume group holding transmitter per voxel, for the distribution of receptor occupancy.
 """
 from __future__ import annotations
 
@@ -217,10 +218,13 @@ class TissueField:
                              f"must be a whole multiple of timing.sample_interval_us = {model.timing.sample_interval_us} µs")
         n_snap = int(model.timing.duration_ms / self.snapshot_interval_ms) + 1
         n_vox = geometry.voxels_per_side(model.geometry, model.voxel_um)
-        size = n_snap * n_vox ** 3 * 4
+        # one int32 grid of free molecules and one of occupied sites per volume site group
+        grids = 1 + sum(grp.location == "volume" for grp in model.sites)
+        size = n_snap * n_vox ** 3 * 4 * grids
         if size > MAX_SNAPSHOT_BYTES:
             raise ModelError("field.snapshot_interval_ms", self.snapshot_interval_ms,
-                             f"gives {n_snap} snapshots of {n_vox ** 3} voxels ({size / 2 ** 20:.0f} MiB, limit "
+                             f"gives {n_snap} snapshots of {grids} grids of {n_vox ** 3} voxels "
+                             f"({size / 2 ** 20:.0f} MiB, limit "
                              f"{MAX_SNAPSHOT_BYTES / 2 ** 20:.0f} MiB); take them less often or use a larger voxel_um")
 
     # ---- per-run draws

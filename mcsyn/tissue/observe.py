@@ -1,5 +1,5 @@
 """What a tissue field shows: the tonic level, the distribution of the concentration over space
-and time, receptor occupancy, and the detectors' concentration series.
+and time, receptor occupancy over time and over space, and the detectors' concentration series.
 
 Every concentration is of free transmitter in the extracellular space: a count over α times the
 tissue volume it lies in, in nM. Voxel concentrations come from the kernel's per-voxel counts of
@@ -7,6 +7,13 @@ free molecules (voxel snapshots, ``TissueField.snapshot_interval_ms``); one mole
 0.5 µm voxel at α = 0.21 is already 63 nM, so the distribution over space is read on blocks of
 ``block_voxels``³ voxels (the counting noise of a block of mean count m is √m molecules, which
 the percentiles include: they describe what a probe of the block's size would see).
+
+At the same snapshot times the kernel counts, per volume site group and voxel, the sites holding
+transmitter (the series' ``<group>:occupied``: a site counts once whatever it holds), and returns
+each group's sites per voxel of the run's own placement (fixed: sites do not move).
+:func:`occupancy_distribution` reads the fractional occupancy on blocks, as
+:func:`concentration_distribution` reads the concentration; a block of S sites at occupancy p
+has binomial noise √(p(1 − p)/S), which the percentiles include.
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compile import compile_model
+from ..errors import ModelError
 from ..simulate import run_metrics, simulate_columns
 from .field import TissueModel
 
@@ -25,7 +33,9 @@ DEFAULT_PERCENTILES = (5.0, 25.0, 50.0, 75.0, 95.0)
 class FieldRun:
     """One run of a field: its series (DataFrame indexed by ``time_ms``), metrics, and the voxel
     snapshots (``(n_snapshots, n, n, n)`` free molecules, None without snapshots) at
-    ``snapshot_times_ms``."""
+    ``snapshot_times_ms``; with snapshots also ``occupancy_snapshots`` (``{group label:
+    (n_snapshots, n, n, n)}`` sites holding transmitter) and ``sites_per_voxel`` (``{group label:
+    (n, n, n)}`` sites placed in this run)."""
 
     model: TissueModel
     series: object
@@ -33,6 +43,8 @@ class FieldRun:
     snapshots: np.ndarray | None
     snapshot_times_ms: np.ndarray
     voxel_um: float
+    occupancy_snapshots: dict | None = None
+    sites_per_voxel: dict | None = None
 
 
 def run_field(model: TissueModel, seed: int = 0, run_index: int = 0) -> FieldRun:
@@ -42,12 +54,17 @@ def run_field(model: TissueModel, seed: int = 0, run_index: int = 0) -> FieldRun
     cm = compile_model(model)
     columns, out = simulate_columns(cm, seed, run_index)
     series = pd.DataFrame(columns, index=pd.Index(cm.sample_times_ms, name="time_ms"))
-    snaps, times = None, np.zeros(0)
+    snaps, times, occupied, sites = None, np.zeros(0), None, None
     if "voxel_snapshots" in out:
         n = cm.kernel.n_vox
         snaps = out["voxel_snapshots"].reshape(-1, n, n, n)
         times = cm.sample_times_ms[::cm.kernel.snapshot_every][:len(snaps)]
-    return FieldRun(model, series, run_metrics(cm, columns), snaps, times, model.voxel_um)
+        occupied, sites = {}, {}
+        for grp, vt in zip(model.sites, cm.kernel.type_volume_index):
+            if vt >= 0:
+                occupied[grp.label] = out["voxel_occupied"][:, vt].reshape(-1, n, n, n)
+                sites[grp.label] = out["voxel_sites"][vt].reshape(n, n, n)
+    return FieldRun(model, series, run_metrics(cm, columns), snaps, times, model.voxel_um, occupied, sites)
 
 
 def box_nM_per_molecule(model: TissueModel) -> float:
@@ -68,15 +85,28 @@ def tonic_level_nM(series, model: TissueModel, after_ms: float = 0.0) -> dict:
 def block_concentrations_nM(run: FieldRun, block_voxels: int = 2) -> np.ndarray:
     """(n_snapshots, blocks) concentrations of the snapshots summed over cubes of
     ``block_voxels``³ voxels (which must divide the voxels per side)."""
+    _require_snapshots(run)
+    blocks = block_sums(run.snapshots, block_voxels)
+    return blocks * run.model.nM_per_molecule((block_voxels * run.voxel_um) ** 3)
+
+
+def _require_snapshots(run: FieldRun):
     if run.snapshots is None:
-        raise ValueError("the run has no voxel snapshots: set TissueField.snapshot_interval_ms")
-    s = run.snapshots
-    n = s.shape[1]
-    if block_voxels < 1 or n % block_voxels:
-        raise ValueError(f"block_voxels = {block_voxels!r} must divide the {n} voxels per side")
+        raise ModelError("run", "a run without voxel snapshots", "a run of a field with "
+                         "TissueField.snapshot_interval_ms set (mcsyn.tissue.run_field)")
+
+
+def block_sums(grids: np.ndarray, block_voxels: int = 2) -> np.ndarray:
+    """(n_grids, blocks) sums of ``(n_grids, n, n, n)`` voxel counts over cubes of
+    ``block_voxels``³ voxels (which must divide n), blocks in C order of their (x, y, z) index."""
+    n = grids.shape[1]
+    if isinstance(block_voxels, bool) or not isinstance(block_voxels, (int, np.integer)) \
+            or block_voxels < 1 or n % block_voxels:
+        divisors = [d for d in range(1, n + 1) if n % d == 0]
+        raise ModelError("block_voxels", block_voxels, f"must divide the {n} voxels per side: one of {divisors}")
     m = n // block_voxels
-    blocks = s.reshape(len(s), m, block_voxels, m, block_voxels, m, block_voxels).sum(axis=(2, 4, 6))
-    return blocks.reshape(len(s), -1) * run.model.nM_per_molecule((block_voxels * run.voxel_um) ** 3)
+    blocks = grids.reshape(len(grids), m, block_voxels, m, block_voxels, m, block_voxels).sum(axis=(2, 4, 6))
+    return blocks.reshape(len(grids), -1)
 
 
 def concentration_distribution(run: FieldRun, block_voxels: int = 2, percentiles=DEFAULT_PERCENTILES,
@@ -114,3 +144,50 @@ def occupancy_summary(series, model: TissueModel, after_ms: float = 0.0, percent
         out[grp.label] = {"mean": float(frac.mean()), "sd": float(frac.std()),
                           "percentiles": {float(q): float(v) for q, v in zip(percentiles, np.percentile(frac, percentiles))}}
     return out
+
+
+def block_occupancy(run: FieldRun, group: str, block_voxels: int = 2) -> tuple:
+    """(occupied, sites): ``(n_snapshots, blocks)`` sites of ``group`` holding transmitter and the
+    ``(blocks,)`` sites of the group the run placed in each block of ``block_voxels``³ voxels."""
+    _require_snapshots(run)
+    if group not in run.occupancy_snapshots:
+        raise ModelError("group", group, f"one of the field's volume site groups {sorted(run.occupancy_snapshots)}")
+    occupied = block_sums(run.occupancy_snapshots[group], block_voxels)
+    return occupied, block_sums(run.sites_per_voxel[group][None], block_voxels)[0]
+
+
+def occupancy_distribution(run: FieldRun, model: TissueModel, group: str, block_voxels: int = 2,
+                           after_ms: float = 0.0, percentiles=DEFAULT_PERCENTILES,
+                           thresholds=(0.1, 0.25, 0.5, 0.75, 0.9)) -> dict:
+    """The distribution over space and time of the fractional occupancy of ``group`` (sites
+    holding transmitter over the group's sites in each block of ``block_voxels``³ voxels, as this
+    run placed them), pooled over the snapshots from ``after_ms``: ``mean``, ``sd``,
+    ``percentiles``, the ``fraction_above`` of volume × time above each threshold and per snapshot
+    (``fraction_above_by_time``), and the fraction occupied over the whole box per snapshot
+    (``box_by_time``). Blocks without a site of the group are left out (``blocks_without_sites``
+    says how many). D1 (fast unbinding) follows the local [DA] and spreads over the volume; D2
+    (slow) integrates it and stays near its mean."""
+    labels = [grp.label for grp in model.sites]
+    if group not in labels:
+        raise ModelError("group", group, f"one of the model's site groups {labels}")
+    occupied, sites = block_occupancy(run, group, block_voxels)
+    keep = run.snapshot_times_ms >= after_ms
+    if not keep.any():
+        raise ModelError("after_ms", after_ms, f"at most the last snapshot time {run.snapshot_times_ms[-1]:g} ms")
+    has_sites = sites > 0
+    if not has_sites.any():
+        raise ModelError("group", group, "a group that places sites in this run")
+    frac = occupied[keep][:, has_sites] / sites[has_sites]
+    pooled = frac.ravel()
+    return {
+        "block_um": block_voxels * run.voxel_um,
+        "mean": float(pooled.mean()),
+        "sd": float(pooled.std()),
+        "percentiles": {float(q): float(v) for q, v in zip(percentiles, np.percentile(pooled, percentiles))},
+        "fraction_above": {float(c): float((pooled > c).mean()) for c in thresholds},
+        "fraction_above_by_time": {float(c): (frac > c).mean(axis=1) for c in thresholds},
+        "box_by_time": occupied[keep].sum(axis=1) / sites.sum(),
+        "sites_per_block_mean": float(sites[has_sites].mean()),
+        "blocks_without_sites": int((~has_sites).sum()),
+        "times_ms": run.snapshot_times_ms[keep],
+    }
