@@ -50,6 +50,9 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
     cdef int64_t n_vox = s.n_vox
     cdef int64_t v, nv = n_vox * n_vox * n_vox
     cdef double *vox_hazard0 = s.vox_hazard0
+    cdef const uint16_t *vox_code = s.vox_code
+    cdef const double *code_value = s.vox_code_value
+    cdef int coded = s.vox_coded
     cdef int vt, binds = 0, status
     cdef int32_t sp, last_sp = -1
     while i < p.n:
@@ -69,7 +72,7 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
         if binds:
             v = voxel_index(n_vox, inv_voxel, r_domain, x0, y0, z0)
             if sp == 0:
-                hb = vox_hazard0[v]
+                hb = code_value[vox_code[v]] if coded else vox_hazard0[v]
             else:
                 for vt in range(s.n_volume_types):
                     hb += s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
@@ -84,6 +87,7 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
                     s.rng = rng
                     status = bind_in_voxel(s, v, sp, (scale - hz) / s.voxel_weight[v], t)
                     rng = s.rng
+                    coded = s.vox_coded     # a full code table may have turned the codes off
                     if status < 0:
                         s.normals_used = used
                         return STATUS_NO_MEMORY
