@@ -4,11 +4,14 @@ so that a noisy host slows both alike. Prints each build's time per pair and the
 new/old; the builds must give the same bits.
 
     python benchmarks/ab_field.py OLD_ENGINE.so [--box-um 30] [--duration-ms 250] [--pairs 3]
+    python benchmarks/ab_field.py OLD_ENGINE.so --new NEW_ENGINE.so ...   # two builds, neither installed
     python benchmarks/ab_field.py --only-new [--box-um 30] [--duration-ms 200]   # one run (profiling)
 
 The kernel model's fields must be those the old build reads (true while KernelModel is unchanged).
 """
 import argparse
+import importlib.machinery
+import importlib.util
 import statistics
 import time
 
@@ -18,7 +21,14 @@ import mcsyn
 from mcsyn import _engine as new
 from mcsyn import tissue
 
-from ab_kernel_builds import load
+
+
+def load(path, name):
+    """An ``_engine`` build from its shared object, as module ``name`` (two builds load side by side)."""
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
+    loader.exec_module(module)
+    return module
 
 
 def field_run(box_um, duration_ms):
@@ -35,7 +45,11 @@ def main():
     parser.add_argument("--duration-ms", type=float, default=250.0)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--only-new", action="store_true", help="one run of the installed build, no A/B")
+    parser.add_argument("--new", help="the newer build's _engine shared object (default: the installed one)")
     args = parser.parse_args()
+    global new
+    if args.new:
+        new = load(args.new, "new_build._engine")
     cm, run, words = field_run(args.box_um, args.duration_ms)
     prepared = new.prepare(cm.kernel)
     if args.only_new:
@@ -43,7 +57,7 @@ def main():
         out = new.simulate(prepared, run, words, False)
         print(f"new build: {time.perf_counter() - t:.2f} s, {int(out['series'][-1, 0])} released")
         return
-    old = load(args.old)
+    old = load(args.old, "old_build._engine")
     kernel = {old: cm.kernel, new: prepared}     # the new build prepares once, as simulate.py does
     ratios = []
     for i in range(args.pairs):
