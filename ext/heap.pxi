@@ -1,10 +1,14 @@
 # ==================================================================================================
-# event heap over sites (min-heap on site_next)
+# event heap over sites (min-heap on site_next; each entry carries its key in heap_key, so that
+# a step down compares two adjacent keys instead of chasing two ids into site_next)
 
 cdef inline void heap_swap(Sim *s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     cdef int32_t sa = s.heap[a], sb = s.heap[b]
+    cdef double ka = s.heap_key[a]
     s.heap[a] = sb
     s.heap[b] = sa
+    s.heap_key[a] = s.heap_key[b]
+    s.heap_key[b] = ka
     s.heap_pos[sb] = <int32_t> a
     s.heap_pos[sa] = <int32_t> b
 
@@ -12,7 +16,7 @@ cdef void heap_up(Sim *s, Py_ssize_t i) noexcept nogil:
     cdef Py_ssize_t parent
     while i > 0:
         parent = (i - 1) >> 1
-        if s.site_next[s.heap[parent]] <= s.site_next[s.heap[i]]:
+        if s.heap_key[parent] <= s.heap_key[i]:
             break
         heap_swap(s, i, parent)
         i = parent
@@ -23,9 +27,9 @@ cdef void heap_down(Sim *s, Py_ssize_t i) noexcept nogil:
         left = 2 * i + 1
         right = left + 1
         smallest = i
-        if left < s.heap_n and s.site_next[s.heap[left]] < s.site_next[s.heap[smallest]]:
+        if left < s.heap_n and s.heap_key[left] < s.heap_key[smallest]:
             smallest = left
-        if right < s.heap_n and s.site_next[s.heap[right]] < s.site_next[s.heap[smallest]]:
+        if right < s.heap_n and s.heap_key[right] < s.heap_key[smallest]:
             smallest = right
         if smallest == i:
             break
@@ -39,12 +43,14 @@ cdef void heap_set(Sim *s, int32_t site, double t) noexcept nogil:
         s.site_next[site] = t
         i = s.heap_n
         s.heap[i] = site
+        s.heap_key[i] = t
         s.heap_pos[site] = <int32_t> i
         s.heap_n += 1
         heap_up(s, i)
     else:
         old = s.site_next[site]
         s.site_next[site] = t
+        s.heap_key[i] = t
         if t < old:
             heap_up(s, i)
         else:

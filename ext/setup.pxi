@@ -54,7 +54,9 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
                 s.site_state[record] = g
                 heap_set(s, record, mcsyn_exponential(&s.rng) / s.exit_total[g])
         # a non-ground state without exits (a drug block held fixed) needs no record at all
-    if s.n_volume_types > 0:
+    if s.vox_coded:
+        code_all_voxels(s)
+    elif s.n_volume_types > 0:
         for v in range(nv):
             update_voxel_hazard(s, v)
     for vt in range(s.n_volume_types):
@@ -67,7 +69,12 @@ cdef int build_sites(Sim *s, Py_ssize_t n_rows, int32_t *row_type, int32_t *row_
 
 
 cdef int allocate_sites(Sim *s, Py_ssize_t capacity) noexcept nogil:
+    cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
     s.capacity = capacity
+    s.vox_coded = s.n_volume_types > 0 and nv >= vox_coded_min_voxels
+    s.vox_code = NULL
+    s.vox_code_value = NULL
+    s.vox_code_slot = NULL
     s.site_type = <int32_t*> malloc(capacity * sizeof(int32_t))
     s.site_state = <int32_t*> malloc(capacity * sizeof(int32_t))
     s.site_plane = <int8_t*> malloc(capacity * sizeof(int8_t))
@@ -77,16 +84,23 @@ cdef int allocate_sites(Sim *s, Py_ssize_t capacity) noexcept nogil:
     s.site_next = <double*> malloc(capacity * sizeof(double))
     s.site_tile = <int64_t*> malloc(capacity * sizeof(int64_t))
     s.heap = <int32_t*> malloc(capacity * sizeof(int32_t))
+    s.heap_key = <double*> malloc(capacity * sizeof(double))
     s.heap_pos = <int32_t*> malloc(capacity * sizeof(int32_t))
     s.free_ids = <int32_t*> malloc(capacity * sizeof(int32_t))
     if (s.site_type == NULL or s.site_state == NULL or s.site_plane == NULL or s.site_x == NULL
             or s.site_y == NULL or s.site_voxel == NULL or s.site_next == NULL or s.site_tile == NULL
-            or s.heap == NULL or s.heap_pos == NULL or s.free_ids == NULL):
+            or s.heap == NULL or s.heap_key == NULL or s.heap_pos == NULL or s.free_ids == NULL):
         return STATUS_NO_MEMORY
+    if s.vox_coded:
+        s.vox_code = <uint16_t*> malloc(nv * sizeof(uint16_t))
+        s.vox_code_value = <double*> malloc(VOX_CODE_LIMIT * sizeof(double))
+        s.vox_code_slot = <int32_t*> malloc((<size_t> 1 << VOX_HASH_BITS) * sizeof(int32_t))
+        if s.vox_code == NULL or s.vox_code_value == NULL or s.vox_code_slot == NULL:
+            return STATUS_NO_MEMORY
     return STATUS_OK
 
 
 cdef void free_sites(Sim *s) noexcept nogil:
     free(s.site_type); free(s.site_state); free(s.site_plane); free(s.site_x); free(s.site_y)
-    free(s.site_voxel); free(s.site_next); free(s.site_tile); free(s.heap); free(s.heap_pos)
-    free(s.free_ids)
+    free(s.site_voxel); free(s.site_next); free(s.site_tile); free(s.heap); free(s.heap_key); free(s.heap_pos)
+    free(s.free_ids); free(s.vox_code); free(s.vox_code_value); free(s.vox_code_slot)

@@ -1,5 +1,7 @@
 # ==================================================================================================
 # site state changes
+from libc.stdint cimport uint16_t
+from libc.string cimport memcpy
 
 cdef void* grow_array(void *p, Py_ssize_t n, size_t size, int *failed) noexcept nogil:
     cdef void *q = realloc(p, n * size)
@@ -21,6 +23,7 @@ cdef int grow_sites(Sim *s) noexcept nogil:
     s.site_next = <double*> grow_array(s.site_next, cap, sizeof(double), &failed)
     s.site_tile = <int64_t*> grow_array(s.site_tile, cap, sizeof(int64_t), &failed)
     s.heap = <int32_t*> grow_array(s.heap, cap, sizeof(int32_t), &failed)
+    s.heap_key = <double*> grow_array(s.heap_key, cap, sizeof(double), &failed)
     s.heap_pos = <int32_t*> grow_array(s.heap_pos, cap, sizeof(int32_t), &failed)
     s.free_ids = <int32_t*> grow_array(s.free_ids, cap, sizeof(int32_t), &failed)
     if failed:
@@ -80,14 +83,97 @@ cdef void schedule_aggregate(Sim *s, int vt, double t) noexcept nogil:
         heap_remove(s, pseudo)
 
 
-cdef inline void update_voxel_hazard(Sim *s, int64_t v) noexcept nogil:
+cdef enum:
+    VOX_CODE_LIMIT = 65535          # codes of voxel hazards: they fit a uint16_t
+    VOX_HASH_BITS = 17              # 2^17 hash slots for at most 65535 values: under half full
+    VOX_CODED_MIN_VOXELS = 32768    # smaller grids keep plain doubles (256 kB: they stay in L2 anyway)
+
+# the limits in force (tests change them with _set_voxel_coding to reach every path)
+cdef int64_t vox_coded_min_voxels = VOX_CODED_MIN_VOXELS
+cdef int32_t vox_code_limit = VOX_CODE_LIMIT
+cdef int32_t vox_code_keep = VOX_CODE_LIMIT // 2   # most codes a rebuilt table may need and stay on:
+                                                   # with more, rebuilds would follow one another
+
+
+def _set_voxel_coding(min_voxels=VOX_CODED_MIN_VOXELS, code_limit=VOX_CODE_LIMIT, keep=None):
+    """For tests: code voxel hazards from grids of ``min_voxels`` voxels up, with at most
+    ``code_limit`` codes, falling back to plain doubles when a rebuilt table needs more than
+    ``keep`` (default half the limit). A run's results never depend on these; called without
+    arguments it restores the defaults. Not thread-safe: call it while no run is under way."""
+    global vox_coded_min_voxels, vox_code_limit, vox_code_keep
+    keep = code_limit // 2 if keep is None else keep
+    if not (min_voxels >= 1 and 1 <= code_limit <= VOX_CODE_LIMIT and 0 <= keep <= code_limit):
+        raise ValueError(f"_set_voxel_coding needs min_voxels >= 1, 1 <= code_limit <= {VOX_CODE_LIMIT} "
+                         f"and 0 <= keep <= code_limit")
+    vox_coded_min_voxels = min_voxels
+    vox_code_limit = code_limit
+    vox_code_keep = keep
+
+
+cdef inline double voxel_hazard(Sim *s, int64_t v) noexcept nogil:
     # recomputed from the counts (not incremented) so that no rounding drift accumulates
     cdef int64_t nv = s.n_vox * s.n_vox * s.n_vox
     cdef double h = 0.0
     cdef int vt
     for vt in range(s.n_volume_types):
         h += s.vol_bind_hazard[vt * s.n_species] * s.vox_free[vt * nv + v]
-    s.vox_hazard0[v] = h * s.voxel_weight[v]
+    return h * s.voxel_weight[v]
+
+
+cdef int32_t hazard_code(Sim *s, double h) noexcept nogil:
+    # the code of the value h (compared bit for bit), a new code if it is new; -1 if the table is full
+    cdef uint64_t key, other
+    cdef uint64_t mask = (<uint64_t> 1 << VOX_HASH_BITS) - 1
+    cdef uint64_t slot
+    cdef int32_t c
+    memcpy(&key, &h, sizeof(double))
+    slot = (key * <uint64_t> 0x9E3779B97F4A7C15) >> (64 - VOX_HASH_BITS)
+    while True:
+        c = s.vox_code_slot[slot]
+        if c < 0:
+            break
+        memcpy(&other, &s.vox_code_value[c], sizeof(double))
+        if other == key:
+            return c
+        slot = (slot + 1) & mask
+    if s.vox_n_codes >= vox_code_limit:
+        return -1
+    c = s.vox_n_codes
+    s.vox_n_codes += 1
+    s.vox_code_value[c] = h
+    s.vox_code_slot[slot] = c
+    return c
+
+
+cdef void code_all_voxels(Sim *s) noexcept nogil:
+    # (re)builds the table from the voxels' hazards now, so values no voxel holds any more drop
+    # out; a grid that needs more than vox_code_keep codes even so keeps plain doubles from then on
+    cdef int64_t v, nv = s.n_vox * s.n_vox * s.n_vox
+    cdef int32_t c = 0
+    memset(s.vox_code_slot, 0xFF, (<size_t> 1 << VOX_HASH_BITS) * sizeof(int32_t))
+    s.vox_n_codes = 0
+    for v in range(nv):
+        c = hazard_code(s, voxel_hazard(s, v))
+        if c < 0:
+            break
+        s.vox_code[v] = <uint16_t> c
+    if c < 0 or s.vox_n_codes > vox_code_keep:
+        s.vox_coded = 0
+        for v in range(nv):
+            s.vox_hazard0[v] = voxel_hazard(s, v)
+
+
+cdef inline void update_voxel_hazard(Sim *s, int64_t v) noexcept nogil:
+    cdef double h = voxel_hazard(s, v)
+    cdef int32_t c
+    if not s.vox_coded:
+        s.vox_hazard0[v] = h
+        return
+    c = hazard_code(s, h)
+    if c >= 0:
+        s.vox_code[v] = <uint16_t> c
+    else:
+        code_all_voxels(s)      # the counts are already changed: voxel v is coded with the rest
 
 
 cdef void change_free(Sim *s, int vt, int64_t v, int64_t delta, double t) noexcept nogil:

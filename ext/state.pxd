@@ -1,6 +1,6 @@
 # C-level state of one run: the molecule pools and the Sim struct that every kernel function
 # takes. Lengths in µm, times in µs; "per step" hazards are dimensionless.
-from libc.stdint cimport int64_t, int32_t, int8_t, uint8_t
+from libc.stdint cimport int64_t, int32_t, int8_t, uint8_t, uint16_t
 
 from constants cimport NORMAL_BLOCK
 from random cimport mcsyn_rng
@@ -92,6 +92,7 @@ ctypedef struct Sim:
     int32_t *site_voxel             # per id: voxel (volume records; -1 on membranes)
     double *site_next               # per id: time of its next first-order exit, µs
     int32_t *heap                   # min-heap of ids on site_next
+    double *heap_key                # per heap position: site_next of the id there
     int32_t *heap_pos               # per id: position in heap (-1: not in it)
     int32_t *free_ids               # recycled volume-record ids
     Py_ssize_t n_free_ids           # entries of free_ids
@@ -121,6 +122,15 @@ ctypedef struct Sim:
     int64_t *free_total             # [n_volume_types] ground-state sites of each volume type
     double *vox_hazard0             # [n_vox^3] binding hazard per coarse step of a species-0 molecule
                                     # in each voxel, summed over volume types: one load per step
+                                    # (kept only while vox_coded is 0)
+    # Coded form of vox_hazard0: a large grid's doubles leave the cache (60³ voxels: 1.7 MB), while
+    # a field holds few distinct hazards (sites per voxel are small counts), so each voxel keeps a
+    # 2-byte code into a small table of exact values: the step's random load fits in L2
+    int vox_coded                   # 1: a voxel's hazard is vox_code_value[vox_code[v]]; 0: vox_hazard0[v]
+    uint16_t *vox_code              # [n_vox^3] per voxel: code of its species-0 binding hazard
+    double *vox_code_value          # [VOX_CODE_LIMIT] per code: the hazard (bit-exact, as vox_hazard0 would hold)
+    int32_t *vox_code_slot          # [VOX_HASH_SLOTS] open-addressing hash of the values (-1: empty)
+    int32_t vox_n_codes             # codes handed out since the table was last rebuilt
     const int32_t *volume_type_of   # [n_volume_types] volume type -> type
     const double *vol_bind_hazard   # [n_volume_types, n_species] hazard per coarse step per free site
     const double *voxel_weight      # [n_vox^3] voxel volume / extracellular-shell volume inside it

@@ -1,6 +1,13 @@
 # ==================================================================================================
 # one coarse step of every volume molecule
 
+cdef extern from *:
+    void __builtin_prefetch(const void *address) noexcept nogil
+
+cdef enum:
+    VOXEL_PREFETCH_AHEAD = 8        # molecules ahead whose voxel entry is fetched into the cache: the
+                                    # grid's random loads then overlap with the steps in between
+
 cdef int bind_in_voxel(Sim *s, int64_t v, int32_t sp, double pick, double t) noexcept nogil:
     # pick is uniform on [0, summed binding hazard of the voxel); choose the site type, then its
     # transition. Returns -1 only when memory runs out.
@@ -50,8 +57,13 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
     cdef int64_t n_vox = s.n_vox
     cdef int64_t v, nv = n_vox * n_vox * n_vox
     cdef double *vox_hazard0 = s.vox_hazard0
+    cdef const uint16_t *vox_code = s.vox_code
+    cdef const double *code_value = s.vox_code_value
+    cdef int coded = s.vox_coded
     cdef int vt, binds = 0, status
     cdef int32_t sp, last_sp = -1
+    cdef int64_t va
+    cdef Py_ssize_t ahead
     while i < p.n:
         sp = psp[i]
         if sp != last_sp:
@@ -67,9 +79,17 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
         hb = 0.0
         v = 0
         if binds:
+            ahead = i + VOXEL_PREFETCH_AHEAD
+            if ahead < p.n:
+                # a hint only: it changes no value (the molecule there may yet be swapped away)
+                va = voxel_index(n_vox, inv_voxel, r_domain, px[ahead], py[ahead], pz[ahead])
+                if coded:
+                    __builtin_prefetch(vox_code + va)
+                else:
+                    __builtin_prefetch(vox_hazard0 + va)
             v = voxel_index(n_vox, inv_voxel, r_domain, x0, y0, z0)
             if sp == 0:
-                hb = vox_hazard0[v]
+                hb = code_value[vox_code[v]] if coded else vox_hazard0[v]
             else:
                 for vt in range(s.n_volume_types):
                     hb += s.vol_bind_hazard[vt * s.n_species + sp] * s.vox_free[vt * nv + v]
@@ -84,6 +104,7 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
                     s.rng = rng
                     status = bind_in_voxel(s, v, sp, (scale - hz) / s.voxel_weight[v], t)
                     rng = s.rng
+                    coded = s.vox_coded     # a full code table may have turned the codes off
                     if status < 0:
                         s.normals_used = used
                         return STATUS_NO_MEMORY
