@@ -57,9 +57,9 @@ LINEAR_SEED, LINEAR_RUNS = 1616, 8
 
 
 def linear_system(model):
-    """(M, box molecules of one release's free dopamine index 0): the well-mixed model of
-    ``model``'s box linearised at zero transmitter, over [free, every site state's departure from
-    its initial population]. Binding from a state of initial population n₀ runs at
+    """The rate matrix M of the well-mixed model of ``model``'s box linearised at zero
+    transmitter, over [free molecules, every site state's departure from its initial population]
+    (molecules in the box). Binding from a state of initial population n₀ runs at
     kon × n₀ / (N_A α V) per free molecule; a state with transitions out that holds sites at the
     start would move without transmitter, which the linearisation refuses (a substrate drug's
     efflux: see evoked.transporter_calibration)."""

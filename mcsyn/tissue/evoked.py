@@ -107,8 +107,12 @@ def substrate_steady_state(model: TissueModel, grp, k_removal_per_s: float) -> d
         f = carrier_fluxes_uM_per_s(model, grp, s_uM)
         return f["efflux"] - f["uptake"] - k_removal_per_s * s_uM
     upper = ku
-    while net(upper) > 0.0:
+    for _ in range(30):
+        if net(upper) <= 0.0:
+            break
         upper *= 10.0
+    else:
+        raise ModelError(f"sites[{grp.label!r}]", "efflux", "an efflux that uptake balances at some level")
     baseline = brentq(net, 0.0, upper, xtol=1e-12, rtol=1e-12)
     return {"vmax_uM_per_s": float(vu), "km_uM": float(ku), "baseline_uM": float(baseline),
             "efflux_uM_per_s": float(carrier_fluxes_uM_per_s(model, grp, baseline)["efflux"])}
