@@ -276,3 +276,36 @@ def test_amphetamine_slows_the_evoked_clearance_of_the_particle_field_as_predict
     print(f"FSCV excess integral: control {m0:.1f} ± {s0:.1f} ms, amphetamine {m1:.1f} ± {s1:.1f} ms, "
           f"ratio {ratio:.2f} ± {se:.2f}")
     assert ratio - 1.0 > Z * se
+
+
+def test_the_deterministic_twin_under_amphetamine_has_the_closed_form_baseline():
+    """The reaction-diffusion twin reads the carriers' apparent constants (Vu, Ku) and their steady
+    efflux E(b) from the built model's scheme (evoked.transporter_calibration), not the drug-free
+    Vmax with bound and inward-facing carriers counted as blocked (1.24 µM/s at Km 0.2 µM, no
+    efflux: baseline 0). Its steady baseline with no release is then the closed form's
+    Km E/(Vmax - E) (with k) and the well-mixed model's (10 s, previous test's tolerance). Only the
+    steady level: a constant E misses the efflux's rise with S, so its relaxation differs."""
+    cf = efflux_closed_form()
+    model = evoked_dat_field({"amphetamine": AMPHETAMINE})
+    cal = ev.transporter_calibration(model)
+    assert cal["vmax_uM_per_s"] == pytest.approx(cf["vu_uM_per_s"], rel=1e-9)
+    assert cal["km_uM"] == pytest.approx(cf["ku_uM"], rel=1e-9)
+    assert cal["efflux_uM_per_s"] == pytest.approx(cf["efflux_uM_per_s"], rel=1e-9)
+    assert cal["baseline_uM"] == pytest.approx(cf["baseline_uM"], rel=1e-9)
+    transport = ev.field_transport(model)
+    assert (transport.vmax_uM_per_s, transport.km_uM) == (cal["vmax_uM_per_s"], cal["km_uM"])
+    # the drug-free field keeps its calibration (Vmax 4.0 µM/s at Km 0.2 µM) and gets no source
+    control = ev.transporter_calibration(evoked_dat_field(None))
+    assert (control["vmax_uM_per_s"], control["km_uM"], control["efflux_uM_per_s"]) == pytest.approx((4.0, 0.2, 0.0))
+    none = tissue.deterministic.FieldSources()
+    assert ev.twin_sources(evoked_dat_field(None), none) is none
+    # the twin from an empty box (no release): the baseline settles at N'(b) ≈ 5 /s (solved as
+    # deterministic_twin solves it, without its detectors: the fibre is a cylinder)
+    t_s = np.linspace(0.0, 4.0, 41)
+    twin = tissue.deterministic.solve_field(BOX_UM, 4, ev.field_transport(model), ev.twin_sources(model, none), t_s,
+                                            method="BDF")
+    assert twin.box_mean_uM[-1] == pytest.approx(cf["baseline_uM"], rel=1e-4)
+    assert np.ptp(twin.final_field_uM) < 1e-9 * cf["baseline_uM"]        # uniform, as the efflux is
+    model.timing.duration_ms = 10_000.0
+    free_nM, _ = mean_field_nM(model, t_ms=np.array([0.0, 10_000.0]))
+    assert twin.box_mean_uM[-1] * 1e3 == pytest.approx(free_nM[-1], rel=2e-3)

@@ -4,8 +4,10 @@ Michaelis–Menten model.
 
 * :func:`field_transport` reads a :class:`~mcsyn.tissue.TissueModel`'s D* (the species' D over
   λ²), α, first-order removal and transporter uptake (Vmax = [T] k_cat of its transporter
-  cycles, Km of the cycle; drug-blocked transporters, ``initial_state_fractions``, do not count)
-  into a :class:`~mcsyn.tissue.deterministic.FieldTransport`;
+  cycles, Km of the cycle; drug-blocked transporters, ``initial_state_fractions``, do not count;
+  under a substrate drug the carriers' apparent Vmax and Km, :func:`substrate_steady_state`)
+  into a :class:`~mcsyn.tissue.deterministic.FieldTransport`, and :func:`twin_sources` adds a
+  substrate drug's steady efflux as a uniform source;
 * :func:`realised_sources` gives the release events one run of the particle field actually
   drew (the same draws as ``run_one(model, seed, run_index)``), in the deterministic solver's
   frame ``[0, L)³``; :func:`deterministic_twin` solves the same field with them;
@@ -35,6 +37,7 @@ deterministic MM solver outside that regime or in its transients:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -50,25 +53,112 @@ from .field import AVOGADRO_PER_MOL, UM3_PER_L, Detector, Stimulation, TissueMod
 from .mm_fit import PARAMETERS, KmNotDetermined, fit_evoked_trace, stimulus_times_s
 
 
+def _carriers_uM(model: TissueModel, grp, fraction: float) -> float:
+    """``fraction`` of a volume group's sites as µM of extracellular fluid."""
+    return grp.density_per_um3 * UM3_PER_L / (AVOGADRO_PER_MOL * model.geometry.volume_fraction) * 1e6 * fraction
+
+
+def _has_efflux(grp) -> bool:
+    return any(t.kind == "efflux" and t.rate > 0.0 for t in grp.scheme.transitions)
+
+
+def carrier_fluxes_uM_per_s(model: TissueModel, grp, s_uM: float) -> dict:
+    """The steady fluxes of a volume transporter group's carriers at a free transmitter level
+    ``s_uM``: ``uptake`` (gross, through its uptake transitions) and ``efflux`` (transmitter
+    carried out by inward-facing carriers returning), in µM/s of extracellular fluid, from the
+    stationary distribution of the whole scheme (a substrate drug's binding, translocation and
+    efflux included) over the carriers that a static drug block leaves (states without
+    transitions hold their initial fractions)."""
+    moving = {s for t in grp.scheme.transitions for s in (t.source, t.target)}
+    static = sum(f for s, f in grp.initial_state_fractions.items() if s not in moving)
+    rates = {}
+    for t in grp.scheme.transitions:
+        rate = t.rate * s_uM * 1e-6 if t.kind == "bind" else t.rate
+        rates[(t.source, t.target)] = rates.get((t.source, t.target), 0.0) + rate
+    states = [s for s in grp.scheme.states if s in moving]
+    p = schemes.stationary(states, rates)
+    carriers = _carriers_uM(model, grp, 1.0 - static)
+    flux = {"uptake": 0.0, "efflux": 0.0}
+    for t in grp.scheme.transitions:
+        if t.kind in flux:
+            flux[t.kind] += carriers * p[t.source] * t.rate
+    return flux
+
+
+def substrate_steady_state(model: TissueModel, grp, k_removal_per_s: float) -> dict:
+    """A transporter group under a substrate drug (efflux through its scheme): the apparent
+    Michaelis-Menten constants of its gross uptake, U(S) = Vu S / (Ku + S) (exact: one binding
+    step per cycle, so U is a ratio of first-degree polynomials in S; read from U at Km and 10 Km),
+    the baseline b where efflux balances uptake and first-order removal, E(b) = U(b) + k b, and
+    E(b). With these a constant uniform source E(b) and MM uptake (Vu, Ku) have the same steady
+    level b (``deterministic.steady_state_uM``); the efflux's rise with S (a fraction of what is
+    taken up comes straight back out) is what such a twin leaves out, so it is exact at the
+    baseline only, not for the time course around it."""
+    from scipy.optimize import brentq      # start-up cost: only a substrate drug needs it
+    km = schemes.transporter_cycle_rates(grp.scheme).km_M * 1e6
+    s1, s2 = km, 10.0 * km
+    u1, u2 = (carrier_fluxes_uM_per_s(model, grp, s)["uptake"] for s in (s1, s2))
+    # 1/U = 1/Vu + (Ku/Vu)/S, a line in 1/S through the two points
+    slope = (1.0 / u1 - 1.0 / u2) / (1.0 / s1 - 1.0 / s2)
+    vu = 1.0 / (1.0 / u1 - slope / s1)
+    ku = slope * vu
+
+    def net(s_uM):
+        f = carrier_fluxes_uM_per_s(model, grp, s_uM)
+        return f["efflux"] - f["uptake"] - k_removal_per_s * s_uM
+    upper = ku
+    for _ in range(30):
+        if net(upper) <= 0.0:
+            break
+        upper *= 10.0
+    else:
+        raise ModelError(f"sites[{grp.label!r}]", "efflux", "an efflux that uptake balances at some level")
+    baseline = brentq(net, 0.0, upper, xtol=1e-12, rtol=1e-12)
+    return {"vmax_uM_per_s": float(vu), "km_uM": float(ku), "baseline_uM": float(baseline),
+            "efflux_uM_per_s": float(carrier_fluxes_uM_per_s(model, grp, baseline)["efflux"])}
+
+
+def _removal_per_s(model: TissueModel) -> float:
+    species = model.field.species or model.species_names[0]
+    return sum(d.rate_per_s for d in model.degradation if d.species in (None, species))
+
+
 def transporter_calibration(model: TissueModel) -> dict:
     """The bulk uptake of ``model``'s transporter cycles on its released species: ``vmax_uM_per_s``
     (unblocked carriers × k_cat, summed over groups), ``km_uM`` (of the first such group; groups
-    of different Km are refused), ``transporter_uM`` (carriers in extracellular fluid, unblocked)."""
-    alpha = model.geometry.volume_fraction
+    of different Km are refused), ``transporter_uM`` (carriers in extracellular fluid, unblocked),
+    ``efflux_uM_per_s`` (0 without a substrate drug).
+
+    Under a substrate drug (a group whose scheme has efflux) that group's Vmax and Km are the
+    carriers' apparent ones at the drug's level, and ``efflux_uM_per_s`` and ``baseline_uM`` its
+    steady efflux and the level it holds (:func:`substrate_steady_state`; one such group only)."""
     species = model.field.species or model.species_names[0]
-    vmax, km, carriers = 0.0, None, 0.0
+    vmax, km, carriers, efflux, baseline = 0.0, None, 0.0, 0.0, None
     for grp in model.sites:
         cycle = schemes.transporter_cycle_rates(grp.scheme)
         if grp.location != "volume" or cycle is None or (cycle.species not in (None, species)):
             continue
-        free = 1.0 - sum(grp.initial_state_fractions.values())
-        t_uM = grp.density_per_um3 * UM3_PER_L / (AVOGADRO_PER_MOL * alpha) * 1e6 * free
-        if km is not None and not math.isclose(km, cycle.km_M * 1e6, rel_tol=1e-9):
-            raise ModelError(f"sites[{grp.label!r}]", cycle.km_M, f"transporters of one Km only (first: {km} µM)")
-        km = cycle.km_M * 1e6
-        vmax += t_uM * cycle.kcat_per_s
+        if _has_efflux(grp):
+            if baseline is not None:
+                raise ModelError(f"sites[{grp.label!r}]", "efflux", "one transporter group under a substrate drug")
+            steady = substrate_steady_state(model, grp, _removal_per_s(model))
+            group_km, group_vmax = steady["km_uM"], steady["vmax_uM_per_s"]
+            efflux, baseline = steady["efflux_uM_per_s"], steady["baseline_uM"]
+            t_uM = _carriers_uM(model, grp, 1.0)
+        else:
+            free = 1.0 - sum(grp.initial_state_fractions.values())
+            t_uM = _carriers_uM(model, grp, free)
+            group_km, group_vmax = cycle.km_M * 1e6, t_uM * cycle.kcat_per_s
+        if km is not None and not math.isclose(km, group_km, rel_tol=1e-9):
+            raise ModelError(f"sites[{grp.label!r}]", group_km * 1e-6, f"transporters of one Km only (first: {km} µM)")
+        km = group_km
+        vmax += group_vmax
         carriers += t_uM
-    return {"vmax_uM_per_s": vmax, "km_uM": km if km is not None else 1.0, "transporter_uM": carriers}
+    out = {"vmax_uM_per_s": vmax, "km_uM": km if km is not None else 1.0, "transporter_uM": carriers,
+           "efflux_uM_per_s": efflux}
+    if baseline is not None:
+        out["baseline_uM"] = baseline
+    return out
 
 
 def _linear_uptake_matrix(model: TissueModel):
@@ -112,7 +202,7 @@ def field_transport(model: TissueModel) -> det.FieldTransport:
     species = model.field.species or model.species_names[0]
     sp = next(s for s in model.species if s.name == species)
     uptake = transporter_calibration(model)
-    k = sum(d.rate_per_s for d in model.degradation if d.species in (None, species))
+    k = _removal_per_s(model)
     return det.FieldTransport(diffusion_um2_per_s=sp.diffusion_um2_per_ms * 1e3, tortuosity=g.tortuosity,
                               volume_fraction=g.volume_fraction, vmax_uM_per_s=uptake["vmax_uM_per_s"],
                               km_uM=uptake["km_uM"], k_removal_per_s=k)
@@ -129,6 +219,15 @@ def realised_sources(model: TissueModel, seed: int, run_index: int = 0) -> det.F
                             release_positions_um=xyz, release_molecules=np.asarray(r.inject_count, dtype=float))
 
 
+def twin_sources(model: TissueModel, sources: det.FieldSources) -> det.FieldSources:
+    """``sources`` with the steady efflux of a substrate drug (reversed transport, uniform over the
+    box: the carriers are) added to its uniform source."""
+    efflux = transporter_calibration(model)["efflux_uM_per_s"]
+    if efflux == 0.0:
+        return sources
+    return dataclasses.replace(sources, uniform_uM_per_s=sources.uniform_uM_per_s + efflux)
+
+
 def twin_detectors(model: TissueModel) -> dict:
     """The model's sphere detectors as the solver's :class:`SphereDetector` (frame ``[0, L)³``)."""
     half = 0.5 * model.field.box_side_um
@@ -142,8 +241,10 @@ def twin_detectors(model: TissueModel) -> dict:
 
 def deterministic_twin(model: TissueModel, sources: det.FieldSources, t_eval_s, n_cells: int,
                        method: str = "RK45") -> det.FieldSolution:
-    """The reaction–diffusion solution of ``model``'s field with ``sources`` on ``n_cells³`` cells."""
-    return det.solve_field(model.field.box_side_um, n_cells, field_transport(model), sources, t_eval_s,
+    """The reaction–diffusion solution of ``model``'s field with ``sources`` on ``n_cells³`` cells;
+    a substrate drug's efflux is added to ``sources`` as a uniform source (:func:`twin_sources`)."""
+    return det.solve_field(model.field.box_side_um, n_cells, field_transport(model), twin_sources(model, sources),
+                           t_eval_s,
                            detectors=twin_detectors(model), method=method)
 
 
