@@ -47,7 +47,8 @@ def kernel_args(model, seed=3):
 
 
 SINGLE_RUN = textwrap.dedent("""
-    import threading, time
+    import faulthandler, signal, threading, time
+    faulthandler.register(signal.SIGUSR1, all_threads=True)   # what it was doing, if it ignores the stop
     import mcsyn
     from mcsyn import _engine
     def marker():
@@ -60,13 +61,28 @@ SINGLE_RUN = textwrap.dedent("""
 """)
 
 
+def _stuck_child_report(proc) -> str:
+    """A child that did not stop: its signal masks (blocked, ignored, pending) and every thread's
+    Python stack (faulthandler on SIGUSR1), so a failure says why."""
+    status = Path(f"/proc/{proc.pid}/status")
+    masks = [ln for ln in status.read_text().splitlines() if ln.startswith("Sig")] if status.exists() else []
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(2.0)
+    proc.kill()
+    stdout, stderr = proc.communicate()
+    return "\n".join(masks) + "\n" + stderr
+
+
 def test_ctrl_c_stops_a_single_long_run(tmp_path, child_env):
     proc = subprocess.Popen([sys.executable, "-c", SINGLE_RUN.format(long=LONG)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=child_env, cwd=tmp_path)
     try:
         assert proc.stdout.readline().strip() == "RUNNING", proc.communicate()
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=EXIT_S)
+        try:
+            stdout, stderr = proc.communicate(timeout=EXIT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the run went on after SIGINT:\n" + _stuck_child_report(proc))
     finally:
         proc.kill()
     # an uncaught KeyboardInterrupt: Python ends by SIGINT, with the traceback from inside the kernel
