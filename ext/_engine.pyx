@@ -37,9 +37,9 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from random cimport (mcsyn_rng, mcsyn_ziggurat_init, mcsyn_rng_seed, mcsyn_uniform, mcsyn_exponential,
-                     mcsyn_normal)
-from simd cimport (mcsyn_fill_normals, mcsyn_quiet_step_fn, mcsyn_quiet_step, mcsyn_isa_supported,
+from random cimport (mcsyn_rng, mcsyn_lanes, MCSYN_LANES, mcsyn_ziggurat_init, mcsyn_rng_seed, mcsyn_lanes_seed,
+                     mcsyn_uniform, mcsyn_exponential, mcsyn_normal)
+from simd cimport (mcsyn_fill_normals, mcsyn_lanes_draw, mcsyn_quiet_step_fn, mcsyn_quiet_step, mcsyn_isa_supported,
                    mcsyn_set_isa, mcsyn_best_isa, mcsyn_isa_now)
 from constants cimport *
 from state cimport Pool, Sim
@@ -68,7 +68,7 @@ globals().update(
     SERIES_ESCAPED=SERIES_ESCAPED, SERIES_DEGRADED=SERIES_DEGRADED, SERIES_EFFLUXED=SERIES_EFFLUXED,
     SERIES_BINDING_EVENTS=SERIES_BINDING_EVENTS, N_SERIES=N_SERIES,
     ENTRY_DEPTH_QUANTILES=ENTRY_DEPTH_QUANTILES, NORMAL_BLOCK=NORMAL_BLOCK, CHUNK=CHUNK,
-    SORT_EVERY=SORT_EVERY, SORT_CELL_TILES=SORT_CELL_TILES)
+    SORT_EVERY=SORT_EVERY, SORT_CELL_TILES=SORT_CELL_TILES, NORMAL_LANES=MCSYN_LANES)
 
 
 def _series_columns():
@@ -155,6 +155,7 @@ def simulate(object model, object run, object seed_words, bint keep_positions=Fa
     if seed.shape != (4,):
         raise ValueError(f"seed_words must hold 4 uint64 words, got shape {seed.shape}")
     mcsyn_rng_seed(&s.rng, <uint64_t*> _ptr(seed))
+    mcsyn_lanes_seed(&s.lanes, &s.rng)
     s.normals_used = NORMAL_BLOCK
     _wire_model(&s, p)
     live_tables = _wire_changes(&s, p)     # noqa: F841  (kept alive for the run)
@@ -506,10 +507,12 @@ cdef dict _positions(Sim *s):
 def standard_normals(object seed_words, Py_ssize_t n, bint bulk=True):
     """Draw n normals from the kernel's generator (test hook for the sampler's statistics).
 
-    ``bulk=True`` uses the block fill that the stepping loops use; ``bulk=False`` the one-at-a-time
-    sampler used for rare draws.
+    ``bulk=True`` uses the block fill that the stepping loops use (blocks of NORMAL_BLOCK, the
+    last one shorter, from the lane generators); ``bulk=False`` the one-at-a-time sampler used for
+    rare draws (the serial stream).
     """
     cdef mcsyn_rng r
+    cdef mcsyn_lanes lanes
     cdef Py_ssize_t i = 0
     cdef int block
     seed = np.ascontiguousarray(seed_words, dtype=np.uint64)
@@ -518,15 +521,36 @@ def standard_normals(object seed_words, Py_ssize_t n, bint bulk=True):
     out = np.empty(n, dtype=np.float64)
     cdef double[::1] view = out
     mcsyn_rng_seed(&r, <uint64_t*> _ptr(seed))
+    mcsyn_lanes_seed(&lanes, &r)
     with nogil:
         if bulk:
             while i < n:
                 block = <int> min(<Py_ssize_t> NORMAL_BLOCK, n - i)
-                mcsyn_fill_normals(&r, &view[i], block)
+                mcsyn_fill_normals(&r, &lanes, &view[i], block)
                 i += block
         else:
             for i in range(n):
                 view[i] = mcsyn_normal(&r)
+    return out
+
+
+def lane_words(object seed_words, Py_ssize_t rows):
+    """The block fill's raw 64-bit words for rows rows, word i from lane i % NORMAL_LANES, by the
+    chosen path's lane draw (test hook: the words a run's fills use, before the halves become
+    normals)."""
+    cdef mcsyn_rng r
+    cdef mcsyn_lanes lanes
+    seed = np.ascontiguousarray(seed_words, dtype=np.uint64)
+    if seed.shape != (4,):
+        raise ValueError("seed_words must hold 4 uint64 words")
+    if rows < 0 or rows > (1 << 24):
+        raise ValueError(f"rows must lie in [0, 2**24], got {rows}")
+    out = np.empty(rows * MCSYN_LANES, dtype=np.uint64)
+    cdef uint32_t *raw = <uint32_t*> _ptr(out)
+    mcsyn_rng_seed(&r, <uint64_t*> _ptr(seed))
+    mcsyn_lanes_seed(&lanes, &r)
+    with nogil:
+        mcsyn_lanes_draw(&lanes, raw, <int> rows)
     return out
 
 

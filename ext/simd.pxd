@@ -1,14 +1,15 @@
 # The vector paths of the block fill and the quiet slab step (mcsyn_simd.h), chosen once at import
 # for the CPU; every path gives the same bits for the same seed.
-from libc.stdint cimport int32_t
-from random cimport mcsyn_rng
+from libc.stdint cimport int32_t, uint32_t
+from random cimport mcsyn_rng, mcsyn_lanes
 
 cdef extern from "mcsyn_simd.h" nogil:
     enum:
         MCSYN_ISA_SCALAR
         MCSYN_ISA_AVX2
         MCSYN_ISA_AVX512
-    void mcsyn_fill_normals(mcsyn_rng *r, double *buf, int n)
+    void mcsyn_fill_normals(mcsyn_rng *r, mcsyn_lanes *lanes, double *buf, int n)
+    void mcsyn_lanes_draw(mcsyn_lanes *lanes, uint32_t *raw, int rows)   # the lane words alone (test hook)
     ctypedef int (*mcsyn_quiet_step_fn)(double *px, double *py, double *pz, const int32_t *psp,
                                         const double *normals, int m, int32_t sp, double sig, double h,
                                         double inv_period, double near2, int32_t *special)

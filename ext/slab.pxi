@@ -259,7 +259,7 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
         c0 = c_end - CHUNK if c_end > CHUNK else 0
         m = <int> (c_end - c0)
         if used + 3 * m > NORMAL_BLOCK:
-            mcsyn_fill_normals(&rng, normals, NORMAL_BLOCK)
+            mcsyn_fill_normals(&rng, &s.lanes, normals, NORMAL_BLOCK)
             used = 0
         base = used
         n_dead = 0

@@ -3,7 +3,7 @@
 from libc.stdint cimport int64_t, int32_t, int8_t, uint8_t, uint16_t
 
 from constants cimport NORMAL_BLOCK
-from random cimport mcsyn_rng
+from random cimport mcsyn_rng, mcsyn_lanes
 
 ctypedef struct Pool:
     double *x                       # µm
@@ -18,6 +18,7 @@ ctypedef struct Pool:
 
 ctypedef struct Sim:
     mcsyn_rng rng                   # the run's generator (copied into locals by the stepping loops)
+    mcsyn_lanes lanes               # the generators of the normals' block fill, seeded from rng
     double normals[NORMAL_BLOCK]    # pre-drawn normals for the stepping loops
     int normals_used                # normals of the block already used
     # geometry, µm

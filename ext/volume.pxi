@@ -111,7 +111,7 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
                 pool_remove(p, i)
                 continue
         if used > NORMAL_BLOCK - 3:
-            mcsyn_fill_normals(&rng, normals, NORMAL_BLOCK)
+            mcsyn_fill_normals(&rng, &s.lanes, normals, NORMAL_BLOCK)
             used = 0
         x = x0 + sig * normals[used]
         y = y0 + sig * normals[used + 1]

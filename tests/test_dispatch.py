@@ -3,7 +3,8 @@
 A seed must mean the same run on every machine, so each path this CPU can run is forced in turn
 (``_engine.set_isa``) and must reproduce the stored golden hashes, the scalar path's positions on
 models that exercise the vector step (free molecules meeting every kind of rim, mixed species in
-one chunk, decay), and the scalar path's normals for block sizes around the vector width.
+one chunk, decay), the scalar path's normals for block sizes around the vector width, a row of the
+lane generators, a piece and a block, and the scalar path's raw lane words.
 """
 from __future__ import annotations
 
@@ -102,7 +103,9 @@ def test_every_path_gives_the_scalar_positions_and_series(case):
     assert len(set(digests.values())) == 1, digests
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 15, 16, 17, 33, 4094, 4095, 50_001])
+# around the vector width (8), a row of lane words (16 draws), a piece (512) and a block (4095)
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 511, 512, 513, 1025, 4080, 4094, 4095,
+                               4096, 8190, 50_001])
 def test_every_path_draws_the_scalar_normals(n):
     words = np.random.SeedSequence(n).generate_state(4, np.uint64)
     _engine.set_isa("scalar")
@@ -110,3 +113,14 @@ def test_every_path_draws_the_scalar_normals(n):
     for path in PATHS[1:]:
         _engine.set_isa(path)
         assert np.array_equal(_engine.standard_normals(words, n).view(np.uint64), reference), path
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 3, 255, 256, 1000])
+def test_every_path_draws_the_scalar_lane_words(rows):
+    words = np.random.SeedSequence(1000 + rows).generate_state(4, np.uint64)
+    _engine.set_isa("scalar")
+    reference = _engine.lane_words(words, rows)
+    assert reference.shape == (rows * _engine.NORMAL_LANES,)
+    for path in PATHS[1:]:
+        _engine.set_isa(path)
+        assert np.array_equal(_engine.lane_words(words, rows), reference), path
