@@ -28,6 +28,27 @@ LONG = ("mcsyn.SynapseModel(geometry=mcsyn.Geometry(outside='closed'), releases=
 EXIT_S = 60         # a stopped child exits within this; the run it stopped would take hours
 
 
+def _sigint_ignored_below_python() -> bool:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    return False
+
+
+@pytest.fixture(autouse=True)
+def python_handles_sigint():
+    """These tests need SIGINT to reach Python's handler. In about half of the full-suite runs of
+    2026-12-02, something in the test process left SIGINT and SIGQUIT ignored at the C level while
+    Python still reported its own handler (/proc/self/status SigIgn 0x...6; mcsyn never touches
+    SIGQUIT, so a C library's system()-style ignore is the likely source; not traced). A child
+    inherits an ignored signal, and an ignored SIGINT never reaches the kernel's hook, so the run
+    went on and the test timed out. Put Python's handler back at the C level when that happened."""
+    if Path("/proc/self/status").exists() and _sigint_ignored_below_python():
+        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGINT))
+        assert not _sigint_ignored_below_python()
+    yield
+
+
 def long_model():
     return eval(LONG)
 
