@@ -11,20 +11,16 @@ import pytest
 import mcsyn
 from mcsyn import _engine, tissue
 from mcsyn.simulate import prepared_kernel, run_seed_sequence
+from test_golden import _volume_release
 
 HUGE = 2 ** 62          # no grid is that large: the codes are off
 
 
 def _volume_transporters():
     # the golden file's volume release, with a finer grid so that voxels hold few sites
-    return mcsyn.SynapseModel(
-        species=[mcsyn.Species("dopamine", 0.76)],
-        geometry=mcsyn.Geometry(outside="volume", domain_radius_um=2.0, domain_boundary="reflecting"),
-        sites=[mcsyn.SiteGroup(mcsyn.transporter_cycle("DAT", "dopamine", 1e7, 10, 5, 2), "volume",
-                               density_per_um3=200)],
-        releases=[mcsyn.Release(time_ms=0.0, molecules=1000, into="volume")],
-        timing=mcsyn.Timing(duration_ms=2.0, dt_fine_us=1.0, dt_volume_us=10.0, sample_interval_us=20.0),
-        voxel_um=0.2)
+    model = _volume_release()
+    model.voxel_um = 0.2
+    return model
 
 
 MODELS = {
