@@ -119,15 +119,26 @@ def concentration_distribution(run: FieldRun, block_voxels: int = 2, percentiles
     conc = block_concentrations_nM(run, block_voxels)
     keep = run.snapshot_times_ms >= after_ms
     conc, times = conc[keep], run.snapshot_times_ms[keep]
-    pooled = conc.ravel()
+    above, above_by_time = _fractions_above(conc, thresholds_nM)
     return {
         "block_um": block_voxels * run.voxel_um,
-        "mean_nM": float(pooled.mean()),
-        "percentiles_nM": {float(q): float(v) for q, v in zip(percentiles, np.percentile(pooled, percentiles))},
-        "fraction_above_nM": {float(c): float((pooled > c).mean()) for c in thresholds_nM},
-        "fraction_above_by_time": {float(c): (conc > c).mean(axis=1) for c in thresholds_nM},
+        "mean_nM": float(conc.mean()),
+        "percentiles_nM": _percentiles(conc, percentiles),
+        "fraction_above_nM": above,
+        "fraction_above_by_time": above_by_time,
         "times_ms": times,
     }
+
+
+def _percentiles(values, percentiles) -> dict:
+    return {float(q): float(v) for q, v in zip(percentiles, np.percentile(np.ravel(values), percentiles))}
+
+
+def _fractions_above(by_time, thresholds) -> tuple:
+    """For (times × blocks) values: the fraction of blocks × times above each threshold, and per
+    time the fraction of blocks above it."""
+    return ({float(c): float((by_time > c).mean()) for c in thresholds},
+            {float(c): (by_time > c).mean(axis=1) for c in thresholds})
 
 
 def occupancy_summary(series, model: TissueModel, after_ms: float = 0.0, percentiles=DEFAULT_PERCENTILES) -> dict:
@@ -142,7 +153,7 @@ def occupancy_summary(series, model: TissueModel, after_ms: float = 0.0, percent
             continue
         frac = series.loc[late, f"{grp.label}:occupied"].to_numpy(dtype=float) / n_sites
         out[grp.label] = {"mean": float(frac.mean()), "sd": float(frac.std()),
-                          "percentiles": {float(q): float(v) for q, v in zip(percentiles, np.percentile(frac, percentiles))}}
+                          "percentiles": _percentiles(frac, percentiles)}
     return out
 
 
@@ -178,14 +189,14 @@ def occupancy_distribution(run: FieldRun, model: TissueModel, group: str, block_
     if not has_sites.any():
         raise ModelError("group", group, "a group that places sites in this run")
     frac = occupied[keep][:, has_sites] / sites[has_sites]
-    pooled = frac.ravel()
+    above, above_by_time = _fractions_above(frac, thresholds)
     return {
         "block_um": block_voxels * run.voxel_um,
-        "mean": float(pooled.mean()),
-        "sd": float(pooled.std()),
-        "percentiles": {float(q): float(v) for q, v in zip(percentiles, np.percentile(pooled, percentiles))},
-        "fraction_above": {float(c): float((pooled > c).mean()) for c in thresholds},
-        "fraction_above_by_time": {float(c): (frac > c).mean(axis=1) for c in thresholds},
+        "mean": float(frac.mean()),
+        "sd": float(frac.std()),
+        "percentiles": _percentiles(frac, percentiles),
+        "fraction_above": above,
+        "fraction_above_by_time": above_by_time,
         "box_by_time": occupied[keep].sum(axis=1) / sites.sum(),
         "sites_per_block_mean": float(sites[has_sites].mean()),
         "blocks_without_sites": int((~has_sites).sum()),
