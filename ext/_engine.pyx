@@ -21,7 +21,7 @@ Time stepping: slab molecules take fine steps (dt_fine); volume molecules take o
 (dt_coarse = K dt_fine) per window. Site transitions are exact exponential waiting times kept in a
 binary heap, executed at the first fine step boundary after they fall due.
 """
-from libc.stdint cimport uint64_t, uint32_t, int64_t, int32_t, int8_t, uint8_t
+from libc.stdint cimport uint64_t, uint32_t, int64_t, int32_t, int8_t, uint8_t, INT32_MAX
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.math cimport sqrt, floor, exp, log, fabs, ceil, cbrt
 from libc.string cimport memset
@@ -39,7 +39,8 @@ cnp.import_array()
 
 from random cimport (mcsyn_rng, mcsyn_lanes, MCSYN_LANES, mcsyn_ziggurat_init, mcsyn_rng_seed, mcsyn_lanes_seed,
                      mcsyn_uniform, mcsyn_exponential, mcsyn_normal)
-from simd cimport (mcsyn_fill_normals, mcsyn_lanes_draw, mcsyn_quiet_step_fn, mcsyn_quiet_step, mcsyn_isa_supported,
+from simd cimport (mcsyn_fill_normals, mcsyn_lanes_draw, mcsyn_quiet_step_fn, mcsyn_quiet_step, mcsyn_crossing_params,
+                   mcsyn_crossing_step_fn, mcsyn_crossing_step, mcsyn_isa_supported,
                    mcsyn_set_isa, mcsyn_best_isa, mcsyn_isa_now)
 from constants cimport *
 from state cimport Pool, Sim

@@ -280,9 +280,164 @@ static int mcsyn_quiet_step_avx2(double *px, double *py, double *pz, const int32
     return n_special;
 }
 
+/*
+ * The crossing step of a chunk's molecules of species 0 (which binds at the membranes by spending its
+ * exponential clock, and does not decay): the arithmetic step_slab's binding branch does before it
+ * looks at a tile, done for the whole chunk ahead of the loop that takes the molecules in order. For a
+ * molecule whose step meets at most the first two membrane planes, ends inside the quiet radius (both
+ * crossings then lie on the grid) and is of species sp, quiet[k] is 1, and tile1[k], tile2[k] are the
+ * tiles step_slab's branch would read (the inert tile for a plane not crossed) and x, y, z the end
+ * point it would store if neither tile binds. Every other molecule gets quiet[k] = 0 and is left to the
+ * scalar code. Nothing is read from the tiles here: a molecule that binds changes its tile's code, and
+ * the loop reads the codes in the molecules' order, as the scalar code does.
+ */
+typedef struct {
+    double h, inv_period, near2, sig, grid_half, inv_tile;
+    int32_t n_tile, no_tile;   /* 2 n_tile^2 + 1 tiles fit int32: step_slab checks */
+} mcsyn_crossing_params;
+
+typedef void (*mcsyn_crossing_step_fn)(const double *px, const double *py, const double *pz, const int32_t *psp,
+                                       const double *normals, int m, int32_t sp, const mcsyn_crossing_params *c,
+                                       double *x_out, double *y_out, double *z_out, int32_t *tile1,
+                                       int32_t *tile2, uint8_t *quiet);
+
+/* As the scalar code: f = (h up - z0) / dz and f2 = f + ((2 up - 1) h) / dz, where h up and (2 up - 1) h are
+ * exactly h or +0.0 and h or -h; the tile of a crossing at fraction f is
+ * ((int) (gx + f gdx) n_tile + (int) (gy + f gdy)) 2 + plane, with gx = (x0 + grid_half) inv_tile and
+ * gdx = dx inv_tile, truncated as C truncates (both widths give the same int for |value| < 2^31). */
+MCSYN_TARGET_AVX512
+static void mcsyn_crossing_step_avx512(const double *px, const double *py, const double *pz, const int32_t *psp,
+                                       const double *normals, int m, int32_t sp, const mcsyn_crossing_params *c,
+                                       double *x_out, double *y_out, double *z_out, int32_t *tile1,
+                                       int32_t *tile2, uint8_t *quiet) {
+    const __m512i x_a = _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 0, 0), x_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 10, 13);
+    const __m512i y_a = _mm512_setr_epi64(1, 4, 7, 10, 13, 0, 0, 0), y_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 8, 11, 14);
+    const __m512i z_a = _mm512_setr_epi64(2, 5, 8, 11, 14, 0, 0, 0), z_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 9, 12, 15);
+    const double h = c->h;
+    const __m512d vsig = _mm512_set1_pd(c->sig), vnear2 = _mm512_set1_pd(c->near2);
+    const __m512d vh = _mm512_set1_pd(h), vminus_h = _mm512_set1_pd(-h), zero = _mm512_setzero_pd();
+    const __m512d two_h = _mm512_set1_pd(2.0 * h), minus_two_h = _mm512_set1_pd(-2.0 * h);
+    const __m512d three_h = _mm512_set1_pd(3.0 * h), one = _mm512_set1_pd(1.0);
+    const __m512d vinv = _mm512_set1_pd(c->inv_period), magic = _mm512_set1_pd(MCSYN_ROUND_MAGIC);
+    const __m512d half = _mm512_set1_pd(c->grid_half), inv_tile = _mm512_set1_pd(c->inv_tile);
+    const __m256i vsp = _mm256_set1_epi32(sp), vn = _mm256_set1_epi32(c->n_tile);
+    const __m256i vno = _mm256_set1_epi32(c->no_tile), ione = _mm256_set1_epi32(1);
+    int k, j;
+    for (k = 0; k + 8 <= m; k += 8) {
+        const double *nb = normals + 3 * k;
+        __m512d n0 = _mm512_loadu_pd(nb), n1 = _mm512_loadu_pd(nb + 8), n2 = _mm512_loadu_pd(nb + 16);
+        __m512d dx = _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, x_a, n1), x_b, n2));
+        __m512d dy = _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, y_a, n1), y_b, n2));
+        __m512d dz = _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, z_a, n1), z_b, n2));
+        __m512d x0 = _mm512_loadu_pd(px + k), y0 = _mm512_loadu_pd(py + k), z0 = _mm512_loadu_pd(pz + k);
+        __m512d x = _mm512_add_pd(x0, dx), y = _mm512_add_pd(y0, dy), z = _mm512_add_pd(z0, dz);
+        __m512d r2 = _mm512_add_pd(_mm512_mul_pd(x, x), _mm512_mul_pd(y, y));
+        __mmask8 up = _mm512_cmp_pd_mask(dz, zero, _CMP_GT_OQ);
+        __m512d inv_dz = _mm512_div_pd(one, dz);
+        __m512d f = _mm512_mul_pd(_mm512_sub_pd(_mm512_maskz_mov_pd(up, vh), z0), inv_dz);
+        __m512d f2 = _mm512_add_pd(f, _mm512_mul_pd(_mm512_mask_blend_pd(up, vminus_h, vh), inv_dz));
+        __mmask8 crossed = _mm512_cmp_pd_mask(z, vh, _CMP_GT_OQ) | _mm512_cmp_pd_mask(z, zero, _CMP_LT_OQ);
+        __mmask8 crossed2 = _mm512_cmp_pd_mask(z, two_h, _CMP_GT_OQ) | _mm512_cmp_pd_mask(z, vminus_h, _CMP_LT_OQ);
+        __mmask8 third = _mm512_cmp_pd_mask(z, three_h, _CMP_GT_OQ) | _mm512_cmp_pd_mask(z, minus_two_h, _CMP_LT_OQ);
+        __m512d gx = _mm512_mul_pd(_mm512_add_pd(x0, half), inv_tile), gdx = _mm512_mul_pd(dx, inv_tile);
+        __m512d gy = _mm512_mul_pd(_mm512_add_pd(y0, half), inv_tile), gdy = _mm512_mul_pd(dy, inv_tile);
+        __m256i ix = _mm512_cvttpd_epi32(_mm512_add_pd(gx, _mm512_mul_pd(f, gdx)));
+        __m256i iy = _mm512_cvttpd_epi32(_mm512_add_pd(gy, _mm512_mul_pd(f, gdy)));
+        __m256i ix2 = _mm512_cvttpd_epi32(_mm512_add_pd(gx, _mm512_mul_pd(f2, gdx)));
+        __m256i iy2 = _mm512_cvttpd_epi32(_mm512_add_pd(gy, _mm512_mul_pd(f2, gdy)));
+        __m256i plane = _mm256_maskz_mov_epi32(up, ione);
+        __m256i t1 = _mm256_add_epi32(_mm256_slli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(ix, vn), iy), 1), plane);
+        __m256i t2 = _mm256_add_epi32(_mm256_slli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(ix2, vn), iy2), 1),
+                                      _mm256_xor_si256(plane, ione));
+        /* a crossing off the grid (not expected inside the quiet radius) is left to the scalar code */
+        __mmask8 on_grid = (__mmask8)(~crossed | (_mm256_cmplt_epu32_mask(ix, vn) & _mm256_cmplt_epu32_mask(iy, vn)))
+                         & (__mmask8)(~crossed2 | (_mm256_cmplt_epu32_mask(ix2, vn) & _mm256_cmplt_epu32_mask(iy2, vn)));
+        __mmask8 ok = _mm256_cmpeq_epi32_mask(_mm256_loadu_si256((const __m256i *)(psp + k)), vsp)
+                    & _mm512_cmp_pd_mask(r2, vnear2, _CMP_LT_OQ) & (__mmask8)~third & on_grid;
+        __m512d rounded = _mm512_sub_pd(_mm512_add_pd(_mm512_mul_pd(z, vinv), magic), magic);
+        _mm512_storeu_pd(x_out + k, x);
+        _mm512_storeu_pd(y_out + k, y);
+        _mm512_storeu_pd(z_out + k, _mm512_abs_pd(_mm512_sub_pd(z, _mm512_mul_pd(two_h, rounded))));
+        _mm256_storeu_si256((__m256i *)(tile1 + k), _mm256_mask_blend_epi32(crossed, vno, t1));
+        _mm256_storeu_si256((__m256i *)(tile2 + k), _mm256_mask_blend_epi32(crossed2, vno, t2));
+        for (j = 0; j < 8; j++) quiet[k + j] = (ok >> j) & 1;
+    }
+    for (; k < m; k++) quiet[k] = 0;
+}
+
+MCSYN_TARGET_AVX2
+static inline __m128i mcsyn_narrow_mask(__m256d mask) {
+    /* the 4 lanes of a double-width mask as int32 lanes (the low half of each 64-bit lane) */
+    return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(mask),
+                                                              _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+}
+
+MCSYN_TARGET_AVX2
+static void mcsyn_crossing_step_avx2(const double *px, const double *py, const double *pz, const int32_t *psp,
+                                     const double *normals, int m, int32_t sp, const mcsyn_crossing_params *c,
+                                     double *x_out, double *y_out, double *z_out, int32_t *tile1,
+                                     int32_t *tile2, uint8_t *quiet) {
+    const double h = c->h;
+    const __m256d vsig = _mm256_set1_pd(c->sig), vnear2 = _mm256_set1_pd(c->near2);
+    const __m256d vh = _mm256_set1_pd(h), vminus_h = _mm256_set1_pd(-h), zero = _mm256_setzero_pd();
+    const __m256d two_h = _mm256_set1_pd(2.0 * h), minus_two_h = _mm256_set1_pd(-2.0 * h);
+    const __m256d three_h = _mm256_set1_pd(3.0 * h), one = _mm256_set1_pd(1.0);
+    const __m256d vinv = _mm256_set1_pd(c->inv_period), magic = _mm256_set1_pd(MCSYN_ROUND_MAGIC);
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    const __m256d half = _mm256_set1_pd(c->grid_half), inv_tile = _mm256_set1_pd(c->inv_tile);
+    const __m128i vsp = _mm_set1_epi32(sp), vn = _mm_set1_epi32(c->n_tile), vno = _mm_set1_epi32(c->no_tile);
+    const __m128i ione = _mm_set1_epi32(1), minus_one = _mm_set1_epi32(-1);
+    int k, j;
+    for (k = 0; k + 4 <= m; k += 4) {
+        const double *nb = normals + 3 * k;
+        __m256d a = _mm256_loadu_pd(nb), b = _mm256_loadu_pd(nb + 4), cc = _mm256_loadu_pd(nb + 8);
+        __m256d m1 = _mm256_blend_pd(a, b, 0xc), m0 = _mm256_permute2f128_pd(a, cc, 0x21), m2 = _mm256_blend_pd(b, cc, 0xc);
+        __m256d dx = _mm256_mul_pd(vsig, _mm256_shuffle_pd(m1, m0, 0xa));
+        __m256d dy = _mm256_mul_pd(vsig, _mm256_shuffle_pd(m1, m2, 0x5));
+        __m256d dz = _mm256_mul_pd(vsig, _mm256_shuffle_pd(m0, m2, 0xa));
+        __m256d x0 = _mm256_loadu_pd(px + k), y0 = _mm256_loadu_pd(py + k), z0 = _mm256_loadu_pd(pz + k);
+        __m256d x = _mm256_add_pd(x0, dx), y = _mm256_add_pd(y0, dy), z = _mm256_add_pd(z0, dz);
+        __m256d r2 = _mm256_add_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y));
+        __m256d up = _mm256_cmp_pd(dz, zero, _CMP_GT_OQ);
+        __m256d inv_dz = _mm256_div_pd(one, dz);
+        __m256d f = _mm256_mul_pd(_mm256_sub_pd(_mm256_and_pd(up, vh), z0), inv_dz);
+        __m256d f2 = _mm256_add_pd(f, _mm256_mul_pd(_mm256_blendv_pd(vminus_h, vh, up), inv_dz));
+        __m256d crossed = _mm256_or_pd(_mm256_cmp_pd(z, vh, _CMP_GT_OQ), _mm256_cmp_pd(z, zero, _CMP_LT_OQ));
+        __m256d crossed2 = _mm256_or_pd(_mm256_cmp_pd(z, two_h, _CMP_GT_OQ), _mm256_cmp_pd(z, vminus_h, _CMP_LT_OQ));
+        __m256d calm = _mm256_and_pd(_mm256_cmp_pd(z, three_h, _CMP_NGT_UQ), _mm256_cmp_pd(z, minus_two_h, _CMP_NLT_UQ));
+        __m256d gx = _mm256_mul_pd(_mm256_add_pd(x0, half), inv_tile), gdx = _mm256_mul_pd(dx, inv_tile);
+        __m256d gy = _mm256_mul_pd(_mm256_add_pd(y0, half), inv_tile), gdy = _mm256_mul_pd(dy, inv_tile);
+        __m128i ix = _mm256_cvttpd_epi32(_mm256_add_pd(gx, _mm256_mul_pd(f, gdx)));
+        __m128i iy = _mm256_cvttpd_epi32(_mm256_add_pd(gy, _mm256_mul_pd(f, gdy)));
+        __m128i ix2 = _mm256_cvttpd_epi32(_mm256_add_pd(gx, _mm256_mul_pd(f2, gdx)));
+        __m128i iy2 = _mm256_cvttpd_epi32(_mm256_add_pd(gy, _mm256_mul_pd(f2, gdy)));
+        __m128i plane = _mm_and_si128(mcsyn_narrow_mask(up), ione);
+        __m128i t1 = _mm_add_epi32(_mm_slli_epi32(_mm_add_epi32(_mm_mullo_epi32(ix, vn), iy), 1), plane);
+        __m128i t2 = _mm_add_epi32(_mm_slli_epi32(_mm_add_epi32(_mm_mullo_epi32(ix2, vn), iy2), 1),
+                                   _mm_xor_si128(plane, ione));
+        __m128i c1 = mcsyn_narrow_mask(crossed), c2 = mcsyn_narrow_mask(crossed2);
+#define MCSYN_ON_GRID(i) _mm_and_si128(_mm_cmpgt_epi32(i, minus_one), _mm_cmpgt_epi32(vn, i))
+        __m128i on_grid = _mm_and_si128(_mm_or_si128(_mm_andnot_si128(c1, minus_one), _mm_and_si128(MCSYN_ON_GRID(ix), MCSYN_ON_GRID(iy))),
+                                        _mm_or_si128(_mm_andnot_si128(c2, minus_one), _mm_and_si128(MCSYN_ON_GRID(ix2), MCSYN_ON_GRID(iy2))));
+#undef MCSYN_ON_GRID
+        __m128i ok = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(psp + k)), vsp), on_grid),
+                                   mcsyn_narrow_mask(_mm256_and_pd(_mm256_cmp_pd(r2, vnear2, _CMP_LT_OQ), calm)));
+        unsigned bits = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(ok));
+        __m256d rounded = _mm256_sub_pd(_mm256_add_pd(_mm256_mul_pd(z, vinv), magic), magic);
+        _mm256_storeu_pd(x_out + k, x);
+        _mm256_storeu_pd(y_out + k, y);
+        _mm256_storeu_pd(z_out + k, _mm256_andnot_pd(sign, _mm256_sub_pd(z, _mm256_mul_pd(two_h, rounded))));
+        _mm_storeu_si128((__m128i *)(tile1 + k), _mm_blendv_epi8(vno, t1, c1));
+        _mm_storeu_si128((__m128i *)(tile2 + k), _mm_blendv_epi8(vno, t2, c2));
+        for (j = 0; j < 4; j++) quiet[k + j] = (bits >> j) & 1;
+    }
+    for (; k < m; k++) quiet[k] = 0;
+}
+
 static void (*mcsyn_fill_normals_impl)(mcsyn_rng *, mcsyn_lanes *, double *, int) = mcsyn_fill_normals_scalar;
 static void (*mcsyn_lanes_draw_impl)(mcsyn_lanes *, uint32_t *, int) = mcsyn_lanes_draw_scalar;
 static mcsyn_quiet_step_fn mcsyn_quiet_step = NULL;   /* NULL: the scalar path steps every molecule */
+static mcsyn_crossing_step_fn mcsyn_crossing_step = NULL;   /* NULL on the scalar path, as mcsyn_quiet_step */
 static int mcsyn_isa_now = MCSYN_ISA_SCALAR;
 
 /* the block fill the stepping loops use (the path chosen by mcsyn_set_isa) */
@@ -315,14 +470,17 @@ static int mcsyn_set_isa(int isa) {
         mcsyn_fill_normals_impl = mcsyn_fill_normals_avx512;
         mcsyn_lanes_draw_impl = mcsyn_lanes_draw_avx512;
         mcsyn_quiet_step = mcsyn_quiet_step_avx512;
+        mcsyn_crossing_step = mcsyn_crossing_step_avx512;
     } else if (isa == MCSYN_ISA_AVX2) {
         mcsyn_fill_normals_impl = mcsyn_fill_normals_avx2;
         mcsyn_lanes_draw_impl = mcsyn_lanes_draw_avx2;
         mcsyn_quiet_step = mcsyn_quiet_step_avx2;
+        mcsyn_crossing_step = mcsyn_crossing_step_avx2;
     } else {
         mcsyn_fill_normals_impl = mcsyn_fill_normals_scalar;
         mcsyn_lanes_draw_impl = mcsyn_lanes_draw_scalar;
         mcsyn_quiet_step = NULL;
+        mcsyn_crossing_step = NULL;
     }
     return 0;
 }

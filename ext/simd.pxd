@@ -1,6 +1,6 @@
-# The vector paths of the block fill and the quiet slab step (mcsyn_simd.h), chosen once at import
+# The vector paths of the block fill, the quiet slab step and the crossing step (mcsyn_simd.h), chosen once at import
 # for the CPU; every path gives the same bits for the same seed.
-from libc.stdint cimport int32_t, uint32_t
+from libc.stdint cimport int32_t, uint8_t, uint32_t
 from random cimport mcsyn_rng, mcsyn_lanes
 
 cdef extern from "mcsyn_simd.h" nogil:
@@ -14,6 +14,14 @@ cdef extern from "mcsyn_simd.h" nogil:
                                         const double *normals, int m, int32_t sp, double sig, double h,
                                         double inv_period, double near2, int32_t *special)
     mcsyn_quiet_step_fn mcsyn_quiet_step    # NULL on the scalar path
+    ctypedef struct mcsyn_crossing_params:
+        double h, inv_period, near2, sig, grid_half, inv_tile
+        int32_t n_tile, no_tile
+    ctypedef void (*mcsyn_crossing_step_fn)(const double *px, const double *py, const double *pz,
+                                            const int32_t *psp, const double *normals, int m, int32_t sp,
+                                            const mcsyn_crossing_params *c, double *x_out, double *y_out,
+                                            double *z_out, int32_t *tile1, int32_t *tile2, uint8_t *quiet)
+    mcsyn_crossing_step_fn mcsyn_crossing_step    # NULL on the scalar path
     int mcsyn_isa_supported(int isa)
     int mcsyn_set_isa(int isa)
     int mcsyn_best_isa()

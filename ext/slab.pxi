@@ -255,6 +255,29 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
     cdef mcsyn_quiet_step_fn quiet_step = mcsyn_quiet_step
     cdef int q, n_loud
     cdef bint vector_stepped
+    # the crossing step's results for the chunk (mcsyn_simd.h): the end points and the tiles the
+    # binding branch below would read, for the molecules it marks quiet
+    cdef mcsyn_crossing_step_fn crossing_step = mcsyn_crossing_step
+    cdef mcsyn_crossing_params crossing
+    cdef double cross_x[CHUNK]
+    cdef double cross_y[CHUNK]
+    cdef double cross_z[CHUNK]
+    cdef int32_t cross_tile1[CHUNK]
+    cdef int32_t cross_tile2[CHUNK]
+    cdef uint8_t cross_quiet[CHUNK]
+    cdef bint crossings_ready
+    # its tile indices are int32
+    if not (s.membrane_binding[0] and not s.slab_hazard[0] and no_tile < INT32_MAX):
+        crossing_step = NULL
+    if crossing_step != NULL:
+        crossing.h = h
+        crossing.inv_period = inv_period
+        crossing.near2 = quiet_radius2(rim, s.sigma_fine[0])
+        crossing.sig = s.sigma_fine[0]
+        crossing.grid_half = grid_half
+        crossing.inv_tile = inv_tile
+        crossing.n_tile = <int32_t> n_tile
+        crossing.no_tile = <int32_t> no_tile
     while c_end > 0:
         c0 = c_end - CHUNK if c_end > CHUNK else 0
         m = <int> (c_end - c0)
@@ -267,15 +290,31 @@ cdef int step_slab(Sim *s, double t_end) noexcept nogil:
         # well inside the rim) of its first molecule's species; the loop below does the rest, in order
         n_loud = m
         vector_stepped = False
+        crossings_ready = False
         if quiet_step != NULL:
             sp = psp[c0]
             if not s.membrane_binding[sp] and not s.slab_hazard[sp]:
                 n_loud = quiet_step(px + c0, py + c0, pz + c0, psp + c0, normals + base, m, sp,
                                     s.sigma_fine[sp], h, inv_period, quiet_radius2(rim, s.sigma_fine[sp]), loud)
                 vector_stepped = True
+            elif sp == 0 and crossing_step != NULL:
+                crossing_step(px + c0, py + c0, pz + c0, psp + c0, normals + base, m, 0, &crossing,
+                              cross_x, cross_y, cross_z, cross_tile1, cross_tile2, cross_quiet)
+                crossings_ready = True
         for q in range(n_loud):
             k = loud[q] if vector_stepped else q
             i = c0 + k
+            if crossings_ready and cross_quiet[k]:
+                # the binding branch's two tile reads, in the molecules' order, since a binding
+                # just before changed its tile's code; a molecule that binds takes the branch itself
+                clock1 = pclock[i] - code_hazard[tile_code[cross_tile1[k]]]
+                clock2 = clock1 - code_hazard[tile_code[cross_tile2[k]]]
+                if not (clock2 <= 0.0):
+                    pclock[i] = clock2
+                    px[i] = cross_x[k]
+                    py[i] = cross_y[k]
+                    pz[i] = cross_z[k]
+                    continue
             sp = psp[i]
             if sp != last_sp:
                 last_sp = sp

@@ -2,8 +2,8 @@
 
 A seed must mean the same run on every machine, so each path this CPU can run is forced in turn
 (``_engine.set_isa``) and must reproduce the stored golden hashes, the scalar path's positions on
-models that exercise the vector step (free molecules meeting every kind of rim, mixed species in
-one chunk, decay), the scalar path's normals for block sizes around the vector width, a row of the
+models that exercise the vector steps (free molecules meeting every kind of rim, mixed species in
+one chunk, decay; molecules crossing membranes dense with binding sites), the scalar path's normals for block sizes around the vector width, a row of the
 lane generators, a piece and a block, and the scalar path's raw lane words.
 """
 from __future__ import annotations
@@ -57,7 +57,26 @@ def _free_model(outside, n_species=1, degrade=False, **geometry):
         name=f"dispatch_{outside}")
 
 
+def _binding_model(outside, kon_per_M_s=1e8):
+    # glutamate binding on both membranes (the crossing step): sites dense and fast enough that
+    # molecules bind within most chunks, so a later molecule of the chunk reads a tile a binding
+    # just changed
+    sites = [mcsyn.SiteGroup(mcsyn.one_site_receptor("R", "glutamate", kon_per_M_s, 1e3), "postsynaptic",
+                             density_per_um2=4000),
+             mcsyn.SiteGroup(mcsyn.transporter_cycle("EAAT", "glutamate", kon_per_M_s, 100, 50, 20), "presynaptic",
+                             density_per_um2=4000)]
+    return mcsyn.SynapseModel(
+        species=[mcsyn.Species("glutamate", 0.33)],
+        geometry=mcsyn.Geometry(outside=outside, cleft_radius_um=0.3, psd_radius_um=0.15),
+        sites=sites, releases=[mcsyn.Release(time_ms=0.0, molecules=3000, species="glutamate")],
+        timing=mcsyn.Timing(duration_ms=0.3, dt_fine_us=1.0, sample_interval_us=5.0),
+        name=f"dispatch_binding_{outside}")
+
+
 VECTOR_CASES = {
+    "binding_closed": lambda: _binding_model("closed"),
+    "binding_open": lambda: _binding_model("open"),
+    "binding_band_slow": lambda: _binding_model("band", kon_per_M_s=1e6),
     "closed": lambda: _free_model("closed"),
     "open": lambda: _free_model("open"),
     "band_absorbing": lambda: _free_model("band", band_outer_boundary="absorbing"),
