@@ -37,16 +37,19 @@ def _sigint_ignored_below_python() -> bool:
 
 @pytest.fixture(autouse=True)
 def python_handles_sigint():
-    """These tests need SIGINT to reach Python's handler. In about half of the full-suite runs of
-    2026-12-02, something in the test process left SIGINT and SIGQUIT ignored at the C level while
-    Python still reported its own handler (/proc/self/status SigIgn 0x...6; mcsyn never touches
-    SIGQUIT, so a C library's system()-style ignore is the likely source; not traced). A child
-    inherits an ignored signal, and an ignored SIGINT never reaches the kernel's hook, so the run
-    went on and the test timed out. Put Python's handler back at the C level when that happened."""
+    """These tests need SIGINT to reach Python's handler, here and in the children they start. A test
+    process started in the background by a non-interactive shell (``pytest > log &``) inherits SIGINT
+    and SIGQUIT ignored, as POSIX has such a shell do; Python then leaves SIGINT ignored
+    (``signal.getsignal`` gives SIG_IGN, /proc/self/status SigIgn ...1006), its children inherit that,
+    and an ignored SIGINT never reaches the kernel's hook: the run goes on and the test times out
+    (seen in background full-suite runs; never under ``.ci/run``). Install Python's own handler, as
+    a process started in the foreground has, for the test, and put the disposition back after it."""
+    before = signal.getsignal(signal.SIGINT)
     if Path("/proc/self/status").exists() and _sigint_ignored_below_python():
-        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGINT))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         assert not _sigint_ignored_below_python()
     yield
+    signal.signal(signal.SIGINT, before)
 
 
 def long_model():
