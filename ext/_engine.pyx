@@ -40,7 +40,8 @@ cnp.import_array()
 from random cimport (mcsyn_rng, mcsyn_lanes, MCSYN_LANES, mcsyn_ziggurat_init, mcsyn_rng_seed, mcsyn_lanes_seed,
                      mcsyn_uniform, mcsyn_exponential, mcsyn_normal)
 from simd cimport (mcsyn_fill_normals, mcsyn_lanes_draw, mcsyn_quiet_step_fn, mcsyn_quiet_step, mcsyn_crossing_params,
-                   mcsyn_crossing_step_fn, mcsyn_crossing_step, mcsyn_isa_supported,
+                   mcsyn_crossing_step_fn, mcsyn_crossing_step, mcsyn_volume_params, mcsyn_volume_step_fn,
+                   mcsyn_volume_step, mcsyn_isa_supported,
                    mcsyn_set_isa, mcsyn_best_isa, mcsyn_isa_now)
 from constants cimport *
 from state cimport Pool, Sim

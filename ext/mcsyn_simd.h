@@ -434,10 +434,117 @@ static void mcsyn_crossing_step_avx2(const double *px, const double *py, const d
     for (; k < m; k++) quiet[k] = 0;
 }
 
+/*
+ * The volume step of 8 molecules from px[0], normals from normals[0], as step_volume would take them
+ * if none binds, decays or leaves: for each molecule of species sp whose step ends strictly inside the
+ * domain (for an absorbing one, within the quiet radius, where no escape test is drawn), outside the
+ * varicosity and, where molecules may enter the slab, outside the mouth, quiet[j] is 1 and x, y, z
+ * are its end point and voxel[j] the voxel of its start point (voxel_index in geometry.pxd, whose
+ * int64 truncation equals the int32 one for a start inside the domain; one out of [0, n_vox] is left
+ * to the scalar code). step_volume reads each voxel's hazard in the molecules' order and commits a
+ * quiet molecule's step only while no molecule before it in the 8 left the pool.
+ */
+typedef struct {
+    double sig, r_domain, inv_voxel, rd2, near2, ri2, rm2, mc2;
+    int32_t n_vox;          /* n_vox^3 fits int32: step_volume checks */
+    int32_t absorbing, enters;
+} mcsyn_volume_params;
+
+typedef void (*mcsyn_volume_step_fn)(const double *px, const double *py, const double *pz, const int32_t *psp,
+                                     const double *normals, int32_t sp, const mcsyn_volume_params *c,
+                                     double *x_out, double *y_out, double *z_out, int32_t *voxel, uint8_t *quiet);
+
+MCSYN_TARGET_AVX512
+static void mcsyn_volume_step_avx512(const double *px, const double *py, const double *pz, const int32_t *psp,
+                                     const double *normals, int32_t sp, const mcsyn_volume_params *c,
+                                     double *x_out, double *y_out, double *z_out, int32_t *voxel, uint8_t *quiet) {
+    const __m512i x_a = _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 0, 0), x_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 10, 13);
+    const __m512i y_a = _mm512_setr_epi64(1, 4, 7, 10, 13, 0, 0, 0), y_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 8, 11, 14);
+    const __m512i z_a = _mm512_setr_epi64(2, 5, 8, 11, 14, 0, 0, 0), z_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 9, 12, 15);
+    const __m512d vsig = _mm512_set1_pd(c->sig), rd = _mm512_set1_pd(c->r_domain), inv = _mm512_set1_pd(c->inv_voxel);
+    const __m256i vsp = _mm256_set1_epi32(sp), vn = _mm256_set1_epi32(c->n_vox), top = _mm256_set1_epi32(c->n_vox - 1);
+    const __m256i zero_i = _mm256_setzero_si256();
+    __m512d n0 = _mm512_loadu_pd(normals), n1 = _mm512_loadu_pd(normals + 8), n2 = _mm512_loadu_pd(normals + 16);
+    __m512d x0 = _mm512_loadu_pd(px), y0 = _mm512_loadu_pd(py), z0 = _mm512_loadu_pd(pz);
+    __m512d x = _mm512_add_pd(x0, _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, x_a, n1), x_b, n2)));
+    __m512d y = _mm512_add_pd(y0, _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, y_a, n1), y_b, n2)));
+    __m512d z = _mm512_add_pd(z0, _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, z_a, n1), z_b, n2)));
+    __m512d r2 = _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(x, x), _mm512_mul_pd(y, y)), _mm512_mul_pd(z, z));
+    __m256i ix = _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_add_pd(x0, rd), inv));
+    __m256i iy = _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_add_pd(y0, rd), inv));
+    __m256i iz = _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_add_pd(z0, rd), inv));
+    __mmask8 ok = _mm256_cmpeq_epi32_mask(_mm256_loadu_si256((const __m256i *)psp), vsp)
+                & _mm512_cmp_pd_mask(r2, _mm512_set1_pd(c->rd2), _CMP_LT_OQ)
+                & _mm512_cmp_pd_mask(r2, _mm512_set1_pd(c->ri2), _CMP_NLT_UQ)
+                & _mm256_cmple_epu32_mask(ix, vn) & _mm256_cmple_epu32_mask(iy, vn) & _mm256_cmple_epu32_mask(iz, vn);
+    int j;
+    if (c->absorbing) ok &= _mm512_cmp_pd_mask(r2, _mm512_set1_pd(c->near2), _CMP_NGT_UQ);
+    if (c->enters)
+        ok &= (__mmask8)~(_mm512_cmp_pd_mask(r2, _mm512_set1_pd(c->rm2), _CMP_LT_OQ)
+                          & _mm512_cmp_pd_mask(_mm512_mul_pd(z, z), _mm512_mul_pd(_mm512_set1_pd(c->mc2), r2), _CMP_LT_OQ));
+    ix = _mm256_min_epi32(_mm256_max_epi32(ix, zero_i), top);
+    iy = _mm256_min_epi32(_mm256_max_epi32(iy, zero_i), top);
+    iz = _mm256_min_epi32(_mm256_max_epi32(iz, zero_i), top);
+    _mm256_storeu_si256((__m256i *)voxel,
+                        _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(_mm256_mullo_epi32(ix, vn), iy), vn), iz));
+    _mm512_storeu_pd(x_out, x);
+    _mm512_storeu_pd(y_out, y);
+    _mm512_storeu_pd(z_out, z);
+    for (j = 0; j < 8; j++) quiet[j] = (ok >> j) & 1;
+}
+
+MCSYN_TARGET_AVX2
+static void mcsyn_volume_step_avx2(const double *px, const double *py, const double *pz, const int32_t *psp,
+                                   const double *normals, int32_t sp, const mcsyn_volume_params *c,
+                                   double *x_out, double *y_out, double *z_out, int32_t *voxel, uint8_t *quiet) {
+    const __m256d vsig = _mm256_set1_pd(c->sig), rd = _mm256_set1_pd(c->r_domain), inv = _mm256_set1_pd(c->inv_voxel);
+    const __m256d rd2 = _mm256_set1_pd(c->rd2), ri2 = _mm256_set1_pd(c->ri2), near2 = _mm256_set1_pd(c->near2);
+    const __m256d rm2 = _mm256_set1_pd(c->rm2), mc2 = _mm256_set1_pd(c->mc2);
+    const __m128i vsp = _mm_set1_epi32(sp), vn = _mm_set1_epi32(c->n_vox), top = _mm_set1_epi32(c->n_vox - 1);
+    const __m128i minus_one = _mm_set1_epi32(-1), above = _mm_set1_epi32(c->n_vox + 1), zero_i = _mm_setzero_si128();
+    int k, j;
+    for (k = 0; k < 8; k += 4) {
+        const double *nb = normals + 3 * k;
+        __m256d a = _mm256_loadu_pd(nb), b = _mm256_loadu_pd(nb + 4), cc = _mm256_loadu_pd(nb + 8);
+        __m256d m1 = _mm256_blend_pd(a, b, 0xc), m0 = _mm256_permute2f128_pd(a, cc, 0x21), m2 = _mm256_blend_pd(b, cc, 0xc);
+        __m256d x0 = _mm256_loadu_pd(px + k), y0 = _mm256_loadu_pd(py + k), z0 = _mm256_loadu_pd(pz + k);
+        __m256d x = _mm256_add_pd(x0, _mm256_mul_pd(vsig, _mm256_shuffle_pd(m1, m0, 0xa)));
+        __m256d y = _mm256_add_pd(y0, _mm256_mul_pd(vsig, _mm256_shuffle_pd(m1, m2, 0x5)));
+        __m256d z = _mm256_add_pd(z0, _mm256_mul_pd(vsig, _mm256_shuffle_pd(m0, m2, 0xa)));
+        __m256d r2 = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y)), _mm256_mul_pd(z, z));
+        __m256d fine = _mm256_and_pd(_mm256_cmp_pd(r2, rd2, _CMP_LT_OQ), _mm256_cmp_pd(r2, ri2, _CMP_NLT_UQ));
+        __m128i ix = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_add_pd(x0, rd), inv));
+        __m128i iy = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_add_pd(y0, rd), inv));
+        __m128i iz = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_add_pd(z0, rd), inv));
+        __m128i ok;
+        if (c->absorbing) fine = _mm256_and_pd(fine, _mm256_cmp_pd(r2, near2, _CMP_NGT_UQ));
+        if (c->enters)
+            fine = _mm256_andnot_pd(_mm256_and_pd(_mm256_cmp_pd(r2, rm2, _CMP_LT_OQ),
+                                                  _mm256_cmp_pd(_mm256_mul_pd(z, z), _mm256_mul_pd(mc2, r2), _CMP_LT_OQ)),
+                                    fine);
+#define MCSYN_IN_CUBE(i) _mm_and_si128(_mm_cmpgt_epi32(i, minus_one), _mm_cmpgt_epi32(above, i))
+        ok = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(psp + k)), vsp),
+                                         mcsyn_narrow_mask(fine)),
+                           _mm_and_si128(MCSYN_IN_CUBE(ix), _mm_and_si128(MCSYN_IN_CUBE(iy), MCSYN_IN_CUBE(iz))));
+#undef MCSYN_IN_CUBE
+        ix = _mm_min_epi32(_mm_max_epi32(ix, zero_i), top);
+        iy = _mm_min_epi32(_mm_max_epi32(iy, zero_i), top);
+        iz = _mm_min_epi32(_mm_max_epi32(iz, zero_i), top);
+        _mm_storeu_si128((__m128i *)(voxel + k),
+                         _mm_add_epi32(_mm_mullo_epi32(_mm_add_epi32(_mm_mullo_epi32(ix, vn), iy), vn), iz));
+        _mm256_storeu_pd(x_out + k, x);
+        _mm256_storeu_pd(y_out + k, y);
+        _mm256_storeu_pd(z_out + k, z);
+        unsigned bits = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(ok));
+        for (j = 0; j < 4; j++) quiet[k + j] = (bits >> j) & 1;
+    }
+}
+
 static void (*mcsyn_fill_normals_impl)(mcsyn_rng *, mcsyn_lanes *, double *, int) = mcsyn_fill_normals_scalar;
 static void (*mcsyn_lanes_draw_impl)(mcsyn_lanes *, uint32_t *, int) = mcsyn_lanes_draw_scalar;
 static mcsyn_quiet_step_fn mcsyn_quiet_step = NULL;   /* NULL: the scalar path steps every molecule */
 static mcsyn_crossing_step_fn mcsyn_crossing_step = NULL;   /* NULL on the scalar path, as mcsyn_quiet_step */
+static mcsyn_volume_step_fn mcsyn_volume_step = NULL;       /* NULL on the scalar path */
 static int mcsyn_isa_now = MCSYN_ISA_SCALAR;
 
 /* the block fill the stepping loops use (the path chosen by mcsyn_set_isa) */
@@ -471,16 +578,19 @@ static int mcsyn_set_isa(int isa) {
         mcsyn_lanes_draw_impl = mcsyn_lanes_draw_avx512;
         mcsyn_quiet_step = mcsyn_quiet_step_avx512;
         mcsyn_crossing_step = mcsyn_crossing_step_avx512;
+        mcsyn_volume_step = mcsyn_volume_step_avx512;
     } else if (isa == MCSYN_ISA_AVX2) {
         mcsyn_fill_normals_impl = mcsyn_fill_normals_avx2;
         mcsyn_lanes_draw_impl = mcsyn_lanes_draw_avx2;
         mcsyn_quiet_step = mcsyn_quiet_step_avx2;
         mcsyn_crossing_step = mcsyn_crossing_step_avx2;
+        mcsyn_volume_step = mcsyn_volume_step_avx2;
     } else {
         mcsyn_fill_normals_impl = mcsyn_fill_normals_scalar;
         mcsyn_lanes_draw_impl = mcsyn_lanes_draw_scalar;
         mcsyn_quiet_step = NULL;
         mcsyn_crossing_step = NULL;
+        mcsyn_volume_step = NULL;
     }
     return 0;
 }

@@ -22,6 +22,14 @@ cdef extern from "mcsyn_simd.h" nogil:
                                             const mcsyn_crossing_params *c, double *x_out, double *y_out,
                                             double *z_out, int32_t *tile1, int32_t *tile2, uint8_t *quiet)
     mcsyn_crossing_step_fn mcsyn_crossing_step    # NULL on the scalar path
+    ctypedef struct mcsyn_volume_params:
+        double sig, r_domain, inv_voxel, rd2, near2, ri2, rm2, mc2
+        int32_t n_vox, absorbing, enters
+    ctypedef void (*mcsyn_volume_step_fn)(const double *px, const double *py, const double *pz,
+                                          const int32_t *psp, const double *normals, int32_t sp,
+                                          const mcsyn_volume_params *c, double *x_out, double *y_out,
+                                          double *z_out, int32_t *voxel, uint8_t *quiet)
+    mcsyn_volume_step_fn mcsyn_volume_step    # NULL on the scalar path
     int mcsyn_isa_supported(int isa)
     int mcsyn_set_isa(int isa)
     int mcsyn_best_isa()

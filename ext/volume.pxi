@@ -64,6 +64,27 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
     cdef int32_t sp, last_sp = -1
     cdef int64_t va
     cdef Py_ssize_t ahead
+    # the vector step's results for the 8 molecules from block_start (mcsyn_simd.h), valid while the
+    # pool keeps block_n molecules; the loop still reads each voxel's hazard in the molecules' order
+    cdef mcsyn_volume_step_fn volume_step = mcsyn_volume_step
+    cdef mcsyn_volume_params vector
+    cdef double step_x[8]
+    cdef double step_y[8]
+    cdef double step_z[8]
+    cdef int32_t step_voxel[8]
+    cdef uint8_t step_quiet[8]
+    cdef Py_ssize_t block_start = 0, block_end = 0, block_n = 0
+    cdef int block_used = 0, j
+    if periodic or nv >= INT32_MAX:
+        volume_step = NULL
+    vector.r_domain = r_domain
+    vector.inv_voxel = inv_voxel
+    vector.rd2 = rd2
+    vector.ri2 = ri2
+    vector.rm2 = rm2
+    vector.mc2 = mc2
+    vector.n_vox = <int32_t> n_vox
+    vector.absorbing = absorbing
     while i < p.n:
         sp = psp[i]
         if sp != last_sp:
@@ -73,6 +94,48 @@ cdef int step_volume(Sim *s, double t) noexcept nogil:
             binds = s.vol_binding[sp]
             near2 = quiet_radius2(r_domain, sig)
             enter = s.enter_probability[sp] if s.volume_enters_slab else 0.0
+        if volume_step != NULL:
+            if p.n != block_n:
+                block_end = 0       # a molecule left the pool: another one now fills its slot
+            if i >= block_end and i + 8 <= p.n and used + 24 <= NORMAL_BLOCK and (sp == 0 or not binds):
+                vector.sig = sig
+                vector.near2 = near2
+                vector.enters = enter > 0.0
+                volume_step(px + i, py + i, pz + i, psp + i, normals + used, sp, &vector,
+                            step_x, step_y, step_z, step_voxel, step_quiet)
+                block_start = i
+                block_end = i + 8
+                block_n = p.n
+                block_used = used
+            j = <int> (i - block_start)
+            if i < block_end and step_quiet[j] and used == block_used + 3 * j:
+                hb = 0.0
+                v = 0
+                if binds:
+                    v = step_voxel[j]
+                    hb = code_value[vox_code[v]] if coded else vox_hazard0[v]
+                if hz + hb > 0.0:
+                    pclock[i] -= hz + hb
+                    if pclock[i] <= 0.0:
+                        scale = mcsyn_uniform(&rng) * (hz + hb)
+                        if scale < hz:
+                            s.degraded += 1
+                        else:
+                            s.rng = rng
+                            status = bind_in_voxel(s, v, sp, (scale - hz) / s.voxel_weight[v], t)
+                            rng = s.rng
+                            coded = s.vox_coded
+                            if status < 0:
+                                s.normals_used = used
+                                return STATUS_NO_MEMORY
+                        pool_remove(p, i)
+                        continue
+                px[i] = step_x[j]
+                py[i] = step_y[j]
+                pz[i] = step_z[j]
+                used += 3
+                i += 1
+                continue
         x0 = px[i]
         y0 = py[i]
         z0 = pz[i]

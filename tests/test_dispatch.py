@@ -3,7 +3,7 @@
 A seed must mean the same run on every machine, so each path this CPU can run is forced in turn
 (``_engine.set_isa``) and must reproduce the stored golden hashes, the scalar path's positions on
 models that exercise the vector steps (free molecules meeting every kind of rim, mixed species in
-one chunk, decay; molecules crossing membranes dense with binding sites), the scalar path's normals for block sizes around the vector width, a row of the
+one chunk, decay; molecules crossing membranes dense with binding sites; volume sites, coded or not), the scalar path's normals for block sizes around the vector width, a row of the
 lane generators, a piece and a block, and the scalar path's raw lane words.
 """
 from __future__ import annotations
@@ -73,7 +73,33 @@ def _binding_model(outside, kon_per_M_s=1e8):
         name=f"dispatch_binding_{outside}")
 
 
+def _volume_sites_model(boundary="absorbing", degrade=False, two_species=False, enters=None):
+    # volume sites that bind (the volume vector step), molecules released into the volume and into
+    # the cleft, whose mouth they leave and, with enters, come back through
+    species = [mcsyn.Species("dopamine", 0.763), mcsyn.Species("gaba", 0.5)][:2 if two_species else 1]
+    releases = [mcsyn.Release(time_ms=0.0, molecules=3000, species="dopamine", into="volume"),
+                mcsyn.Release(time_ms=0.0, molecules=1000, species="dopamine")]
+    if two_species:
+        releases.append(mcsyn.Release(time_ms=0.1, molecules=2000, species="gaba", into="volume"))
+    return mcsyn.SynapseModel(
+        species=species,
+        geometry=mcsyn.Geometry(outside="volume", cleft_radius_um=0.3, psd_radius_um=0.15, varicosity_radius_um=0.25,
+                                domain_radius_um=1.5, volume_fraction=0.21, tortuosity=1.54,
+                                domain_boundary=boundary, volume_enters_cleft=enters),
+        sites=[mcsyn.SiteGroup(mcsyn.transporter_cycle("DAT", "dopamine", 9.6e7, 20.0, 20.0, 5.0), "volume",
+                               density_per_um3=2500.0)],
+        releases=releases,
+        degradation=[mcsyn.Degradation(rate_per_s=500.0, region="volume")] if degrade else [],
+        timing=mcsyn.Timing(duration_ms=5.0, dt_fine_us=1.0, dt_volume_us=10.0, sample_interval_us=100.0),
+        voxel_um=0.1, name=f"dispatch_volume_{boundary}")
+
+
 VECTOR_CASES = {
+    "volume_sites_absorbing": lambda: _volume_sites_model(),
+    "volume_sites_reflecting": lambda: _volume_sites_model("reflecting", enters=False),
+    "volume_sites_entering": lambda: _volume_sites_model("reflecting", enters=True),
+    "volume_sites_absorbing_entering": lambda: _volume_sites_model("absorbing", enters=True),
+    "volume_sites_degraded_two_species": lambda: _volume_sites_model(degrade=True, two_species=True),
     "binding_closed": lambda: _binding_model("closed"),
     "binding_open": lambda: _binding_model("open"),
     "binding_band_slow": lambda: _binding_model("band", kon_per_M_s=1e6),
@@ -111,6 +137,19 @@ def test_every_path_reproduces_the_golden_hashes(path):
     assert _engine.current_isa() == path
     for case in sorted(CASES):
         assert run_hashes(CASES[case](), 7, 0) == stored[f"{case}|7|0"], f"{case} on the {path} path"
+
+
+def test_every_path_gives_the_scalar_positions_and_series_with_coded_voxels():
+    # the voxel hazards as 2-byte codes (the default only on grids of 32,768 voxels or more)
+    digests = {}
+    _engine._set_voxel_coding(1)
+    try:
+        for path in PATHS:
+            _engine.set_isa(path)
+            digests[path] = _run_digest(_volume_sites_model(enters=True))
+    finally:
+        _engine._set_voxel_coding()
+    assert len(set(digests.values())) == 1, digests
 
 
 @pytest.mark.parametrize("case", sorted(VECTOR_CASES))
