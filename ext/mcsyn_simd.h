@@ -199,25 +199,40 @@ typedef int (*mcsyn_quiet_step_fn)(double *px, double *py, double *pz, const int
 
 #define MCSYN_ROUND_MAGIC 6755399441055744.0   /* 1.5 * 2^52, as round_to_integer in geometry.pxd */
 
+/* normals n[3k], n[3k+1], n[3k+2] of 8 molecules k as three registers: two two-source permutes per axis */
+MCSYN_TARGET_AVX512
+static inline void mcsyn_normals_xyz_avx512(const double *nb, __m512d *nx, __m512d *ny, __m512d *nz) {
+    const __m512i x_a = _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 0, 0), x_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 10, 13);
+    const __m512i y_a = _mm512_setr_epi64(1, 4, 7, 10, 13, 0, 0, 0), y_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 8, 11, 14);
+    const __m512i z_a = _mm512_setr_epi64(2, 5, 8, 11, 14, 0, 0, 0), z_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 9, 12, 15);
+    __m512d n0 = _mm512_loadu_pd(nb), n1 = _mm512_loadu_pd(nb + 8), n2 = _mm512_loadu_pd(nb + 16);
+    *nx = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, x_a, n1), x_b, n2);
+    *ny = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, y_a, n1), y_b, n2);
+    *nz = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, z_a, n1), z_b, n2);
+}
+
+/* the same for 4 molecules: 12 normals as [n0 n1|n6 n7], [n2 n3|n8 n9], [n4 n5|n10 n11], then one shuffle per axis */
+MCSYN_TARGET_AVX2
+static inline void mcsyn_normals_xyz_avx2(const double *nb, __m256d *nx, __m256d *ny, __m256d *nz) {
+    __m256d a = _mm256_loadu_pd(nb), b = _mm256_loadu_pd(nb + 4), c = _mm256_loadu_pd(nb + 8);
+    __m256d m1 = _mm256_blend_pd(a, b, 0xc), m0 = _mm256_permute2f128_pd(a, c, 0x21), m2 = _mm256_blend_pd(b, c, 0xc);
+    *nx = _mm256_shuffle_pd(m1, m0, 0xa);
+    *ny = _mm256_shuffle_pd(m1, m2, 0x5);
+    *nz = _mm256_shuffle_pd(m0, m2, 0xa);
+}
+
 MCSYN_TARGET_AVX512
 static int mcsyn_quiet_step_avx512(double *px, double *py, double *pz, const int32_t *psp,
                                     const double *normals, int m, int32_t sp, double sig, double h,
                                     double inv_period, double near2, int32_t *special) {
-    /* lanes 3k, 3k+1, 3k+2 of 24 normals: two two-source permutes per axis */
-    const __m512i x_a = _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 0, 0), x_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 10, 13);
-    const __m512i y_a = _mm512_setr_epi64(1, 4, 7, 10, 13, 0, 0, 0), y_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 8, 11, 14);
-    const __m512i z_a = _mm512_setr_epi64(2, 5, 8, 11, 14, 0, 0, 0), z_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 9, 12, 15);
     const __m512d vsig = _mm512_set1_pd(sig), vnear2 = _mm512_set1_pd(near2);
     const __m512d two_h = _mm512_set1_pd(2.0 * h), vinv = _mm512_set1_pd(inv_period);
     const __m512d magic = _mm512_set1_pd(MCSYN_ROUND_MAGIC);
     const __m256i vsp = _mm256_set1_epi32(sp);
     int k, n_special = 0;
     for (k = 0; k + 8 <= m; k += 8) {
-        const double *nb = normals + 3 * k;
-        __m512d n0 = _mm512_loadu_pd(nb), n1 = _mm512_loadu_pd(nb + 8), n2 = _mm512_loadu_pd(nb + 16);
-        __m512d nx = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, x_a, n1), x_b, n2);
-        __m512d ny = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, y_a, n1), y_b, n2);
-        __m512d nz = _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, z_a, n1), z_b, n2);
+        __m512d nx, ny, nz;
+        mcsyn_normals_xyz_avx512(normals + 3 * k, &nx, &ny, &nz);
         __m512d x = _mm512_add_pd(_mm512_loadu_pd(px + k), _mm512_mul_pd(vsig, nx));
         __m512d y = _mm512_add_pd(_mm512_loadu_pd(py + k), _mm512_mul_pd(vsig, ny));
         __m512d z = _mm512_add_pd(_mm512_loadu_pd(pz + k), _mm512_mul_pd(vsig, nz));
@@ -250,13 +265,8 @@ static int mcsyn_quiet_step_avx2(double *px, double *py, double *pz, const int32
     const __m128i vsp = _mm_set1_epi32(sp);
     int k, n_special = 0;
     for (k = 0; k + 4 <= m; k += 4) {
-        /* 12 normals n0..n11 as [n0 n1|n6 n7], [n2 n3|n8 n9], [n4 n5|n10 n11], then one shuffle per axis */
-        const double *nb = normals + 3 * k;
-        __m256d a = _mm256_loadu_pd(nb), b = _mm256_loadu_pd(nb + 4), c = _mm256_loadu_pd(nb + 8);
-        __m256d m1 = _mm256_blend_pd(a, b, 0xc), m0 = _mm256_permute2f128_pd(a, c, 0x21), m2 = _mm256_blend_pd(b, c, 0xc);
-        __m256d nx = _mm256_shuffle_pd(m1, m0, 0xa);
-        __m256d ny = _mm256_shuffle_pd(m1, m2, 0x5);
-        __m256d nz = _mm256_shuffle_pd(m0, m2, 0xa);
+        __m256d nx, ny, nz;
+        mcsyn_normals_xyz_avx2(normals + 3 * k, &nx, &ny, &nz);
         __m256d x = _mm256_add_pd(_mm256_loadu_pd(px + k), _mm256_mul_pd(vsig, nx));
         __m256d y = _mm256_add_pd(_mm256_loadu_pd(py + k), _mm256_mul_pd(vsig, ny));
         __m256d z = _mm256_add_pd(_mm256_loadu_pd(pz + k), _mm256_mul_pd(vsig, nz));
@@ -310,9 +320,6 @@ static void mcsyn_crossing_step_avx512(const double *px, const double *py, const
                                        const double *normals, int m, int32_t sp, const mcsyn_crossing_params *c,
                                        double *x_out, double *y_out, double *z_out, int32_t *tile1,
                                        int32_t *tile2, uint8_t *quiet) {
-    const __m512i x_a = _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 0, 0), x_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 10, 13);
-    const __m512i y_a = _mm512_setr_epi64(1, 4, 7, 10, 13, 0, 0, 0), y_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 8, 11, 14);
-    const __m512i z_a = _mm512_setr_epi64(2, 5, 8, 11, 14, 0, 0, 0), z_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 9, 12, 15);
     const double h = c->h;
     const __m512d vsig = _mm512_set1_pd(c->sig), vnear2 = _mm512_set1_pd(c->near2);
     const __m512d vh = _mm512_set1_pd(h), vminus_h = _mm512_set1_pd(-h), zero = _mm512_setzero_pd();
@@ -324,11 +331,9 @@ static void mcsyn_crossing_step_avx512(const double *px, const double *py, const
     const __m256i vno = _mm256_set1_epi32(c->no_tile), ione = _mm256_set1_epi32(1);
     int k, j;
     for (k = 0; k + 8 <= m; k += 8) {
-        const double *nb = normals + 3 * k;
-        __m512d n0 = _mm512_loadu_pd(nb), n1 = _mm512_loadu_pd(nb + 8), n2 = _mm512_loadu_pd(nb + 16);
-        __m512d dx = _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, x_a, n1), x_b, n2));
-        __m512d dy = _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, y_a, n1), y_b, n2));
-        __m512d dz = _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, z_a, n1), z_b, n2));
+        __m512d nx, ny, nz;
+        mcsyn_normals_xyz_avx512(normals + 3 * k, &nx, &ny, &nz);
+        __m512d dx = _mm512_mul_pd(vsig, nx), dy = _mm512_mul_pd(vsig, ny), dz = _mm512_mul_pd(vsig, nz);
         __m512d x0 = _mm512_loadu_pd(px + k), y0 = _mm512_loadu_pd(py + k), z0 = _mm512_loadu_pd(pz + k);
         __m512d x = _mm512_add_pd(x0, dx), y = _mm512_add_pd(y0, dy), z = _mm512_add_pd(z0, dz);
         __m512d r2 = _mm512_add_pd(_mm512_mul_pd(x, x), _mm512_mul_pd(y, y));
@@ -389,12 +394,9 @@ static void mcsyn_crossing_step_avx2(const double *px, const double *py, const d
     const __m128i ione = _mm_set1_epi32(1), minus_one = _mm_set1_epi32(-1);
     int k, j;
     for (k = 0; k + 4 <= m; k += 4) {
-        const double *nb = normals + 3 * k;
-        __m256d a = _mm256_loadu_pd(nb), b = _mm256_loadu_pd(nb + 4), cc = _mm256_loadu_pd(nb + 8);
-        __m256d m1 = _mm256_blend_pd(a, b, 0xc), m0 = _mm256_permute2f128_pd(a, cc, 0x21), m2 = _mm256_blend_pd(b, cc, 0xc);
-        __m256d dx = _mm256_mul_pd(vsig, _mm256_shuffle_pd(m1, m0, 0xa));
-        __m256d dy = _mm256_mul_pd(vsig, _mm256_shuffle_pd(m1, m2, 0x5));
-        __m256d dz = _mm256_mul_pd(vsig, _mm256_shuffle_pd(m0, m2, 0xa));
+        __m256d nx, ny, nz;
+        mcsyn_normals_xyz_avx2(normals + 3 * k, &nx, &ny, &nz);
+        __m256d dx = _mm256_mul_pd(vsig, nx), dy = _mm256_mul_pd(vsig, ny), dz = _mm256_mul_pd(vsig, nz);
         __m256d x0 = _mm256_loadu_pd(px + k), y0 = _mm256_loadu_pd(py + k), z0 = _mm256_loadu_pd(pz + k);
         __m256d x = _mm256_add_pd(x0, dx), y = _mm256_add_pd(y0, dy), z = _mm256_add_pd(z0, dz);
         __m256d r2 = _mm256_add_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y));
@@ -458,17 +460,15 @@ MCSYN_TARGET_AVX512
 static void mcsyn_volume_step_avx512(const double *px, const double *py, const double *pz, const int32_t *psp,
                                      const double *normals, int32_t sp, const mcsyn_volume_params *c,
                                      double *x_out, double *y_out, double *z_out, int32_t *voxel, uint8_t *quiet) {
-    const __m512i x_a = _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 0, 0), x_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 10, 13);
-    const __m512i y_a = _mm512_setr_epi64(1, 4, 7, 10, 13, 0, 0, 0), y_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 8, 11, 14);
-    const __m512i z_a = _mm512_setr_epi64(2, 5, 8, 11, 14, 0, 0, 0), z_b = _mm512_setr_epi64(0, 1, 2, 3, 4, 9, 12, 15);
     const __m512d vsig = _mm512_set1_pd(c->sig), rd = _mm512_set1_pd(c->r_domain), inv = _mm512_set1_pd(c->inv_voxel);
     const __m256i vsp = _mm256_set1_epi32(sp), vn = _mm256_set1_epi32(c->n_vox), top = _mm256_set1_epi32(c->n_vox - 1);
     const __m256i zero_i = _mm256_setzero_si256();
-    __m512d n0 = _mm512_loadu_pd(normals), n1 = _mm512_loadu_pd(normals + 8), n2 = _mm512_loadu_pd(normals + 16);
+    __m512d nx, ny, nz;
+    mcsyn_normals_xyz_avx512(normals, &nx, &ny, &nz);
     __m512d x0 = _mm512_loadu_pd(px), y0 = _mm512_loadu_pd(py), z0 = _mm512_loadu_pd(pz);
-    __m512d x = _mm512_add_pd(x0, _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, x_a, n1), x_b, n2)));
-    __m512d y = _mm512_add_pd(y0, _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, y_a, n1), y_b, n2)));
-    __m512d z = _mm512_add_pd(z0, _mm512_mul_pd(vsig, _mm512_permutex2var_pd(_mm512_permutex2var_pd(n0, z_a, n1), z_b, n2)));
+    __m512d x = _mm512_add_pd(x0, _mm512_mul_pd(vsig, nx));
+    __m512d y = _mm512_add_pd(y0, _mm512_mul_pd(vsig, ny));
+    __m512d z = _mm512_add_pd(z0, _mm512_mul_pd(vsig, nz));
     __m512d r2 = _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(x, x), _mm512_mul_pd(y, y)), _mm512_mul_pd(z, z));
     __m256i ix = _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_add_pd(x0, rd), inv));
     __m256i iy = _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_add_pd(y0, rd), inv));
@@ -504,13 +504,12 @@ static void mcsyn_volume_step_avx2(const double *px, const double *py, const dou
     const __m128i minus_one = _mm_set1_epi32(-1), above = _mm_set1_epi32(c->n_vox + 1), zero_i = _mm_setzero_si128();
     int k, j;
     for (k = 0; k < 8; k += 4) {
-        const double *nb = normals + 3 * k;
-        __m256d a = _mm256_loadu_pd(nb), b = _mm256_loadu_pd(nb + 4), cc = _mm256_loadu_pd(nb + 8);
-        __m256d m1 = _mm256_blend_pd(a, b, 0xc), m0 = _mm256_permute2f128_pd(a, cc, 0x21), m2 = _mm256_blend_pd(b, cc, 0xc);
+        __m256d nx, ny, nz;
+        mcsyn_normals_xyz_avx2(normals + 3 * k, &nx, &ny, &nz);
         __m256d x0 = _mm256_loadu_pd(px + k), y0 = _mm256_loadu_pd(py + k), z0 = _mm256_loadu_pd(pz + k);
-        __m256d x = _mm256_add_pd(x0, _mm256_mul_pd(vsig, _mm256_shuffle_pd(m1, m0, 0xa)));
-        __m256d y = _mm256_add_pd(y0, _mm256_mul_pd(vsig, _mm256_shuffle_pd(m1, m2, 0x5)));
-        __m256d z = _mm256_add_pd(z0, _mm256_mul_pd(vsig, _mm256_shuffle_pd(m0, m2, 0xa)));
+        __m256d x = _mm256_add_pd(x0, _mm256_mul_pd(vsig, nx));
+        __m256d y = _mm256_add_pd(y0, _mm256_mul_pd(vsig, ny));
+        __m256d z = _mm256_add_pd(z0, _mm256_mul_pd(vsig, nz));
         __m256d r2 = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y)), _mm256_mul_pd(z, z));
         __m256d fine = _mm256_and_pd(_mm256_cmp_pd(r2, rd2, _CMP_LT_OQ), _mm256_cmp_pd(r2, ri2, _CMP_NLT_UQ));
         __m128i ix = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_add_pd(x0, rd), inv));
