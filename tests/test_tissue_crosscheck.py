@@ -176,7 +176,7 @@ def test_saturating_hot_spots_documented(record_property):
 LONG = os.environ.get("MCSYN_LONG_TESTS") == "1"
 
 
-def _clearance_rate(drugs, n_runs=6, seed=1610):
+def _clearance_rate(drugs, n_runs=36, seed=1610):
     """The fitted apparent first-order clearance Vmax/Km (Km held at the field's own Km) of the
     FSCV reading of the ensemble mean (10 µm box, a 20-pulse 50 Hz train from 0.3 s recruiting
     every varicosity within 5 µm of the fibre), with its jackknife SE over runs."""
@@ -193,20 +193,28 @@ def control():
     return _clearance_rate(None)
 
 
-def test_fitted_clearance_of_the_field_is_its_bound_state_rate_not_vmax_over_km(control):
-    """Documented discrepancy (6 runs, ~40 s). The traces peak near Km (~0.3 µM: the fibre
+def test_fitted_clearance_of_the_field_is_slower_than_vmax_over_km(control):
+    """Two documented results (36 runs, ~70 s). The traces peak near Km (~0.3 µM: the fibre
     averages the recruited ball and the rest of the box), so Km is not identifiable (a fit with
     Km free runs off to the first-order limit Km → ∞, where mm_fit overflows) and is held at the
-    field's Km; the fitted Vmax/Km is then the field's low-concentration clearance. It is not the
-    calibration Vmax/Km = 20 /s: the field's 3 µM of DAT (≫ Km) hold as much dopamine bound as
-    free, and free dopamine relaxes at the slow eigenvalue of the bind/translocate pair, 12.9 /s
-    (:func:`linear_clearance_rate_per_s`). Measured: 12.94 ± 1.10 /s (Vmax 2.59 µM/s at Km 0.2 µM)."""
+    field's Km; the fitted Vmax/Km is then the field's low-concentration clearance.
+
+    1. It is not the calibration Vmax/Km = 20 /s: the field's 3 µM of DAT (≫ Km) hold as much
+       dopamine bound as free, which slows the clearance of free dopamine (tested, 5 SE).
+    2. Discrepancy: nor is it the well-mixed bound-state prediction, the slow eigenvalue of the
+       bind/translocate pair, 12.9 /s (:func:`linear_clearance_rate_per_s`); the field clears
+       faster. Measured 15.4 ± 0.7 /s (this seed); four sets of 36 runs (two seeds, each with
+       numpy's multinomial and with the kernel's site draw) gave 15.4-16.7 /s, each 4.4-6.5 SE
+       above 12.9. (An earlier 6-run version of this test read 12.94 ± 1.10 /s and took it as
+       agreement: a low draw with an SE too large to tell.) Not explained yet: candidates are the
+       traces' peaks near Km, outside the linear regime the eigenvalue assumes, and the fibre's
+       average over regions of different history."""
     rate, se, model, _ = control
     predicted = ev.linear_clearance_rate_per_s(model)
     cal = ev.transporter_calibration(model)
     assert predicted == pytest.approx(12.9, abs=0.1)
-    assert abs(rate - predicted) <= Z * se, (rate, se, predicted)
-    assert abs(rate - cal["vmax_uM_per_s"] / cal["km_uM"]) > Z * se, (rate, se)       # the discrepancy
+    assert rate < cal["vmax_uM_per_s"] / cal["km_uM"] - Z * se, (rate, se)
+    assert rate > predicted, (rate, se, predicted)          # the documented discrepancy's direction
 
 
 @pytest.mark.skipif(not LONG, reason="~3 min of runs: set MCSYN_LONG_TESTS=1")
@@ -215,8 +223,8 @@ def test_cocaine_lowers_the_apparent_clearance_by_one_plus_c_over_ki(control):
     Km × (1 + C/Ki) at unchanged Vmax shows as Vmax/Km falling by that factor; the two cannot be
     told apart from traces whose peak is near Km. (The drug layer's equilibrium mode blocks a
     fixed fraction C/(C + Ki) of the carriers, Vmax × Ki/(C + Ki): the same factor on Vmax/Km at
-    low concentration; the bound-state rate alone would predict 12.9/5.59 = 2.31.) Measured:
-    3.58 ± 0.36 (control 12.94 ± 1.10 /s, cocaine 3.61 ± 0.19 /s)."""
+    low concentration; the bound-state rate alone would predict 12.9/5.59 = 2.31.) Measured with
+    a 6-run control: 3.58 ± 0.36 (control 12.94 ± 1.10 /s, cocaine 3.61 ± 0.19 /s)."""
     rate0, se0, *_ = control
     rate1, se1, *_ = _clearance_rate({"cocaine": "1 uM"})
     ratio = rate0 / rate1
