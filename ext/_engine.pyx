@@ -23,7 +23,7 @@ binary heap, executed at the first fine step boundary after they fall due.
 """
 from libc.stdint cimport uint64_t, uint32_t, int64_t, int32_t, int8_t, uint8_t, INT32_MAX
 from libc.stdlib cimport malloc, realloc, free, calloc
-from libc.math cimport sqrt, floor, exp, log, fabs, ceil, cbrt
+from libc.math cimport sqrt, floor, exp, log, fabs, ceil, cbrt, INFINITY
 from libc.string cimport memset
 from libc.signal cimport SIGINT, SIGTERM
 from cpython.exc cimport PyErr_CheckSignals

@@ -93,11 +93,43 @@ cdef int inject_due(Sim *s, double t) noexcept nogil:
         s.next_inject += 1
     return STATUS_OK
 
+cdef int64_t idle_fine_steps(Sim *s, double t0, int64_t j, int64_t fine, int64_t k) noexcept nogil:
+    # With the cleft empty and nothing entering it, a fine step that is neither a window's start
+    # (the volume step) nor a sample, and at which no injection, site event or rate change falls
+    # due, does nothing and draws nothing: the volume presets' runs are mostly such steps. Returns
+    # how many of the steps after step j of the window starting at t0 are of that kind, so the
+    # loop can pass over them with the same bits (the due times are compared with each step's
+    # time as the loop computes it).
+    cdef int64_t last = s.steps_per_coarse - 1            # the window's last step
+    cdef int64_t next_sample = k * s.sample_every - fine  # steps from this one to the next sample
+    cdef double due = INFINITY
+    cdef int64_t jd
+    if next_sample - 1 < last - j:
+        last = j + next_sample - 1
+    if s.next_inject < s.n_inject:
+        due = s.inj_time[s.next_inject]
+    if s.heap_n > 0 and s.site_next[s.heap[0]] < due:
+        due = s.site_next[s.heap[0]]
+    if s.next_change < s.n_changes and s.change_time[s.next_change] < due:
+        due = s.change_time[s.next_change]
+    if due <= t0 + last * s.dt_fine:
+        # the first step at or after the due time, from an estimate corrected by the loop's own sums
+        jd = <int64_t> ((due - t0) / s.dt_fine)
+        if jd < j + 1:
+            jd = j + 1
+        while jd > j + 1 and t0 + (jd - 1) * s.dt_fine >= due:
+            jd -= 1
+        while t0 + jd * s.dt_fine < due:
+            jd += 1
+        last = jd - 1
+    return last - j if last > j else 0
+
+
 cdef int run_loop(Sim *s) noexcept nogil:
     # Resumable: before every fine step it checks for a stop request (mcsyn_interrupt.h) and, if
     # there is one, saves where it is in s and returns STATUS_INTERRUPTED; called again, it goes on
     # from that step, so a paused and resumed run gives the same bits as one that never paused.
-    cdef int64_t c, j, fine = s.fine_done, k = s.samples_done
+    cdef int64_t c, j, skip, fine = s.fine_done, k = s.samples_done
     cdef double t0, t
     cdef int watch_signals = s.watch_signals
     if fine == 0:
@@ -127,6 +159,10 @@ cdef int run_loop(Sim *s) noexcept nogil:
                 return STATUS_NO_MEMORY
             if s.entering.n > 0 and enter_due(s, j + 1) != STATUS_OK:
                 return STATUS_NO_MEMORY
+            if s.slab.n == 0 and s.entering.n == 0 and s.fb_n_stim == 0:
+                skip = idle_fine_steps(s, t0, j, fine, k)
+                fine += skip
+                j += skip
             fine += 1
             j += 1
         j = 0
