@@ -100,6 +100,7 @@ SERIES_COLUMNS = _series_columns()
 include "pools.pxi"
 include "heap.pxi"
 include "sites.pxi"
+include "site_counts.pxi"
 include "placement.pxi"
 include "events.pxi"
 include "slab.pxi"
@@ -578,6 +579,68 @@ def set_isa(str name):
 if _os.environ.get("MCSYN_ISA"):
     # pins a path for a whole process, e.g. to run the test suite on each one
     set_isa(_os.environ["MCSYN_ISA"])
+
+
+def volume_site_counts(int64_t total, object voxel_class, object class_probability, object seed_words):
+    """One run's volume sites over the voxels: ``total`` sites, multinomial with voxel i's
+    probability proportional to ``class_probability[voxel_class[i]]`` (drawn as Poisson counts
+    and then corrected to the total, exactly; see ``site_counts.pxi``).
+
+    Parameters
+    ----------
+    total : int
+        Sites to place, >= 0.
+    voxel_class : numpy.ndarray of int32, shape (K,)
+        Each voxel's probability class, in 0..C-1.
+    class_probability : numpy.ndarray of float64, shape (C,)
+        A voxel's (unnormalised) probability per class: finite, >= 0, and with some mass on the
+        voxels when ``total`` > 0.
+    seed_words : numpy.ndarray of uint64, shape (4,)
+        The generator's state for this draw.
+
+    Returns
+    -------
+    numpy.ndarray of int32, shape (K,): the sites per voxel, summing to ``total``.
+    """
+    cdef mcsyn_rng r
+    seed = np.ascontiguousarray(seed_words, dtype=np.uint64)
+    if seed.shape != (4,):
+        raise ValueError(f"seed_words must hold 4 uint64 words, got shape {seed.shape}")
+    classes = np.ascontiguousarray(voxel_class, dtype=np.int32)
+    weights = np.ascontiguousarray(class_probability, dtype=np.float64)
+    if classes.ndim != 1 or weights.ndim != 1:
+        raise ValueError("voxel_class and class_probability must be one-dimensional")
+    if total < 0:
+        raise ValueError(f"total must be >= 0 sites, got {total}")
+    if len(classes) and (classes.min() < 0 or classes.max() >= len(weights)):
+        raise ValueError(f"voxel_class must lie in 0..{len(weights) - 1} (one per class_probability entry)")
+    if not np.all(np.isfinite(weights)) or (len(weights) and weights.min() < 0.0):
+        raise ValueError("class_probability must be finite and >= 0")
+    cdef int status
+    cdef int64_t n_voxels = len(classes), n_classes = len(weights)
+    cdef int32_t *class_ptr = <int32_t*> _ptr(classes)
+    cdef double *weight_ptr = <double*> _ptr(weights)
+    members = np.zeros(4 * n_classes, dtype=np.int64)
+    cdef int64_t *members_ptr = <int64_t*> _ptr(members)
+    cdef double mass = 0.0, largest = 0.0
+    with nogil:
+        tally_classes(n_voxels, class_ptr, n_classes, weight_ptr, members_ptr, &mass, &largest)
+    if total > 0 and not mass > 0.0:
+        raise ValueError(f"{total} sites need voxels of positive probability; the voxels' total is {mass}")
+    if total > 0 and total * largest / mass > 2 ** 30:
+        raise ValueError(f"{total} sites would put more than 2**30 sites into one voxel on average "
+                         "(the kernel counts a voxel's sites in 32 bits); use more voxels or fewer sites")
+    out = np.zeros(len(classes), dtype=np.int32)
+    if total == 0:
+        return out
+    mcsyn_rng_seed(&r, <uint64_t*> _ptr(seed))
+    cdef int32_t *out_ptr = <int32_t*> _ptr(out)
+    with nogil:
+        status = draw_volume_counts(&r, total, n_voxels, class_ptr, n_classes, weight_ptr, members_ptr,
+                                    mass, largest, out_ptr)
+    if status != STATUS_OK:
+        raise MemoryError("mcsyn kernel could not allocate memory for the volume sites' draw")
+    return out
 
 
 def uniforms(object seed_words, Py_ssize_t n):

@@ -196,6 +196,7 @@ class CompiledModel:
         self.state_ligands = np.array(rows.state_ligands, dtype=np.int64)
         self.dt_coarse_us = steps.dt_coarse_us
         self.voxel_support, self.voxel_probability = voxels.support, voxels.probability
+        self.voxel_class, self.class_probability = placement.probability_classes(voxels.probability)
         r_inner, r_domain = geometry.volume_radii_um(g)
         self.kernel = KernelModel(
             h_um=g.cleft_height_um, r_cleft_um=g.cleft_radius_um, r_outer_um=geometry.rim_radius_um(g),

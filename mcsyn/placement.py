@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _engine
 from .errors import ModelError
 
 if TYPE_CHECKING:                     # annotations only; compile imports this module
@@ -101,10 +102,27 @@ def _merged_injections(a, b):
     return [c[order] for c in columns]
 
 
+def probability_classes(probability: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels' placement probabilities as (class per voxel (int32), probability per class):
+    a grid has few distinct shares of the shell (54 on the presets' 36,312 voxels), and the
+    kernel's site draw keeps one table per class."""
+    values, voxel_class = np.unique(probability, return_inverse=True)
+    return voxel_class.astype(np.int32).ravel(), values.astype(np.float64)
+
+
+def volume_site_counts(cm: CompiledModel, total: int, rng) -> np.ndarray:
+    """``total`` sites over the support voxels, multinomial with the voxels' probabilities, drawn in
+    the kernel (``_engine.volume_site_counts``) from 4 words of the placement stream."""
+    return _engine.volume_site_counts(total, cm.voxel_class, cm.class_probability,
+                                      rng.bit_generator.random_raw(4))
+
+
 def _draw_sites(cm: CompiledModel, rng):
     """Membrane sites as (type, state, plane, x, y) columns; volume sites as
     (type, state, voxel, count) rows: each site lands in a voxel with probability proportional
-    to the voxel's share of the extracellular shell (uniform placement at voxel resolution)."""
+    to the voxel's share of the extracellular shell (uniform placement at voxel resolution).
+    A volume group's split over its initial states is drawn from the placement stream, then each
+    state's voxels by :func:`volume_site_counts`."""
     model = cm.model
     used = {}                   # per membrane plane: the tiles already taken
     membrane = [[] for _ in range(5)]
@@ -122,8 +140,9 @@ def _draw_sites(cm: CompiledModel, rng):
                     continue
                 per_voxel = rng.multinomial(n_state, cm.voxel_probability)
                 hit = np.flatnonzero(per_voxel)
-                for col, vals in zip(volume, (np.full(len(hit), ti), np.full(len(hit), first + j),
-                                              cm.voxel_support[hit], per_voxel[hit])):
+                for col, vals in zip(volume, (np.full(len(hit), ti, dtype=np.int32),
+                                              np.full(len(hit), first + j, dtype=np.int32),
+                                              cm.voxel_support[hit].astype(np.int32), per_voxel[hit])):
                     col.append(vals)
             continue
         plane = cm.group_plane[ti]
